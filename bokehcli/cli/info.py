@@ -1,0 +1,17 @@
+"""`bokeh info` (not implemented yet)."""
+
+import typer
+
+from ..errors import BokehError
+
+
+def info() -> None:
+    """Not available yet in this build."""
+    raise typer.Exit(_unavailable())
+
+
+def _unavailable() -> int:
+    from .common import fail_line
+
+    fail_line(str(BokehError("bokeh info is not implemented in this build yet")))
+    return 2

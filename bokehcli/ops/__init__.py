@@ -1,0 +1,1 @@
+"""Pure tensor functions (no nn.Modules): colour, apertures, blur, gated delta rule."""

@@ -1,0 +1,115 @@
+"""Thin-lens optics (SPEC §1): signed circle of confusion and sensor geometry.
+
+Symbols: focal length ``f`` (mm), f-number ``N``, focus distance ``S1`` (m), scene depth ``D`` (m),
+aperture diameter ``A = f / N`` (mm). The signed CoC diameter on the sensor is
+
+    c_mm(D) = A * f / (S1 - f) * (D - S1) / D
+            = A * f * S1 / (S1 - f) * (1/S1 - 1/D)          (linear in inverse depth)
+
+positive behind the focus plane, negative in front of it, exactly 0 at ``D = S1``. We evaluate
+the inverse-depth form with everything in mm, written so that ``S1 = inf`` (``1/S1 = 0``) is exact:
+
+    c_mm = A * f * (1/S1 - 1/D) / (1 - f/S1)
+
+and convert to pixels with ``pixel_pitch_mm = sensor_diagonal_mm / hypot(W, H)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+
+FULL_FRAME_DIAGONAL_MM = 43.27
+# Seed audit #2: clamp the focus distance to at least 1.01 f, with f detached, so neither the
+# clamp nor the 1/(S1 - f) pole produces NaN/inf gradients when f is learnable.
+MIN_FOCUS_OVER_FOCAL = 1.01
+
+Number = Union[float, torch.Tensor]
+
+
+def sensor_diagonal_mm(crop_factor: float) -> float:
+    """Sensor diagonal from the crop factor (full frame = 43.27 mm)."""
+    if not crop_factor > 0:
+        raise ValueError(f"crop factor must be positive, got {crop_factor}")
+    return FULL_FRAME_DIAGONAL_MM / crop_factor
+
+
+def pixel_pitch_mm(sensor_diag_mm: float, width_px: int, height_px: int) -> float:
+    """Size of one pixel on the sensor for an image of ``width_px`` x ``height_px``."""
+    return sensor_diag_mm / math.hypot(width_px, height_px)
+
+
+def _as_tensor(x: Number, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.to(dtype=like.dtype, device=like.device)
+    return torch.tensor(float(x), dtype=like.dtype, device=like.device)
+
+
+def coc_mm_from_inverse_depth(
+    inv_depth_per_m: torch.Tensor, focal_mm: Number, f_number: Number, focus_m: Number
+) -> torch.Tensor:
+    """Signed CoC diameter (mm on the sensor) from inverse depth ``1/D`` in 1/m.
+
+    ``focus_m`` may be ``inf``. Scalars or tensors broadcastable against ``inv_depth_per_m``
+    (e.g. shape ``(B, 1, 1, 1)`` against ``(B, 1, H, W)``). Differentiable in every argument.
+    """
+    f = _as_tensor(focal_mm, inv_depth_per_m)
+    n = _as_tensor(f_number, inv_depth_per_m)
+    s1 = _as_tensor(focus_m, inv_depth_per_m)
+    # 1/S1 in 1/mm, capped so S1 >= 1.01 f; f detached inside the guard (seed audit #2).
+    inv_s1_mm = torch.minimum(1.0 / (s1 * 1000.0), 1.0 / (MIN_FOCUS_OVER_FOCAL * f.detach()))
+    inv_d_mm = inv_depth_per_m / 1000.0
+    aperture_mm = f / n
+    return aperture_mm * f * (inv_s1_mm - inv_d_mm) / (1.0 - f * inv_s1_mm)
+
+
+def coc_mm(depth_m: torch.Tensor, focal_mm: Number, f_number: Number, focus_m: Number) -> torch.Tensor:
+    """Signed CoC diameter (mm on the sensor) at depth ``depth_m`` (metres, may be ``inf``)."""
+    return coc_mm_from_inverse_depth(1.0 / depth_m, focal_mm, f_number, focus_m)
+
+
+def coc_px(
+    depth_m: torch.Tensor,
+    focal_mm: Number,
+    f_number: Number,
+    focus_m: Number,
+    sensor_diag_mm: float,
+    width_px: int,
+    height_px: int,
+) -> torch.Tensor:
+    """Signed CoC diameter in pixels of a ``width_px`` x ``height_px`` image."""
+    pitch = pixel_pitch_mm(sensor_diag_mm, width_px, height_px)
+    return coc_mm(depth_m, focal_mm, f_number, focus_m) / pitch
+
+
+@dataclass(frozen=True)
+class Lens:
+    """The lens settings of one rendering. ``focus_m`` may be ``math.inf``."""
+
+    focal_mm: float
+    f_number: float
+    focus_m: float
+    sensor_diag_mm: float = FULL_FRAME_DIAGONAL_MM
+
+    def __post_init__(self) -> None:
+        if not (self.focal_mm > 0 and math.isfinite(self.focal_mm)):
+            raise ValueError(f"focal length must be a positive number of mm, got {self.focal_mm}")
+        if not (self.f_number > 0 and math.isfinite(self.f_number)):
+            raise ValueError(f"f-number must be positive, got {self.f_number}")
+        if not self.focus_m > 0:
+            raise ValueError(f"focus distance must be positive, got {self.focus_m}")
+        if not (self.sensor_diag_mm > 0 and math.isfinite(self.sensor_diag_mm)):
+            raise ValueError(f"sensor diagonal must be positive, got {self.sensor_diag_mm}")
+
+    def coc_px(self, depth_m: torch.Tensor, width_px: int, height_px: int) -> torch.Tensor:
+        return coc_px(depth_m, self.focal_mm, self.f_number, self.focus_m,
+                      self.sensor_diag_mm, width_px, height_px)
+
+    def coc_px_from_inverse_depth(self, inv_depth_per_m: torch.Tensor, width_px: int,
+                                  height_px: int) -> torch.Tensor:
+        pitch = pixel_pitch_mm(self.sensor_diag_mm, width_px, height_px)
+        return coc_mm_from_inverse_depth(inv_depth_per_m, self.focal_mm, self.f_number,
+                                         self.focus_m) / pitch
