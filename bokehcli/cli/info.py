@@ -1,17 +1,84 @@
-"""`bokeh info` (not implemented yet)."""
+"""`bokeh info`: the lens parameters bokeh reads from each photo (SPEC §2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from ..errors import BokehError
+from .common import batch_exit_code, fail_line, out, print_json
 
 
-def info() -> None:
-    """Not available yet in this build."""
-    raise typer.Exit(_unavailable())
+def info(
+    files: List[Path] = typer.Argument(..., help="Photos to inspect (JPEG, TIFF, PNG, HEIC, ...).",
+                                       show_default=False),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list (SPEC §2) instead of a table."),
+) -> None:
+    """Show focal length, f-number, sensor size and focus distance read from photos' metadata.
+
+    Each value comes with its source (EXIF, maker note, XMP or default); unreadable files are
+    named on stderr and make the exit code 1.
+
+    Example: [bold]bokeh info IMG_0001.JPG DSC_0042.JPG --json[/]
+    """
+    from ..lens import read_lens
+
+    results, n_failed = [], 0
+    for path in files:
+        try:
+            results.append(read_lens(path))
+        except BokehError as exc:
+            fail_line(str(exc))
+            n_failed += 1
+    if json_out:
+        print_json([lens.to_json() for lens in results])
+    elif results:
+        out.print(_table(results))
+        for lens in results:
+            for warning in lens.warnings:
+                out.print(f"[yellow]{escape(Path(lens.path).name)}: {escape(warning)}[/]")
+    raise typer.Exit(batch_exit_code(n_failed))
 
 
-def _unavailable() -> int:
-    from .common import fail_line
+def _table(results):
+    """A rich table, one row per photo; each value's source in dim text under it."""
+    table = Table(show_lines=True)
+    table.add_column("file", overflow="fold", ratio=2)
+    for column in ("camera", "focal", "f-number", "crop / sensor", "focus"):
+        table.add_column(column, overflow="fold", ratio=1)
+    for lens in results:
+        camera = escape(" ".join(part for part in (lens.make, lens.model) if part) or "?")
+        if lens.width and lens.height:
+            camera += f"\n{lens.width}x{lens.height}"
+        focal = _value(lens.focal_mm, "{:g} mm", lens.sources.get("focal_mm"))
+        if lens.focal_35mm is not None:
+            focal += f"\n({lens.focal_35mm:.0f} mm equiv.)"
+        crop = _value(lens.crop_factor, "{:.2f}x", lens.sources.get("crop_factor"))
+        if lens.sensor_diagonal_mm is not None:
+            crop += f"\n{lens.sensor_diagonal_mm:.1f} mm diagonal"
+        f_number = _value(lens.f_number, "f/{:.3g}", lens.sources.get("f_number"))
+        table.add_row(escape(Path(lens.path).name), camera, focal, f_number, crop, _focus(lens))
+    return table
 
-    fail_line(str(BokehError("bokeh info is not implemented in this build yet")))
-    return 2
+
+def _value(value, fmt: str, source: str | None) -> str:
+    if value is None:
+        return "[dim]unknown[/]"
+    return fmt.format(value) + (f"\n[dim]{escape(source)}[/]" if source else "")
+
+
+def _focus(lens) -> str:
+    if lens.focus_infinite:
+        text = "infinity"
+    elif lens.focus_m is None:
+        return "[dim]unknown[/]"
+    else:
+        text = f"{lens.focus_m:.3g} m"
+        if lens.focus_near_m is not None:
+            far = "inf" if lens.focus_far_m == float("inf") else f"{lens.focus_far_m:.3g}"
+            text += f"\n({lens.focus_near_m:.3g} .. {far} m)"
+    return text + f"\n[dim]{escape(lens.focus_source or '')}[/]"

@@ -1,0 +1,12 @@
+"""Lens metadata of photos: focal length, f-number, sensor size and focus distance (SPEC §2).
+
+``read_lens(path)`` reads standard EXIF, maker notes (Canon, Nikon incl. decryption,
+Olympus, Sony, Apple, Casio, Minolta, Leica, Sanyo) and XMP with a bounded TIFF reader and
+reports every value with its source. It never raises for malformed content, only
+``InputError`` when the file cannot be read at all.
+"""
+
+from .resolve import read_lens
+from .types import LensInfo
+
+__all__ = ["LensInfo", "read_lens"]

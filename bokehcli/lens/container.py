@@ -1,0 +1,107 @@
+"""Find the metadata blocks of an image file: the EXIF TIFF structure, XMP packets, pixel size.
+
+JPEG is walked segment by segment (only headers are read, never the entropy-coded data);
+a TIFF file is its own EXIF block; every other format is left to Pillow, which knows where
+PNG, WebP and HEIF keep their EXIF and XMP.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass, field
+
+from ..errors import InputError
+
+MAX_TIFF_BYTES = 256 << 20       # read a TIFF file whole only up to this size
+_EXIF_ID = b"Exif\0\0"
+_XMP_IDS = (b"http://ns.adobe.com/xap/1.0/\0", b"http://ns.adobe.com/xmp/extension/\0")
+# JPEG start-of-frame markers carry the pixel size (DHT C4, JPG C8 and DAC CC are not frames).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+@dataclass
+class Blocks:
+    """Raw metadata of one file: TIFF bytes (EXIF), XMP packets, pixel size as stored."""
+
+    tiff: bytes | None = None
+    xmp: list[bytes] = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_blocks(path: str | os.PathLike) -> Blocks:
+    """Metadata blocks of ``path``; raises InputError only when the file cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(0)
+            if head[:2] == b"\xff\xd8":
+                return _jpeg_blocks(fh)
+            if head in (b"II*\0", b"MM\0*"):
+                return Blocks(tiff=fh.read(MAX_TIFF_BYTES))
+            return _pillow_blocks(fh)
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a photo") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _jpeg_blocks(fh: io.BufferedIOBase) -> Blocks:
+    """Walk JPEG marker segments up to the first scan; collect APP1 EXIF/XMP and SOF size."""
+    blocks = Blocks()
+    fh.seek(2)
+    while True:
+        marker = fh.read(2)
+        while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:   # fill bytes
+            marker = marker[1:] + fh.read(1)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            if blocks.width is None:
+                blocks.warnings.append("JPEG structure is broken before the image data")
+            return blocks
+        kind = marker[1]
+        if kind == 0xDA or kind == 0xD9:          # start of scan / end of image: no more metadata
+            return blocks
+        if 0xD0 <= kind <= 0xD7 or kind == 0x01:  # markers without a length
+            continue
+        raw_len = fh.read(2)
+        if len(raw_len) < 2:
+            return blocks
+        (length,) = struct.unpack(">H", raw_len)
+        body = fh.read(max(length - 2, 0))
+        if kind == 0xE1 and body.startswith(_EXIF_ID) and blocks.tiff is None:
+            blocks.tiff = body[len(_EXIF_ID):]
+        elif kind == 0xE1 and body.startswith(_XMP_IDS):
+            blocks.xmp.append(body)
+        elif kind in _SOF and len(body) >= 5 and blocks.width is None:
+            blocks.height, blocks.width = struct.unpack_from(">HH", body, 1)
+        if len(body) < length - 2:
+            blocks.warnings.append("JPEG is truncated inside its metadata")
+            return blocks
+
+
+def _pillow_blocks(fh: io.BufferedIOBase) -> Blocks:
+    """EXIF and XMP of formats Pillow opens (PNG, WebP, HEIF with pillow-heif, ...)."""
+    from PIL import Image
+
+    try:
+        import pillow_heif  # noqa: F401 - optional HEIF support registers itself on import
+        pillow_heif.register_heif_opener()
+    except ImportError:
+        pass
+    try:
+        with Image.open(fh) as im:
+            exif = im.info.get("exif") or b""
+            xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or b""
+            blocks = Blocks(width=im.size[0], height=im.size[1])
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "no metadata", not a crash
+        return Blocks(warnings=[f"not an image format with readable metadata ({type(exc).__name__})"])
+    if isinstance(exif, bytes) and exif:
+        blocks.tiff = exif[len(_EXIF_ID):] if exif.startswith(_EXIF_ID) else exif
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8", "replace")
+    if xmp:
+        blocks.xmp.append(bytes(xmp))
+    return blocks

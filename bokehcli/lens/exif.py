@@ -1,0 +1,85 @@
+"""Standard EXIF tags that matter for optics, read from the TIFF block with the IFD walker."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .tiff import Entry, byte_order, read_ifd
+
+_EXIF_IFD = 0x8769
+_MAKER_NOTE = 0x927C
+
+
+@dataclass
+class Exif:
+    """Raw standard values (None when absent); interpretation happens in ``resolve``."""
+
+    tiff: bytes
+    order: str
+    make: str | None = None
+    model: str | None = None
+    orientation: int | None = None
+    focal_mm: float | None = None
+    f_number: float | None = None
+    aperture_apex: float | None = None
+    focal_35mm: float | None = None
+    subject_distance: tuple[int, int] | None = None     # raw rational (0 = unknown, 0xFFFFFFFF = inf)
+    plane_x_res: tuple[int, int] | None = None          # FocalPlaneXResolution, pixels per unit
+    plane_y_res: tuple[int, int] | None = None
+    plane_unit: int | None = None                       # 2 inch, 3 cm, 4 mm, 5 um
+    pixel_x: int | None = None                          # PixelXDimension of the EXIF image
+    pixel_y: int | None = None
+    maker_note: Entry | None = None
+
+
+def read_exif(tiff: bytes) -> Exif | None:
+    """Standard tags of a TIFF/EXIF block, or None when it has no valid TIFF header."""
+    order = byte_order(tiff)
+    if order is None or len(tiff) < 8:
+        return None
+    ifd0, _ = read_ifd(tiff, int.from_bytes(tiff[4:8], "little" if order == "<" else "big"), order)
+    exif = Exif(tiff=tiff, order=order)
+    exif.make = _text(ifd0.get(0x010F))
+    exif.model = _text(ifd0.get(0x0110))
+    exif.orientation = _int(ifd0.get(0x0112))
+    sub = ifd0.get(_EXIF_IFD)
+    sub_pos = _int(sub)
+    tags = read_ifd(tiff, sub_pos, order)[0] if sub_pos else {}
+    exif.focal_mm = _positive(tags.get(0x920A))
+    exif.f_number = _positive(tags.get(0x829D))
+    exif.aperture_apex = _finite(tags.get(0x9202))
+    exif.focal_35mm = _positive(tags.get(0xA405))
+    exif.subject_distance = _rational(tags.get(0x9206))
+    exif.plane_x_res = _rational(tags.get(0xA20E))
+    exif.plane_y_res = _rational(tags.get(0xA20F))
+    exif.plane_unit = _int(tags.get(0xA210))
+    exif.pixel_x = _int(tags.get(0xA002))
+    exif.pixel_y = _int(tags.get(0xA003))
+    note = tags.get(_MAKER_NOTE)
+    exif.maker_note = note if note is not None and note.data else None
+    return exif
+
+
+def _text(entry: Entry | None) -> str | None:
+    return (entry.text() or None) if entry is not None else None
+
+
+def _int(entry: Entry | None) -> int | None:
+    value = entry.first() if entry is not None else None
+    return int(value) if value is not None and math.isfinite(value) else None
+
+
+def _finite(entry: Entry | None) -> float | None:
+    value = entry.first() if entry is not None else None
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _positive(entry: Entry | None) -> float | None:
+    value = _finite(entry)
+    return value if value is not None and value > 0 else None
+
+
+def _rational(entry: Entry | None) -> tuple[int, int] | None:
+    pairs = entry.rationals() if entry is not None else []
+    return pairs[0] if pairs else None

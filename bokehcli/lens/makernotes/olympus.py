@@ -1,0 +1,68 @@
+"""Olympus / OM System maker note: focus distance from FocusInfo (0x2050), tag 0x0305.
+
+Headers: ``OLYMPUS\\0II\\x03\\0`` (and ``OM SYSTEM\\0...``) declare their byte order, put the IFD
+at byte 12 (16 for OM System) and count offsets from the note's start; the older ``OLYMP\\0``
+has its IFD at byte 8 with TIFF-relative offsets. FocusInfo is either a sub-IFD pointer
+(type IFD/LONG) or, in older notes, an UNDEFINED blob that is itself an IFD whose offsets
+keep the note's base. The distance is stored as a rational whose numerator is millimetres
+(the denominator, 10 on newer bodies, is not a scale: ExifTool's readings and the E-1's /1
+agree on numerator / 1000 m); a numerator of 0xFFFFFFFF means infinity.
+The sensor diagonal (mm) is FocalPlaneDiagonal: Equipment (0x2010) tag 0x0103, or 0x0205
+in the main IFD of older notes.
+"""
+
+from __future__ import annotations
+
+from .base import INF, Note, Reading
+
+_EQUIPMENT, _FOCUS_INFO = 0x2010, 0x2050
+_FOCUS_DISTANCE, _PLANE_DIAGONAL, _OLD_PLANE_DIAGONAL = 0x0305, 0x0103, 0x0205
+_INFINITY_MM = 0xFFFFFFFF
+
+
+def read(note: Note) -> Reading | None:
+    layout = _layout(note)
+    if layout is None:
+        return None
+    start, order, base = layout
+    tags = note.ifd(start, order, base)
+    reading = Reading()
+    equipment = _sub_ifd(note, tags.get(_EQUIPMENT), order, base)
+    diagonal = equipment.get(_PLANE_DIAGONAL) or tags.get(_OLD_PLANE_DIAGONAL)
+    diagonal_mm = diagonal.first() if diagonal is not None else None
+    if diagonal_mm is not None and 1.0 <= diagonal_mm <= 100.0:
+        reading.sensor_diagonal_mm, reading.diagonal_source = diagonal_mm, "Olympus:FocalPlaneDiagonal"
+    focus = _sub_ifd(note, tags.get(_FOCUS_INFO), order, base).get(_FOCUS_DISTANCE)
+    pairs = focus.rationals() if focus is not None else []
+    if pairs:
+        num = pairs[0][0]
+        if num == _INFINITY_MM:
+            reading.source, reading.distances_m = "Olympus:FocusInfo", (INF,)
+        elif num > 0:
+            reading.source, reading.distances_m = "Olympus:FocusInfo", (num / 1000.0,)
+    return reading if reading.source or reading.sensor_diagonal_mm else None
+
+
+def _layout(note: Note) -> tuple[int, str, int] | None:
+    """(IFD start in the note, byte order, base of offsets in the TIFF) for this header."""
+    head = note.data[:16]
+    if head.startswith(b"OLYMPUS\0"):
+        order = note.order_at(8)
+        return (12, order, note.pos) if order else None
+    if head.startswith(b"OM SYSTEM\0"):
+        order = note.order_at(12)
+        return (16, order, note.pos) if order else None
+    if head.startswith(b"OLYMP\0"):
+        return 8, note.order, 0
+    return None
+
+
+def _sub_ifd(note: Note, entry, order: str, base: int) -> dict:
+    if entry is None:
+        return {}
+    if entry.type in (4, 13):
+        offset = entry.first()
+        return note.ifd(base + int(offset) - note.pos, order, base) if offset else {}
+    if entry.type == 7 and entry.data:
+        return note.ifd(entry.data_pos - note.pos, order, base)
+    return {}

@@ -1,0 +1,101 @@
+"""Issue 3 acceptance on the real-camera corpus (../shared/exif-corpus, ExifTool 12.57 truth).
+
+truth.csv lists every focus value ExifTool reports per file with its tag. A reading matches
+when it is within 3 % or 1.5 cm of one of them, inside a near/far bracket ExifTool reports
+(Canon upper/lower, Apple range), or when both are infinite. ExifTool prints raw sentinels
+(e.g. Olympus 0xFFFFFFF6 mm = 4.295e6 m) as distances; values beyond 10 km count as infinite.
+A lower bound of 0 (Canon compacts) is "not recorded", not a distance.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from bokehcli.lens import read_lens
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
+pytestmark = pytest.mark.skipif(not (CORPUS / "truth.csv").is_file(),
+                                reason=f"real-camera corpus not found at {CORPUS}")
+FAR_M = 10_000.0
+_BRACKET_TAGS = ("Canon:FocusDistanceUpper", "Canon:FocusDistanceLower", "Apple:FocusDistanceRange")
+
+
+def _truth() -> list[dict]:
+    with open(CORPUS / "truth.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _float(text: str) -> float | None:
+    return float(text) if text else None
+
+
+def _focus_truth(row: dict) -> tuple[list[float], tuple[float, float] | None]:
+    """ExifTool's focus values in metres (inf allowed, zeros dropped) and its bracket, if any."""
+    values = [float(v) for v in row["focus_values_m"].split(";") if v] if row["focus_values_m"] else []
+    tags = row["focus_sources"].split(";") if row["focus_sources"] else []
+    values = [math.inf if v > FAR_M else v for v in values]
+    in_bracket = [v for v, t in zip(values, tags) if t in _BRACKET_TAGS and v > 0]
+    bracket = (min(in_bracket), max(in_bracket)) if len(in_bracket) == 2 else None
+    return [v for v in values if v > 0], bracket
+
+
+def focus_matches(info, values: list[float], bracket) -> bool:
+    if info.focus_infinite:
+        return math.inf in values
+    if info.focus_m is None:
+        return False
+    if any(math.isfinite(v) and abs(info.focus_m - v) <= max(0.03 * v, 0.015) for v in values):
+        return True
+    return bracket is not None and bracket[0] <= info.focus_m <= bracket[1]
+
+
+def _close(a: float | None, b: float) -> bool:
+    return a is not None and abs(a - b) <= 1e-6 * max(abs(b), 1.0)
+
+
+@pytest.fixture(scope="module")
+def readings():
+    return [(row, read_lens(CORPUS / row["file"])) for row in _truth()]
+
+
+def test_focal_length_and_f_number_equal_exiftool(readings):
+    wrong = [(r["file"], key, r[key], getattr(i, key)) for r, i in readings
+             for key in ("focal_mm", "f_number") if r[key] and not _close(getattr(i, key), float(r[key]))]
+    assert wrong == []
+
+
+def test_crop_factor_within_5_percent_on_95_percent(readings):
+    rows = [(r, i) for r, i in readings if r["scale35"]]
+    good = [r["file"] for r, i in rows
+            if i.crop_factor is not None and abs(i.crop_factor / float(r["scale35"]) - 1) <= 0.05]
+    print(f"crop factor within 5 %: {len(good)}/{len(rows)}")
+    assert len(good) >= 0.95 * len(rows)
+
+
+def test_focus_distance_matches_exiftool(readings):
+    with_focus = [(r, i, *_focus_truth(r)) for r, i in readings if r["focus_values_m"]]
+    matched = [r["file"] for r, i, values, bracket in with_focus if focus_matches(i, values, bracket)]
+    missed = sorted({r["file"] for r, *_ in with_focus} - set(matched))
+    print(f"focus matches: {len(matched)}/{len(with_focus)}; missed: {missed}")
+    assert len(matched) >= 90
+
+
+def test_no_focus_claimed_where_exiftool_has_none(readings):
+    claims = [r["file"] for r, i in readings
+              if not r["focus_values_m"] and (i.focus_m is not None or i.focus_infinite)]
+    print(f"false focus claims: {claims}")
+    assert len(claims) <= 3
+
+
+def test_every_json_object_has_exactly_the_spec_keys(readings):
+    keys = {"path", "make", "model", "width", "height", "orientation", "focal_mm", "focal_35mm",
+            "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m", "focus_far_m",
+            "focus_infinite", "focus_source", "warnings"}
+    for _, info in readings:
+        obj = info.to_json()
+        assert set(obj) == keys
+        assert obj["focus_m"] is None or not obj["focus_infinite"]
