@@ -41,24 +41,29 @@ def _root(
     """bokeh: physically based depth of field (BokehFlow)."""
 
 
-class Terminated(BaseException):
-    """Raised in the main thread when SIGTERM arrives, so cleanup handlers run."""
+class Interrupted(BaseException):
+    """Raised in the main thread on SIGINT/SIGTERM. Click turns KeyboardInterrupt into
+    "Aborted!" with exit code 1; our own exception passes through it, unwinds every
+    ``finally`` (so temporary files are removed) and ends with 130 / 143."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise Terminated()
+def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Interrupted(signum)
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, _raise_interrupted)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         app()
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(EXIT_SIGINT)
-    except Terminated:
-        err.print("terminated")
-        sys.exit(EXIT_SIGTERM)
+    except Interrupted as stop:
+        interrupted = stop.signum == signal.SIGINT
+        err.print("interrupted" if interrupted else "terminated")
+        sys.exit(EXIT_SIGINT if interrupted else EXIT_SIGTERM)
 
 
 if __name__ == "__main__":

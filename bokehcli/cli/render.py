@@ -1,8 +1,152 @@
-"""`bokeh render` (being written)."""
+"""`bokeh render`: photos in, shallow-depth-of-field photos out."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX
+from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
+from .common import batch_exit_code, err, fail_line, out, print_json, warn_line
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
+FORMATS = tuple(OUTPUT_SUFFIX)
 
 
-def render() -> None:
-    """Not available yet in this build."""
-    raise typer.Exit(2)
+def render(
+    inputs: List[Path] = typer.Argument(..., help="Photos, or folders of photos.", show_default=False),
+    f: str = typer.Option(..., "--f", help="f-number to render at, e.g. 1.8 (names the output: _bokeh_f1.8)."),
+    depth: Optional[str] = typer.Option(None, "--depth", help="Depth map: a file, a folder of <stem>.png/.npy, "
+                                        "or a template like 'depth/{stem}.png' (.npy metres or 16-bit PNG mm)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder [default: beside each input]."),
+    focal_length: Optional[float] = typer.Option(None, "--focal-length", help="Focal length in mm [EXIF]."),
+    focus_distance: Optional[str] = typer.Option(None, "--focus-distance",
+                                                 help="Focus distance in m, or 'inf' [EXIF]."),
+    focus_at: Optional[str] = typer.Option(None, "--focus-at", help="Focus on the depth at pixel X,Y."),
+    crop_factor: Optional[float] = typer.Option(None, "--crop-factor", help="Sensor crop factor [EXIF]."),
+    sensor_diagonal: Optional[float] = typer.Option(None, "--sensor-diagonal", help="Sensor diagonal in mm."),
+    blades: int = typer.Option(0, "--blades", help="Aperture blades (0 = round, or 3 and more)."),
+    blade_rotation: float = typer.Option(0.0, "--blade-rotation", help="Blade rotation in degrees."),
+    highlight_boost: float = typer.Option(DEFAULT_HIGHLIGHT_GAIN, "--highlight-boost",
+                                          help="Gain of clipped highlights before blurring (1 = off)."),
+    fmt: str = typer.Option("jpeg", "--format", help="Output format: jpeg, png or tiff (16-bit)."),
+    quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG quality."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    save_depth: bool = typer.Option(False, "--save-depth", help="Also write <stem>_depth.npy/.png."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse larger images (bomb guard)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Render photos with the shallow depth of field of a fast lens.
+
+    Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
+    """
+    from ..errors import BokehError
+    from ..pipeline import RenderSettings, parse_f_number, render_file
+
+    try:
+        parse_f_number(f)
+        if fmt not in FORMATS:
+            raise BokehError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        if blades in (1, 2) or blades < 0:
+            raise BokehError(f"--blades must be 0 (round) or at least 3, got {blades}")
+        if highlight_boost < 1:
+            raise BokehError(f"--highlight-boost must be >= 1, got {highlight_boost}")
+        settings = RenderSettings(
+            f_number_text=f, depth=depth, focal_mm=_positive(focal_length, "--focal-length"),
+            focus_m=_parse_focus(focus_distance), crop_factor=_positive(crop_factor, "--crop-factor"),
+            sensor_diag_mm=_positive(sensor_diagonal, "--sensor-diagonal"), focus_at=_parse_xy(focus_at),
+            blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
+            out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
+            save_depth=save_depth)
+    except BokehError as exc:
+        fail_line(str(exc))
+        raise typer.Exit(2)
+
+    paths, failures = _expand(inputs)
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as progress:
+        for path in paths:
+            task = progress.add_task(path.name, total=None)
+            try:
+                result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
+            except BokehError as exc:
+                failures.append(str(exc))
+                fail_line(str(exc))
+                continue
+            finally:
+                progress.remove_task(task)
+            for warning in result.warnings:
+                warn_line(warning)
+            results.append(result)
+    if as_json:
+        print_json([r.to_json() for r in results] + [{"error": m} for m in failures])
+    else:
+        _print_table(results)
+    raise typer.Exit(batch_exit_code(len(failures)))
+
+
+def _expand(inputs: list[Path]) -> tuple[list[Path], list[str]]:
+    """Files as given; folders contribute their image files (sorted). Missing paths fail here."""
+    paths, failures = [], []
+    for item in inputs:
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif item.exists():
+            paths.append(item)
+        else:
+            failures.append(f"{item}: no such file")
+            fail_line(failures[-1])
+    return paths, failures
+
+
+def _positive(value: float | None, flag: str) -> float | None:
+    from ..errors import BokehError
+
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise BokehError(f"{flag} must be a positive number, got {value}")
+    return value
+
+
+def _parse_focus(text: str | None) -> float | None:
+    from ..errors import BokehError
+
+    if text is None:
+        return None
+    if text.strip().lower() in ("inf", "infinity", "∞"):
+        return math.inf
+    try:
+        return _positive(float(text), "--focus-distance")
+    except ValueError:
+        raise BokehError(f"--focus-distance must be metres or 'inf', got {text!r}") from None
+
+
+def _parse_xy(text: str | None) -> tuple[int, int] | None:
+    from ..errors import BokehError
+
+    if text is None:
+        return None
+    try:
+        x, y = (int(v) for v in text.split(","))
+    except ValueError:
+        raise BokehError(f"--focus-at must be X,Y in pixels, got {text!r}") from None
+    return x, y
+
+
+def _print_table(results) -> None:
+    table = Table(title="bokeh render", show_lines=False)
+    for column in ("file", "focal", "focus (source)", "f", "max blur", "time", "output"):
+        table.add_column(column)
+    for r in results:
+        if r.status == "skipped":
+            table.add_row(r.path.name, "", "", f"{r.f_number:g}", "", "", f"exists, skipped: {r.output}")
+            continue
+        focus = "∞" if math.isinf(r.focus_m) else f"{r.focus_m:.2f} m"
+        table.add_row(r.path.name, f"{r.focal_mm:g} mm", f"{focus} ({r.focus_source})", f"{r.f_number:g}",
+                      f"{r.max_blur_px:.1f} px", f"{r.seconds:.1f} s", str(r.output))
+    out.print(table)

@@ -1,0 +1,221 @@
+"""Render one photo end to end: decode, lens parameters, depth, CoC, bokeh, encode.
+
+The library behind `bokeh render`; usable without the CLI::
+
+    from bokehcli.pipeline import RenderSettings, render_file
+    result = render_file("photo.jpg", RenderSettings(f_number_text="1.8", depth="photo_depth.png"))
+
+Lens parameters follow SPEC §2: command-line value > EXIF / maker note / XMP > estimate from the
+depth map (focus only: the depth at the focus point) > documented default; every value carries
+its source.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import __version__
+from .depthio import fill_unknown_depth, load_depth, save_depth
+from .errors import BokehError, InputError
+from .imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX, load_photo, save_photo
+from .lens import read_lens
+from .ops.color import linear_to_srgb, srgb_to_linear
+from .optics import FULL_FRAME_DIAGONAL_MM, Lens, sensor_diagonal_mm
+from .render.layered import render_bokeh_tiled
+
+DEFAULT_FOCAL_MM = 50.0
+RENDER_TILE_PX = 1024
+DEPTH_SUFFIXES = (".png", ".npy")
+# Central subject: the focus point defaults to the image centre; its depth is the median over a
+# small window (robust to a pixel on an edge).
+FOCUS_WINDOW_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What `bokeh render` was asked for. ``None`` means: take it from the photo or a default."""
+
+    f_number_text: str
+    depth: str | None = None
+    focal_mm: float | None = None
+    focus_m: float | None = None
+    crop_factor: float | None = None
+    sensor_diag_mm: float | None = None
+    focus_at: tuple[int, int] | None = None
+    blades: int = 0
+    blade_rotation_deg: float = 0.0
+    highlight_boost: float | None = None
+    out_dir: Path | None = None
+    overwrite: bool = False
+    fmt: str = "jpeg"
+    quality: int = 95
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    save_depth: bool = False
+
+    @property
+    def f_number(self) -> float:
+        return parse_f_number(self.f_number_text)
+
+
+@dataclass
+class RenderResult:
+    path: Path
+    output: Path
+    status: str  # "rendered" | "skipped"
+    f_number: float
+    focal_mm: float | None = None
+    focal_source: str | None = None
+    focus_m: float | None = None  # math.inf for infinity
+    focus_source: str | None = None
+    sensor_diag_mm: float | None = None
+    sensor_source: str | None = None
+    max_blur_px: float | None = None
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        focus_infinite = self.focus_m is not None and math.isinf(self.focus_m)
+        return {
+            "path": str(self.path), "output": str(self.output), "status": self.status,
+            "f_number": self.f_number, "focal_mm": self.focal_mm, "focal_source": self.focal_source,
+            "focus_m": None if focus_infinite else self.focus_m, "focus_infinite": focus_infinite,
+            "focus_source": self.focus_source, "sensor_diagonal_mm": self.sensor_diag_mm,
+            "sensor_source": self.sensor_source, "max_blur_px": self.max_blur_px,
+            "seconds": round(self.seconds, 3), "warnings": self.warnings,
+        }
+
+
+def parse_f_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.5 <= value <= 64):
+        raise BokehError(f"f-number must be a number between 0.5 and 64, got {text!r}")
+    return value
+
+
+def output_path(path: Path, settings: RenderSettings) -> Path:
+    """``<out>/<stem>_bokeh_f<N><suffix>`` with N as typed (SPEC §3)."""
+    folder = settings.out_dir if settings.out_dir is not None else path.parent
+    return folder / f"{path.stem}_bokeh_f{settings.f_number_text}{OUTPUT_SUFFIX[settings.fmt]}"
+
+
+def resolve_depth_path(spec: str, photo_path: Path) -> Path:
+    """``--depth`` as a template with ``{stem}``, a folder holding ``<stem>.png|.npy`` (or
+    ``<stem>_depth.*``), or one file."""
+    if "{stem}" in spec:
+        return Path(spec.format(stem=photo_path.stem))
+    candidate = Path(spec)
+    if candidate.is_dir():
+        for name in (photo_path.stem, f"{photo_path.stem}_depth"):
+            for suffix in DEPTH_SUFFIXES:
+                if (candidate / f"{name}{suffix}").is_file():
+                    return candidate / f"{name}{suffix}"
+        raise InputError(f"{photo_path}: no depth map {photo_path.stem}.png/.npy in {candidate}")
+    return candidate
+
+
+def render_file(path: str | Path, settings: RenderSettings,
+                progress: Callable[[int], None] | None = None) -> RenderResult:
+    """Render one photo; raises :class:`BokehError` with a one-line message on bad input."""
+    start = time.perf_counter()
+    path = Path(path)
+    out = output_path(path, settings)
+    result = RenderResult(path=path, output=out, status="skipped", f_number=settings.f_number)
+    if out.exists() and out.resolve() == path.resolve():
+        raise BokehError(f"{path}: output would overwrite the input; choose another --out")
+    if out.exists() and not settings.overwrite:
+        return result
+    photo = load_photo(path, max_pixels=settings.max_pixels)
+    height, width = photo.srgb.shape[:2]
+    info = read_lens(path)
+    result.warnings += list(photo.warnings) + info.warnings
+
+    if settings.depth is None:
+        raise InputError(f"{path}: no depth map given: pass --depth (depth estimation by the "
+                         f"network is not available in this build)")
+    depth_m, depth_warnings = load_depth(resolve_depth_path(settings.depth, path), size_wh=(width, height))
+    result.warnings += depth_warnings
+    depth_m = fill_unknown_depth(depth_m)
+
+    lens = _resolve_lens(settings, info, depth_m, result)
+    depth = torch.from_numpy(np.ascontiguousarray(depth_m))[None, None]
+    coc = lens.coc_px(depth, width, height)
+    result.max_blur_px = round(float(coc.abs().max()), 2)
+    image = srgb_to_linear(torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)[None])
+    rendered = render_bokeh_tiled(image, coc, RENDER_TILE_PX, settings.blades,
+                                  settings.blade_rotation_deg, settings.highlight_boost, progress)
+    srgb = linear_to_srgb(rendered)[0].permute(1, 2, 0).numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
+                                  f_number=settings.f_number, description=_description(result))
+    if settings.save_depth:
+        save_depth(out.parent, path.stem, depth_m)
+    result.status = "rendered"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _resolve_lens(settings: RenderSettings, info, depth_m: np.ndarray, result: RenderResult) -> Lens:
+    """SPEC §2 order for focal length, sensor size and focus distance; fills ``result``."""
+    if settings.focal_mm is not None:
+        result.focal_mm, result.focal_source = settings.focal_mm, "flag"
+    elif info.focal_mm:
+        result.focal_mm, result.focal_source = info.focal_mm, info.sources.get("focal_mm", "EXIF")
+    else:
+        result.focal_mm, result.focal_source = DEFAULT_FOCAL_MM, "default"
+        result.warnings.append(f"{result.path}: no focal length in the file; assuming {DEFAULT_FOCAL_MM:g} mm")
+
+    if settings.sensor_diag_mm is not None:
+        result.sensor_diag_mm, result.sensor_source = settings.sensor_diag_mm, "flag"
+    elif settings.crop_factor is not None:
+        result.sensor_diag_mm, result.sensor_source = sensor_diagonal_mm(settings.crop_factor), "flag"
+    elif info.sensor_diagonal_mm:
+        result.sensor_diag_mm = info.sensor_diagonal_mm
+        result.sensor_source = info.sources.get("crop_factor", "EXIF")
+    else:
+        result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "default"
+        result.warnings.append(f"{result.path}: sensor size unknown; assuming full frame")
+
+    if settings.focus_m is not None:
+        result.focus_m, result.focus_source = settings.focus_m, "flag"
+    elif settings.focus_at is not None:
+        result.focus_m = _depth_at(depth_m, settings.focus_at, result.path, half=0)
+        result.focus_source = "focus-at"
+    elif info.focus_infinite:
+        result.focus_m, result.focus_source = math.inf, info.focus_source
+    elif info.focus_m:
+        result.focus_m, result.focus_source = info.focus_m, info.focus_source
+    else:
+        height, width = depth_m.shape
+        half = max(1, int(FOCUS_WINDOW_FRACTION * min(width, height) / 2))
+        result.focus_m = _depth_at(depth_m, (width // 2, height // 2), result.path, half)
+        result.focus_source = "depth at centre"
+    try:
+        return Lens(result.focal_mm, result.f_number, result.focus_m, result.sensor_diag_mm)
+    except ValueError as exc:
+        raise BokehError(f"{result.path}: {exc}") from None
+
+
+def _depth_at(depth_m: np.ndarray, xy: tuple[int, int], path: Path, half: int) -> float:
+    """Median depth in the (2 half + 1)^2 window around pixel ``xy``."""
+    height, width = depth_m.shape
+    x, y = xy
+    if not (0 <= x < width and 0 <= y < height):
+        raise BokehError(f"{path}: --focus-at {x},{y} is outside the {width}x{height} image")
+    window = depth_m[max(y - half, 0):y + half + 1, max(x - half, 0):x + half + 1]
+    return float(np.median(window))
+
+
+def _description(result: RenderResult) -> str:
+    focus = "infinity" if math.isinf(result.focus_m) else f"{result.focus_m:.3g} m"
+    return (f"bokeh {__version__}: rendered at f/{result.f_number:g}, {result.focal_mm:g} mm, "
+            f"focus {focus} ({result.focus_source})")

@@ -1,0 +1,67 @@
+"""Build test photos: JPEGs with EXIF lens tags and matching depth maps."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, TiffImagePlugin
+
+EXIF_IFD = 0x8769
+ORIENTATION, FOCAL_LENGTH, FNUMBER, SUBJECT_DISTANCE, FOCAL_35MM = 0x0112, 0x920A, 0x829D, 0x9206, 0xA405
+
+
+def rational(value: float) -> TiffImagePlugin.IFDRational:
+    f = Fraction(value).limit_denominator(10000)
+    return TiffImagePlugin.IFDRational(f.numerator, f.denominator)
+
+
+def make_exif(focal_mm=50.0, focus_m=None, focal_35mm=None, f_number=8.0, orientation=1) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "bokeh-test"
+    exif[0x0110] = "Test Camera"
+    exif[ORIENTATION] = orientation
+    sub = {FOCAL_LENGTH: rational(focal_mm), FNUMBER: rational(f_number)}
+    if focus_m is not None:
+        sub[SUBJECT_DISTANCE] = rational(focus_m)
+    if focal_35mm is not None:
+        sub[FOCAL_35MM] = int(focal_35mm)
+    exif[EXIF_IFD] = sub
+    return exif
+
+
+def textured_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour noise plus fine detail, uint8 (H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((height // 8 + 2, width // 8 + 2, 3))
+    ys = np.linspace(0, coarse.shape[0] - 1.001, height)
+    xs = np.linspace(0, coarse.shape[1] - 1.001, width)
+    y0, x0 = ys.astype(int), xs.astype(int)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    smooth = ((1 - fy) * (1 - fx) * coarse[y0][:, x0] + (1 - fy) * fx * coarse[y0][:, x0 + 1]
+              + fy * (1 - fx) * coarse[y0 + 1][:, x0] + fy * fx * coarse[y0 + 1][:, x0 + 1])
+    img = 0.7 * smooth + 0.25 * rng.random((height, width, 3))
+    return np.clip(img * 255, 0, 255).astype(np.uint8)
+
+
+def write_photo(path: Path, rgb: np.ndarray, exif: Image.Exif | None = None, icc: bytes | None = None,
+                quality: int = 95) -> Path:
+    options = {"quality": quality, "subsampling": 0}
+    if exif is not None:
+        options["exif"] = exif.tobytes()
+    if icc is not None:
+        options["icc_profile"] = icc
+    Image.fromarray(rgb).save(path, **options)
+    return path
+
+
+def write_depth_png(path: Path, depth_m: np.ndarray) -> Path:
+    Image.fromarray(np.clip(np.rint(depth_m * 1000), 0, 65535).astype(np.uint16)).save(path)
+    return path
+
+
+def two_plane_depth(height: int, width: int, near_m: float = 2.0, far_m: float = 8.0) -> np.ndarray:
+    depth = np.full((height, width), far_m, np.float32)
+    depth[:, : width // 2] = near_m
+    return depth

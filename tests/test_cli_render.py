@@ -1,0 +1,147 @@
+"""`bokeh render` end to end on generated photos with EXIF and depth maps."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from bokehcli.cli.app import app
+from photos import make_exif, textured_rgb, two_plane_depth, write_depth_png, write_photo
+
+H, W = 96, 144
+
+
+def run(*args):
+    result = CliRunner().invoke(app, ["render", *map(str, args)])
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def scene(tmp_path):
+    rgb = textured_rgb(H, W)
+    photo = write_photo(tmp_path / "scene.jpg", rgb, make_exif(focal_mm=50, focus_m=2.0, focal_35mm=50))
+    depth = write_depth_png(tmp_path / "scene_depth.png", two_plane_depth(H, W, 2.0, 8.0))
+    return photo, depth, rgb
+
+
+def test_render_writes_named_output_with_metadata(scene, tmp_path):
+    photo, depth, rgb = scene
+    out_dir = tmp_path / "out"
+    result = run(photo, "--f", "1.8", "--depth", depth, "--out", out_dir, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    output = out_dir / "scene_bokeh_f1.8.jpg"
+    assert record["output"] == str(output) and output.is_file()
+    assert record["focal_mm"] == 50 and record["focus_m"] == pytest.approx(2.0)
+    assert record["focus_source"].startswith("EXIF")
+    assert record["max_blur_px"] > 1
+    with Image.open(output) as im:
+        assert im.size == (W, H)
+        exif = im.getexif()
+        assert exif[0x0112] == 1
+        assert float(exif.get_ifd(0x8769)[0x829D]) == pytest.approx(1.8)
+        assert "bokeh" in exif[0x010E] and "f/1.8" in exif[0x010E]
+        out = np.asarray(im, dtype=np.float64)
+    with Image.open(photo) as im:
+        rgb = np.asarray(im, dtype=np.float64)  # what the renderer saw (after JPEG coding)
+    # The near half is at the focus distance and stays sharp; the far half is blurred.
+    near_err = np.abs(out[8:-8, 8:W // 2 - 12] - rgb[8:-8, 8:W // 2 - 12]).mean()
+    far_err = np.abs(out[8:-8, W // 2 + 12:-8] - rgb[8:-8, W // 2 + 12:-8]).mean()
+    assert near_err < 2.0 and far_err > 5.0
+
+
+def test_flags_override_exif_and_focus_at(scene, tmp_path):
+    photo, depth, _ = scene
+    result = run(photo, "--f", "4", "--depth", depth, "--out", tmp_path, "--focal-length", "85",
+                 "--focus-at", f"{W - 5},5", "--crop-factor", "1.5", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert record["focal_mm"] == 85 and record["focal_source"] == "flag"
+    assert record["focus_m"] == pytest.approx(8.0) and record["focus_source"] == "focus-at"
+    assert record["sensor_diagonal_mm"] == pytest.approx(43.27 / 1.5)
+    result = run(photo, "--f", "4", "--depth", depth, "--out", tmp_path, "--focus-distance", "inf",
+                 "--overwrite", "--json")
+    record = json.loads(result.stdout)[0]
+    assert record["focus_infinite"] and record["focus_m"] is None
+
+
+def test_existing_output_skipped_unless_overwrite(scene, tmp_path):
+    photo, depth, _ = scene
+    assert run(photo, "--f", "2.8", "--depth", depth).exit_code == 0
+    output = tmp_path / "scene_bokeh_f2.8.jpg"  # --out defaults to the input's folder
+    stamp = output.stat().st_mtime_ns
+    second = run(photo, "--f", "2.8", "--depth", depth, "--json")
+    assert json.loads(second.stdout)[0]["status"] == "skipped" and output.stat().st_mtime_ns == stamp
+    third = run(photo, "--f", "2.8", "--depth", depth, "--overwrite", "--json")
+    assert json.loads(third.stdout)[0]["status"] == "rendered"
+
+
+def test_depth_folder_and_template(scene, tmp_path):
+    photo, depth, _ = scene
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    np.save(folder / "scene.npy", two_plane_depth(H, W, 2.0, 8.0))
+    assert run(photo, "--f", "2", "--depth", folder, "--out", tmp_path / "a").exit_code == 0
+    assert run(photo, "--f", "2", "--depth", str(tmp_path / "{stem}_depth.png"),
+               "--out", tmp_path / "b").exit_code == 0
+    assert (tmp_path / "a" / "scene_bokeh_f2.jpg").is_file() and (tmp_path / "b" / "scene_bokeh_f2.jpg").is_file()
+
+
+def test_orientation_applied_and_output_upright(tmp_path):
+    upright = textured_rgb(H, W, seed=3)
+    stored = np.rot90(upright, k=1)  # EXIF orientation 6: rotate 90 deg clockwise to display
+    photo = write_photo(tmp_path / "rot.jpg", np.ascontiguousarray(stored), make_exif(orientation=6, focus_m=3.0))
+    depth = write_depth_png(tmp_path / "rot_depth.png", np.full((H, W), 3.0, np.float32))
+    result = run(photo, "--f", "2", "--depth", depth, "--out", tmp_path / "o", "--format", "png")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "o" / "rot_bokeh_f2.png") as im:
+        assert im.size == (W, H) and im.getexif().get(0x0112) == 1
+        out = np.asarray(im, dtype=np.float64)
+    with Image.open(photo) as im:
+        decoded = np.rot90(np.asarray(im, dtype=np.float64), k=-1)  # displayed = stored turned clockwise
+    assert np.abs(out - decoded).mean() < 1.0  # all in focus: the upright picture comes back
+    assert np.abs(out - np.rot90(decoded, 2)).mean() > 20
+
+
+def test_save_depth_and_formats(scene, tmp_path):
+    photo, depth, _ = scene
+    result = run(photo, "--f", "2", "--depth", depth, "--out", tmp_path / "d", "--save-depth", "--format", "tiff")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d" / "scene_bokeh_f2.tif").is_file()
+    saved = np.load(tmp_path / "d" / "scene_depth.npy")
+    assert saved.shape == (H, W) and saved.dtype == np.float32
+    assert np.allclose(saved, two_plane_depth(H, W, 2.0, 8.0))
+    with Image.open(tmp_path / "d" / "scene_depth.png") as im:
+        assert np.asarray(im).max() == 8000
+
+
+def test_bad_inputs_named_and_batch_continues(scene, tmp_path):
+    photo, depth, _ = scene
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not an image")
+    result = run(tmp_path / "empty.jpg", photo, tmp_path / "missing.jpg", tmp_path / "text.jpg",
+                 "--f", "2", "--depth", str(tmp_path / "{stem}_depth.png"), "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert any("empty.jpg" in e for e in errors) and any("missing.jpg" in e for e in errors)
+    assert (tmp_path / "o" / "scene_bokeh_f2.jpg").is_file()
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["scene_bokeh_f2.jpg"]
+
+
+def test_usage_errors_exit_2(scene):
+    photo, depth, _ = scene
+    assert run(photo, "--f", "abc", "--depth", depth).exit_code == 2
+    assert run(photo, "--f", "2", "--depth", depth, "--blades", "2").exit_code == 2
+    assert run(photo, "--depth", depth).exit_code == 2  # --f is required
+
+
+def test_without_depth_fails_clearly(scene):
+    photo, _, _ = scene
+    result = run(photo, "--f", "2")
+    assert result.exit_code == 1 and "--depth" in result.stderr
+    assert not list(photo.parent.glob("*_bokeh_*"))
