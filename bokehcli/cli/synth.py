@@ -1,17 +1,72 @@
-"""`bokeh synth` (not implemented yet)."""
+"""`bokeh synth`: write a synthetic RealBokeh-layout data set (see :mod:`bokehcli.data.synth`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import typer
 
 from ..errors import BokehError
+from .common import EXIT_OK, EXIT_USAGE, fail_line, out, print_json
 
 
-def synth() -> None:
-    """Not available yet in this build."""
-    raise typer.Exit(_unavailable())
+def synth(
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write the data set to (created if missing)."),
+    train: int = typer.Option(0, "--train", min=0, help="Scenes in train/."),
+    val: int = typer.Option(0, "--val", min=0, help="Scenes in validation/."),
+    test: int = typer.Option(0, "--test", min=0, help="Scenes in test/."),
+    size: str = typer.Option("768x512", "--size", help="Frame size WxH in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Base seed; scene (split, id) depends only on it."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Processes (default: min(2, CPUs))."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Re-render scenes that are already complete."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Render procedural scenes with the exact thin-lens reference into the RealBokeh layout:
+    a f/22 source, 2-4 targets between f/2.0 and f/20 (always f/2.0 or f/2.8), metadata JSON
+    and the pinhole depth map (.npy, metres) per scene.
 
+    Example: bokeh synth --out data/synth --train 200 --val 20 --test 20 --size 768x512 --seed 0
+    """
+    from ..data import synth as lib  # heavy imports only when the command runs
 
-def _unavailable() -> int:
-    from .common import fail_line
+    try:
+        width, height = lib.parse_size(size)
+    except ValueError as exc:
+        fail_line(f"--size: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    counts = {"train": train, "validation": val, "test": test}
+    total = sum(counts.values())
+    if total == 0:
+        fail_line("nothing to do: give --train, --val and/or --test a number of scenes")
+        raise typer.Exit(EXIT_USAGE)
+    from tqdm import tqdm
 
-    fail_line(str(BokehError("bokeh synth is not implemented in this build yet")))
-    return 2
+    start = time.perf_counter()
+    with tqdm(total=total, unit="scene", desc="synth", disable=None) as bar:
+        try:
+            records = lib.synthesize(out_dir, counts, width, height, seed,
+                                     workers=workers or lib.default_workers(), overwrite=overwrite,
+                                     on_done=lambda record: bar.update(1))
+        except BokehError as exc:
+            fail_line(str(exc))
+            raise typer.Exit(1) from None
+    seconds = time.perf_counter() - start
+    summary = {
+        "out": str(out_dir),
+        "size": [width, height],
+        "seed": seed,
+        "scenes": counts,
+        "rendered": sum(not r["skipped"] for r in records),
+        "skipped": sum(r["skipped"] for r in records),
+        "pairs": sum(r["pairs"] for r in records),
+        "seconds": round(seconds, 2),
+        "seconds_per_scene": None if all(r["skipped"] for r in records)
+        else round(lib.seconds_per_scene(records), 2),
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        out.print(f"{summary['rendered']} scenes rendered, {summary['skipped']} already there, "
+                  f"{summary['pairs']} pairs, {width}x{height}, in {seconds:.1f} s -> {out_dir}")
+    raise typer.Exit(EXIT_OK)

@@ -1,0 +1,1 @@
+"""Training and evaluation data: procedural scenes, the synthetic set writer and the RealBokeh reader."""

@@ -1,0 +1,197 @@
+"""Synthetic RealBokeh-style data set rendered by the accumulation reference (SPEC §4).
+
+Per scene ``<id>`` of a split (ids restart at 0 per split)::
+
+    <split>/in/<id>_f22.JPG          source at f/22
+    <split>/gt/<id>/<id>_f<N>.JPG    targets, a few f-stops between f/2.0 and f/20
+    <split>/metadata/<id>.json       RealBokeh's keys; paths relative to <split>/
+    <split>/depth/<id>.npy           float32 metres of the pinhole view
+
+Every image is rendered in linear light by :func:`accumulation_render`, clipped, sRGB-encoded and
+saved as JPEG quality 95 with EXIF (Make, FocalLength, FNumber, FocalLengthIn35mmFilm,
+SubjectDistance). Scene ``(split, id)`` depends only on ``(seed, split, id)``, so a set is the
+same whatever the number of workers. The metadata file is written last: a scene whose metadata
+exists is complete, and a rerun skips it unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, TiffImagePlugin
+
+from ..files import atomic_path, atomic_write_bytes
+from ..ops.color import linear_to_srgb
+from ..render.accumulation import accumulation_render, pinhole_view
+from .realbokeh import SOURCE_F_NUMBER, SPLITS, format_fstop
+from .scenes import random_scene
+
+TARGET_F_NUMBERS = (2.0, 2.8, 4.0, 5.6, 8.0, 10.0, 13.0, 16.0, 20.0)
+WIDE_F_NUMBERS = (2.0, 2.8)
+JPEG_QUALITY = 95
+MAKE = "bokeh-synth"
+
+_MAKE, _EXIF_IFD = 0x010F, 0x8769
+_FNUMBER, _FOCAL, _FOCAL_35MM, _SUBJECT_DISTANCE = 0x829D, 0x920A, 0xA405, 0x9206
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scene to write."""
+
+    root: Path
+    split: str
+    scene_id: int
+    seed: int
+    width_px: int
+    height_px: int
+    overwrite: bool
+
+
+def choose_targets(rng: np.random.Generator) -> list[float]:
+    """2-4 distinct target f-numbers, ascending, always one of f/2.0 or f/2.8."""
+    wide = float(rng.choice(WIDE_F_NUMBERS))
+    others = [f for f in TARGET_F_NUMBERS if f != wide]
+    extra = rng.choice(others, size=int(rng.integers(1, 4)), replace=False)
+    return sorted([wide, *map(float, extra)])
+
+
+def _rational(value: float) -> TiffImagePlugin.IFDRational:
+    fraction = Fraction(float(value)).limit_denominator(10_000)
+    return TiffImagePlugin.IFDRational(fraction.numerator, fraction.denominator)
+
+
+def write_jpeg(path: Path, rgb_lin: torch.Tensor, focal_mm: float, f_number: float, focus_m: float) -> None:
+    """Clip linear RGB (3, H, W), encode sRGB, save JPEG q95 with the lens in EXIF, atomically."""
+    srgb = linear_to_srgb(rgb_lin.clamp(0.0, 1.0)).permute(1, 2, 0).cpu().numpy()
+    pixels = np.rint(srgb * 255.0).astype(np.uint8)
+    exif = Image.Exif()
+    exif[_MAKE] = MAKE
+    exif[_EXIF_IFD] = {
+        _FOCAL: _rational(focal_mm),
+        _FNUMBER: _rational(f_number),
+        _FOCAL_35MM: int(round(focal_mm)),  # full frame: crop factor 1
+        _SUBJECT_DISTANCE: _rational(focus_m),
+    }
+    with atomic_path(path) as tmp:
+        Image.fromarray(pixels, "RGB").save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0,
+                                            exif=exif.tobytes())
+
+
+def scene_seed(seed: int, split: str, scene_id: int) -> tuple[int, int, int]:
+    return seed, SPLITS.index(split), scene_id
+
+
+def write_scene(job: Job) -> dict:
+    """Render and write one scene; returns ``{"split", "id", "pairs", "skipped", "seconds"}``."""
+    start = time.perf_counter()
+    split_dir = job.root / job.split
+    sid = str(job.scene_id)
+    meta_path = split_dir / "metadata" / f"{sid}.json"
+    seed = scene_seed(job.seed, job.split, job.scene_id)
+    targets = choose_targets(np.random.default_rng((*seed, 1)))
+    if meta_path.exists() and not job.overwrite:
+        return {"split": job.split, "id": job.scene_id, "pairs": len(targets), "skipped": True, "seconds": 0.0}
+    # The scene's margin covers the widest aperture rendered.
+    scene = random_scene(seed, job.width_px, job.height_px, widest_f_number=min(targets))
+    w, h = job.width_px, job.height_px
+    for folder in ("in", "metadata", "depth", f"gt/{sid}"):
+        (split_dir / folder).mkdir(parents=True, exist_ok=True)
+
+    _, depth = pinhole_view(scene.planes, w, h)
+    with atomic_path(split_dir / "depth" / f"{sid}.npy") as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, depth.cpu().numpy().astype(np.float32))
+    source = f"in/{sid}_f{format_fstop(SOURCE_F_NUMBER)}.JPG"
+    render = accumulation_render(scene.planes, scene.lens(SOURCE_F_NUMBER), w, h)
+    write_jpeg(split_dir / source, render, scene.focal_mm, SOURCE_F_NUMBER, scene.focus_m)
+    target_images = []
+    for f_number in targets:
+        name = f"gt/{sid}/{sid}_f{format_fstop(f_number)}.JPG"
+        render = accumulation_render(scene.planes, scene.lens(f_number), w, h)
+        write_jpeg(split_dir / name, render, scene.focal_mm, f_number, scene.focus_m)
+        target_images.append(name)
+    metadata = {
+        "id": job.scene_id,
+        "source_image": source,
+        "source_av": SOURCE_F_NUMBER,
+        "target_images": target_images,
+        "target_avs": targets,
+        "focal_length": scene.focal_mm,
+        "ISO": 100,  # a noise-free synthetic sensor at base sensitivity
+        "EV": None,  # no physical exposure behind a synthetic render
+        "focus_plane_distance": scene.focus_m,
+        "focus_plane_uncertainty": 0.0,  # exact by construction
+    }
+    atomic_write_bytes(meta_path, (json.dumps(metadata, indent=2) + "\n").encode())
+    return {"split": job.split, "id": job.scene_id, "pairs": len(targets), "skipped": False,
+            "seconds": time.perf_counter() - start}
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int, seed: int,
+               workers: int = 1, overwrite: bool = False,
+               on_done: Callable[[dict], None] | None = None) -> list[dict]:
+    """Write ``counts[split]`` scenes per split under ``root``; returns the per-scene records
+    (see :func:`write_scene`) in split and id order. ``on_done`` is called as each finishes."""
+    unknown = set(counts) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown split(s) {sorted(unknown)}; expected {SPLITS}")
+    jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite)
+            for split in SPLITS for i in range(counts.get(split, 0))]
+    # One thread per worker: with more threads than cores torch's thread pool spins and runs
+    # many times slower.
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    records = []
+    if workers <= 1 or len(jobs) <= 1:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(min(previous, threads))
+        try:
+            for job in jobs:
+                records.append(write_scene(job))
+                if on_done:
+                    on_done(records[-1])
+        finally:
+            torch.set_num_threads(previous)
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+            for record in pool.imap_unordered(write_scene, jobs):
+                records.append(record)
+                if on_done:
+                    on_done(record)
+    order = {(j.split, j.scene_id): k for k, j in enumerate(jobs)}
+    return sorted(records, key=lambda r: order[(r["split"], r["id"])])
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"768x512"`` -> (768, 512)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"size must look like 768x512, got {text!r}")
+    w, h = (int(p) for p in parts)
+    if not (8 <= w <= 16384 and 8 <= h <= 16384):
+        raise ValueError(f"size {w}x{h} is out of range (8..16384 px per side)")
+    return w, h
+
+
+def seconds_per_scene(records: list[dict]) -> float:
+    done = [r["seconds"] for r in records if not r["skipped"]]
+    return sum(done) / len(done) if done else math.nan

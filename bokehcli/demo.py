@@ -1,0 +1,84 @@
+"""`make demo`: example photos made by the project, rendered at f/1.8, and a contact sheet.
+
+    python -m bokehcli.demo --out out
+
+Writes ``out/examples/demo<i>.jpg`` (all-in-focus photos with EXIF focal length and focus
+distance) with their depth maps, renders them with the same pipeline as `bokeh render`, and
+assembles ``out/contact_sheet.jpg`` (before | after, one row per photo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .data.scenes import random_scene
+from .depthio import save_depth
+from .files import atomic_path
+from .data.synth import write_jpeg
+from .imageio import load_photo
+from .pipeline import RenderSettings, render_file
+from .render.accumulation import pinhole_view
+
+SEEDS = (11, 23, 42)
+SIZE_WH = (960, 640)
+F_NUMBER = "1.8"
+
+
+def make_example(folder: Path, index: int, seed: int) -> Path:
+    """An all-in-focus photo with EXIF lens data and its true depth map."""
+    width, height = SIZE_WH
+    scene = random_scene(seed, width, height)
+    rgb_lin, depth_m = pinhole_view(scene.planes, width, height)
+    photo = folder / f"demo{index}.jpg"
+    write_jpeg(photo, rgb_lin, scene.focal_mm, 22.0, scene.focus_m)
+    save_depth(folder, photo.stem, depth_m.numpy())
+    return photo
+
+
+def contact_sheet(pairs: list[tuple[Path, Path]], out: Path, thumb_width: int = 480) -> None:
+    rows = []
+    for before, after in pairs:
+        images = [Image.fromarray(np.uint8(np.rint(load_photo(p).srgb * 255))) for p in (before, after)]
+        scale = thumb_width / images[0].width
+        size = (thumb_width, round(images[0].height * scale))
+        row = Image.new("RGB", (2 * thumb_width + 8, size[1]), "white")
+        for i, (im, label) in enumerate(zip(images, ("before (f/22)", f"after (f/{F_NUMBER})"))):
+            row.paste(im.resize(size, Image.LANCZOS), (i * (thumb_width + 8), 0))
+            ImageDraw.Draw(row).text((i * (thumb_width + 8) + 8, 8), label, fill="white")
+        rows.append(row)
+    sheet = Image.new("RGB", (rows[0].width, sum(r.height + 8 for r in rows) - 8), "white")
+    y = 0
+    for row in rows:
+        sheet.paste(row, (0, y))
+        y += row.height + 8
+    with atomic_path(out) as tmp:
+        sheet.save(tmp, format="JPEG", quality=90)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("out"))
+    args = parser.parse_args(argv)
+    examples = args.out / "examples"
+    examples.mkdir(parents=True, exist_ok=True)
+    settings = RenderSettings(f_number_text=F_NUMBER, depth=str(examples / "{stem}_depth.png"),
+                              out_dir=args.out, overwrite=True)
+    pairs = []
+    for index, seed in enumerate(SEEDS):
+        photo = make_example(examples, index, seed)
+        start = time.perf_counter()
+        result = render_file(photo, settings)
+        print(f"{photo} -> {result.output} ({time.perf_counter() - start:.1f} s, "
+              f"largest blur {result.max_blur_px:.0f} px)")
+        pairs.append((photo, result.output))
+    contact_sheet(pairs, args.out / "contact_sheet.jpg")
+    print(f"contact sheet: {args.out / 'contact_sheet.jpg'}")
+
+
+if __name__ == "__main__":
+    main()
