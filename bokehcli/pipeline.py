@@ -12,6 +12,7 @@ its source.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,11 +27,17 @@ from .depthio import fill_unknown_depth, load_depth, save_depth
 from .errors import BokehError, InputError
 from .imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX, load_photo, save_photo
 from .lens import read_lens
+from .models.factory import load_model
 from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, sensor_diagonal_mm
+from .models.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_WORK_SIZE, predict, render_prediction, validate_tiling
 from .render.layered import render_bokeh_tiled
 
 DEFAULT_FOCAL_MM = 50.0
+DEFAULT_MODEL = "bokehflow-nano"
+# Without a focus distance from flags or EXIF the network first runs with this provisional one
+# (it only conditions the bokeh stream); the focus is then the predicted depth at the focus point.
+PROVISIONAL_FOCUS_M = 2.0
 RENDER_TILE_PX = 1024
 DEPTH_SUFFIXES = (".png", ".npy")
 # Central subject: the focus point defaults to the image centre; its depth is the median over a
@@ -58,10 +65,28 @@ class RenderSettings:
     quality: int = 95
     max_pixels: int = DEFAULT_MAX_PIXELS
     save_depth: bool = False
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    work_size: int = DEFAULT_WORK_SIZE
+    tile: int = DEFAULT_TILE
+    tsp: bool = True
 
     @property
     def f_number(self) -> float:
         return parse_f_number(self.f_number_text)
+
+    @property
+    def overlap(self) -> int:
+        """Tile overlap: the default, or a quarter of small tiles (multiple of 8 px)."""
+        return min(DEFAULT_OVERLAP, self.tile // 32 * 8)
+
+    def validate(self) -> None:
+        """Raise :class:`BokehError` for settings no photo could satisfy."""
+        parse_f_number(self.f_number_text)
+        try:
+            validate_tiling(self.tile, self.overlap)
+        except ValueError as exc:
+            raise BokehError(f"--tile: {exc}") from None
 
 
 @dataclass
@@ -139,20 +164,35 @@ def render_file(path: str | Path, settings: RenderSettings,
     info = read_lens(path)
     result.warnings += list(photo.warnings) + info.warnings
 
-    if settings.depth is None:
-        raise InputError(f"{path}: no depth map given: pass --depth (depth estimation by the "
-                         f"network is not available in this build)")
-    depth_m, depth_warnings = load_depth(resolve_depth_path(settings.depth, path), size_wh=(width, height))
-    result.warnings += depth_warnings
-    depth_m = fill_unknown_depth(depth_m)
-
-    lens = _resolve_lens(settings, info, depth_m, result)
-    depth = torch.from_numpy(np.ascontiguousarray(depth_m))[None, None]
-    coc = lens.coc_px(depth, width, height)
-    result.max_blur_px = round(float(coc.abs().max()), 2)
-    image = srgb_to_linear(torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)[None])
-    rendered = render_bokeh_tiled(image, coc, RENDER_TILE_PX, settings.blades,
-                                  settings.blade_rotation_deg, settings.highlight_boost, progress)
+    srgb_in = torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)
+    _resolve_focal_and_sensor(settings, info, result)
+    focus_known = _resolve_focus_without_depth(settings, info, result)
+    prediction = None
+    if settings.depth is not None:
+        depth_path = resolve_depth_path(settings.depth, path)
+        depth_m, depth_warnings = load_depth(depth_path, size_wh=(width, height))
+        result.warnings += depth_warnings
+        depth_m = fill_unknown_depth(depth_m, str(depth_path))
+    else:
+        model, device = _load_model(settings.model, settings.device)
+        provisional = _lens(result, result.focus_m if focus_known else PROVISIONAL_FOCUS_M)
+        prediction = predict(model, srgb_in.to(device), provisional, settings.work_size, settings.tile,
+                             settings.overlap, settings.tsp)
+        depth_m = prediction.depth_m[0, 0].float().cpu().numpy()
+    if not focus_known:
+        _resolve_focus_from_depth(settings, depth_m, result)
+    lens = _lens(result, result.focus_m)
+    if prediction is not None:
+        device = prediction.inv_depth.device
+        rendered = render_prediction(srgb_in.to(device), prediction, lens, settings.blades,
+                                     settings.blade_rotation_deg, settings.highlight_boost).cpu()
+        result.max_blur_px = round(float(lens.coc_px_from_inverse_depth(
+            prediction.inv_depth.cpu(), width, height).abs().max()), 2)
+    else:
+        coc = lens.coc_px(torch.from_numpy(np.ascontiguousarray(depth_m))[None, None], width, height)
+        result.max_blur_px = round(float(coc.abs().max()), 2)
+        rendered = render_bokeh_tiled(srgb_to_linear(srgb_in[None]), coc, RENDER_TILE_PX, settings.blades,
+                                      settings.blade_rotation_deg, settings.highlight_boost, progress)
     srgb = linear_to_srgb(rendered)[0].permute(1, 2, 0).numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
@@ -164,8 +204,8 @@ def render_file(path: str | Path, settings: RenderSettings,
     return result
 
 
-def _resolve_lens(settings: RenderSettings, info, depth_m: np.ndarray, result: RenderResult) -> Lens:
-    """SPEC §2 order for focal length, sensor size and focus distance; fills ``result``."""
+def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResult) -> None:
+    """SPEC §2 order (flag > file > default) for focal length and sensor size."""
     if settings.focal_mm is not None:
         result.focal_mm, result.focal_source = settings.focal_mm, "flag"
     elif info.focal_mm:
@@ -185,24 +225,69 @@ def _resolve_lens(settings: RenderSettings, info, depth_m: np.ndarray, result: R
         result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "default"
         result.warnings.append(f"{result.path}: sensor size unknown; assuming full frame")
 
+
+def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderResult) -> bool:
+    """Focus from --focus-distance or the file; False when it must come from the depth."""
     if settings.focus_m is not None:
         result.focus_m, result.focus_source = settings.focus_m, "flag"
     elif settings.focus_at is not None:
-        result.focus_m = _depth_at(depth_m, settings.focus_at, result.path, half=0)
-        result.focus_source = "focus-at"
+        return False
     elif info.focus_infinite:
         result.focus_m, result.focus_source = math.inf, info.focus_source
     elif info.focus_m:
         result.focus_m, result.focus_source = info.focus_m, info.focus_source
     else:
-        height, width = depth_m.shape
-        half = max(1, int(FOCUS_WINDOW_FRACTION * min(width, height) / 2))
-        result.focus_m = _depth_at(depth_m, (width // 2, height // 2), result.path, half)
-        result.focus_source = "depth at centre"
+        return False
+    return True
+
+
+def _resolve_focus_from_depth(settings: RenderSettings, depth_m: np.ndarray, result: RenderResult) -> None:
+    """--focus-at X,Y: the depth at that pixel; otherwise the central subject."""
+    if settings.focus_at is not None:
+        result.focus_m = _depth_at(depth_m, settings.focus_at, result.path, half=0)
+        result.focus_source = "focus-at"
+        return
+    height, width = depth_m.shape
+    half = max(1, int(FOCUS_WINDOW_FRACTION * min(width, height) / 2))
+    result.focus_m = _depth_at(depth_m, (width // 2, height // 2), result.path, half)
+    result.focus_source = "depth at centre"
+
+
+def _lens(result: RenderResult, focus_m: float) -> Lens:
     try:
-        return Lens(result.focal_mm, result.f_number, result.focus_m, result.sensor_diag_mm)
+        return Lens(result.focal_mm, result.f_number, focus_m, result.sensor_diag_mm)
     except ValueError as exc:
         raise BokehError(f"{result.path}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=2)
+def _load_model(name: str, device: str):
+    """The network once per (weights, device) for a whole batch."""
+    resolved = _pick_device(device)
+    try:
+        model = load_model(name, resolved)
+    except InputError as exc:
+        if name == DEFAULT_MODEL:
+            raise InputError(f"no depth map given and no default weights shipped yet ({exc}); pass --depth, "
+                             f"or --model with a weights file from `bokeh train`") from None
+        raise
+    return model, resolved
+
+
+def _pick_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device not in ("cpu", "cuda", "mps"):
+        raise BokehError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BokehError("--device cuda: no CUDA device is available")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise BokehError("--device mps: no MPS device is available")
+    return torch.device(device)
 
 
 def _depth_at(depth_m: np.ndarray, xy: tuple[int, int], path: Path, half: int) -> float:

@@ -140,8 +140,30 @@ def test_usage_errors_exit_2(scene):
     assert run(photo, "--depth", depth).exit_code == 2  # --f is required
 
 
-def test_without_depth_fails_clearly(scene):
+def test_missing_weights_fail_clearly(scene):
     photo, _, _ = scene
-    result = run(photo, "--f", "2")
-    assert result.exit_code == 1 and "--depth" in result.stderr
+    result = run(photo, "--f", "2", "--model", "no-such-model")
+    assert result.exit_code == 1 and "no-such-model" in result.stderr
     assert not list(photo.parent.glob("*_bokeh_*"))
+
+
+def test_render_with_network_weights(scene, tmp_path):
+    """Without --depth the network predicts depth (untrained weights here: this checks the
+    plumbing, sizes and metadata, not quality)."""
+    import torch
+
+    from bokehcli.models import factory
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    factory.save_model(factory.create_model("nano"), weights)
+    photo, _, _ = scene
+    result = run(photo, "--f", "2", "--model", weights, "--out", tmp_path / "net", "--work-size", "96",
+                 "--tile", "64", "--save-depth", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert record["focus_source"].startswith("EXIF")
+    with Image.open(tmp_path / "net" / "scene_bokeh_f2.jpg") as im:
+        assert im.size == (W, H)
+    depth = np.load(tmp_path / "net" / "scene_depth.npy")
+    assert depth.shape == (H, W) and np.isfinite(depth).all() and (depth > 0).all()

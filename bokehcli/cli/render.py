@@ -11,6 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX
+from ..models.tiling import DEFAULT_TILE, DEFAULT_WORK_SIZE
+from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .common import batch_exit_code, err, fail_line, out, print_json, warn_line
 
@@ -23,7 +25,7 @@ def render(
     f: str = typer.Option(..., "--f", help="f-number to render at, e.g. 1.8 (names the output: _bokeh_f1.8)."),
     depth: Optional[str] = typer.Option(None, "--depth", help="Depth map: a file, a folder of <stem>.png/.npy, "
                                         "or a template like 'depth/{stem}.png' (.npy metres or 16-bit PNG mm)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder [default: beside each input]."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: beside each input)."),
     focal_length: Optional[float] = typer.Option(None, "--focal-length", help="Focal length in mm [EXIF]."),
     focus_distance: Optional[str] = typer.Option(None, "--focus-distance",
                                                  help="Focus distance in m, or 'inf' [EXIF]."),
@@ -39,17 +41,25 @@ def render(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     save_depth: bool = typer.Option(False, "--save-depth", help="Also write <stem>_depth.npy/.png."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse larger images (bomb guard)."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model",
+                              help="Depth network weights when no --depth is given: a name in models/ or a path."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device)."),
+    work_size: int = typer.Option(DEFAULT_WORK_SIZE, "--work-size", min=0,
+                                  help="Long side (px) the network runs at; 0 = full resolution."),
+    tile: int = typer.Option(DEFAULT_TILE, "--tile", min=0, help="Network tile size in px; 0 = whole image."),
+    no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Render photos with the shallow depth of field of a fast lens.
 
+    Depth comes from --depth, or from the BokehFlow network (--model) when none is given.
+
     Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
     """
     from ..errors import BokehError
-    from ..pipeline import RenderSettings, parse_f_number, render_file
+    from ..pipeline import RenderSettings, render_file
 
     try:
-        parse_f_number(f)
         if fmt not in FORMATS:
             raise BokehError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         if blades in (1, 2) or blades < 0:
@@ -62,7 +72,8 @@ def render(
             sensor_diag_mm=_positive(sensor_diagonal, "--sensor-diagonal"), focus_at=_parse_xy(focus_at),
             blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
             out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
-            save_depth=save_depth)
+            save_depth=save_depth, model=model, device=device, work_size=work_size, tile=tile, tsp=not no_tsp)
+        settings.validate()
     except BokehError as exc:
         fail_line(str(exc))
         raise typer.Exit(2)

@@ -1,0 +1,1 @@
+"""Building blocks of BokehFlow (nn.Modules with one job each)."""

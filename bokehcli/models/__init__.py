@@ -1,0 +1,1 @@
+"""The BokehFlow network: configuration, assembly, weights I/O and tiled (TSP) inference."""

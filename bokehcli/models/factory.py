@@ -1,0 +1,101 @@
+"""Create, save and load BokehFlow models. Weights are safetensors only (never a pickle).
+
+File format: ``models/<name>.safetensors`` holding the ``state_dict`` tensors, with metadata
+``{"format": "bokehflow", "config": <BokehFlowConfig JSON>}`` (SPEC §3). Loading rebuilds the
+network from the stored config and refuses, with a one-line :class:`InputError`, a file that is
+not safetensors, has no or an unknown config, or whose tensor names/shapes do not match it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..errors import InputError
+from ..files import atomic_path
+from .bokehflow import BokehFlow
+from .config import VARIANTS, BokehFlowConfig
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+WEIGHTS_SUFFIX = ".safetensors"
+FORMAT = "bokehflow"
+
+
+def create_model(variant: str = "nano", **overrides) -> BokehFlow:
+    """A freshly initialised variant (``nano``, ``small``, ``base``); ``overrides`` replace config
+    fields (e.g. ``name="mine"``, ``blocks=2``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown model variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    return BokehFlow(dataclasses.replace(VARIANTS[variant], **overrides))
+
+
+def list_models(models_dir: str | os.PathLike | None = None) -> list[str]:
+    """Names of the weights files shipped in ``models/`` (usable as ``--model NAME``)."""
+    folder = Path(models_dir) if models_dir is not None else MODELS_DIR
+    return sorted(p.stem for p in folder.glob(f"*{WEIGHTS_SUFFIX}")) if folder.is_dir() else []
+
+
+def save_model(model: BokehFlow, path: str | os.PathLike, **metadata: str) -> None:
+    """Write ``model`` to ``path`` atomically; extra string ``metadata`` is stored alongside."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    meta = {**{k: str(v) for k, v in metadata.items()}, "format": FORMAT, "config": model.config.to_json()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def resolve_weights(name_or_path: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Path:
+    """A path as given if it exists, else ``models/<name>.safetensors``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    folder = Path(models_dir) if models_dir is not None else MODELS_DIR
+    candidate = folder / f"{name_or_path}{WEIGHTS_SUFFIX}"
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(list_models(folder)) or "none"
+    raise InputError(f"{name_or_path}: no such weights file or model name (shipped models: {known})")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable safetensors weights file ({exc})") from None
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu",
+               models_dir: str | os.PathLike | None = None) -> BokehFlow:
+    """Rebuild the model stored in a weights file (name in ``models/`` or a path), in eval mode."""
+    path = resolve_weights(name_or_path, models_dir)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise InputError(f"{path}: not a BokehFlow weights file (no model config in its metadata)")
+    try:
+        config = BokehFlowConfig.from_json(meta["config"])
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{path}: invalid model config in metadata: {exc}") from None
+    model = BokehFlow(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state = {}
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as fh:
+            for key in fh.keys():
+                state[key] = fh.get_tensor(key)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: corrupt weights file ({exc})") from None
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise InputError(f"{path}: tensors do not match config {config.name!r} "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for key, shape in expected.items():
+        if tuple(state[key].shape) != shape:
+            raise InputError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, "
+                             f"config {config.name!r} needs {shape}")
+    model.load_state_dict(state)
+    return model.to(device).eval()

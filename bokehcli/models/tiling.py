@@ -1,0 +1,233 @@
+"""Tiled inference with tile state propagation (TSP), and the tiled-training hook.
+
+Inference (:func:`predict`): the photo is resized to a working size (long side ``work_size`` px;
+0 = full resolution) and cut into ``tile`` x ``tile`` tiles (0 = one tile) that overlap by
+``overlap`` px. Tiles run one after another in serpentine order (left to right on even tile
+rows, right to left on odd ones, so consecutive tiles are neighbours); with ``tsp`` the final
+state of every block and scan direction for one tile is the initial state of the same block and
+direction for the next, the first tile starting from the learned ``state_init``. Overlaps are
+blended with weights that ramp linearly across the overlap (feathering). Network memory is that
+of one tile; only the stitched outputs (1 + 3 channels at working size) span the photo.
+
+Inverse depth is then upsampled to full resolution edge-aware, by a fast guided filter (He & Sun,
+2015) on log inverse depth guided by the full-resolution luminance: a local affine model
+``log(1/D) ~ a * Y + b`` fitted in (2r+1)^2 windows at working size, ``a`` and ``b`` smoothed and
+bilinearly upsampled, then applied to the full-resolution ``Y``, so depth edges follow photo
+edges. The refinement (low frequency by construction) is upsampled bilinearly. The renderer then
+runs at full resolution with the full-resolution pixel pitch (:func:`render_prediction`).
+
+Training (:func:`forward_tiled`): a crop is cut into ``nx x ny`` equal tiles that run in
+serpentine order with carried states, differentiably, so the model learns to use carried state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..layers.stem import TOKEN_STRIDE
+from ..ops.color import srgb_to_linear
+from ..optics import Lens, pixel_pitch_mm
+from ..render.layered import render_bokeh_tiled
+from .bokehflow import (BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, States, apply_refinement, finish,
+                        pg_coc)
+
+DEFAULT_WORK_SIZE = 1024
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+GUIDE_RADIUS = 2
+GUIDE_EPS = 1e-3
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass
+class Prediction:
+    """Full-resolution network outputs for one photo of size ``H x W``.
+
+    inv_depth: (1, 1, H, W) 1/m; refine_lin: (1, 3, H, W) ungated refinement (linear RGB);
+    work_hw: the working size the network ran at.
+    """
+
+    inv_depth: torch.Tensor
+    refine_lin: torch.Tensor
+    work_hw: tuple[int, int]
+
+    @property
+    def depth_m(self) -> torch.Tensor:
+        return 1.0 / self.inv_depth
+
+
+def working_size(height: int, width: int, work_size: int) -> tuple[int, int]:
+    """(h, w) with long side ``work_size`` and the aspect ratio kept; full size if 0 or larger."""
+    if work_size < 0:
+        raise ValueError(f"work size must be >= 0, got {work_size}")
+    long_side = max(height, width)
+    if work_size == 0 or work_size >= long_side:
+        return height, width
+    scale = work_size / long_side
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least ``overlap``
+    shared px; the last tile is aligned to the end. ``tile <= 0`` or ``>= length``: one tile."""
+    if tile <= 0 or tile >= length:
+        return [0]
+    step = tile - overlap
+    return list(range(0, length - tile, step)) + [length - tile]
+
+
+def serpentine(n_rows: int, n_cols: int) -> list[tuple[int, int]]:
+    """Tile (row, col) visiting order: boustrophedon, so consecutive tiles touch."""
+    return [(r, c if r % 2 == 0 else n_cols - 1 - c) for r in range(n_rows) for c in range(n_cols)]
+
+
+def _ramp(start: int, size: int, total: int, overlap: int) -> torch.Tensor:
+    """1-D feather weights (size,): rise over ``overlap`` px where another tile precedes, fall
+    where one follows, 1 at the image border and in the interior; always > 0."""
+    w = torch.ones(size)
+    if overlap > 0:
+        ramp = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+        if start > 0:
+            w[:overlap] = torch.minimum(w[:overlap], ramp)
+        if start + size < total:
+            w[size - overlap:] = torch.minimum(w[size - overlap:], ramp.flip(0))
+    return w
+
+
+def validate_tiling(tile: int, overlap: int) -> None:
+    if tile < 0 or (tile and (tile % TOKEN_STRIDE or tile < 4 * TOKEN_STRIDE)):
+        raise ValueError(f"tile must be 0 or a multiple of {TOKEN_STRIDE} >= {4 * TOKEN_STRIDE} px, got {tile}")
+    if overlap < 0 or (tile and 2 * overlap > tile):
+        raise ValueError(f"overlap must be in [0, tile/2], got {overlap}")
+
+
+def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile: int, overlap: int,
+              tsp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network over overlapping tiles of ``srgb`` (B, 3, h, w) -> stitched inverse depth
+    (B, 1, h, w) and refinement (B, 3, h, w). ``tsp=False`` starts every tile from ``state_init``."""
+    validate_tiling(tile, overlap)
+    b, _, h, w = srgb.shape
+    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    th, tw = min(tile or h, h), min(tile or w, w)
+    acc = srgb.new_zeros(b, 4, h, w)
+    weight = srgb.new_zeros(1, 1, h, w)
+    states: States | None = None
+    for r, c in serpentine(len(ys), len(xs)):
+        y0, x0 = ys[r], xs[c]
+        net = model.network(srgb[..., y0:y0 + th, x0:x0 + tw], lens, states=states)
+        states = net.states if tsp else None
+        feather = (_ramp(y0, th, h, overlap)[:, None] * _ramp(x0, tw, w, overlap)[None, :]).to(srgb)
+        acc[..., y0:y0 + th, x0:x0 + tw] += feather * torch.cat([net.inv_depth, net.refine_lin], dim=1)
+        weight[..., y0:y0 + th, x0:x0 + tw] += feather
+    out = acc / weight
+    return out[:, :1], out[:, 1:]
+
+
+def luminance(srgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 1, H, W) Rec. 601 luma of the sRGB values (edges as seen)."""
+    weights = torch.tensor(_LUMA, dtype=srgb.dtype, device=srgb.device).view(1, 3, 1, 1)
+    return (srgb * weights).sum(dim=1, keepdim=True)
+
+
+def guided_upsample(src: torch.Tensor, guide: torch.Tensor, radius: int = GUIDE_RADIUS,
+                    eps: float = GUIDE_EPS) -> torch.Tensor:
+    """Fast guided-filter upsampling: ``src`` (B, C, h, w), ``guide`` (B, 1, H, W) -> (B, C, H, W).
+
+    See the module docstring; ``eps`` is the guide variance below which windows count as flat.
+    """
+    size = src.shape[-2:]
+    # Centred values: the window covariances below subtract products of means, which loses
+    # precision in float32 when the means are large.
+    src_mean = src.mean(dim=(-2, -1), keepdim=True)
+    guide_mean = guide.mean(dim=(-2, -1), keepdim=True)
+    src, guide = src - src_mean, guide - guide_mean
+    guide_low = F.adaptive_avg_pool2d(guide, size)
+
+    def box(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+
+    mean_i, mean_p = box(guide_low), box(src)
+    cov = box(guide_low * src) - mean_i * mean_p
+    var = box(guide_low * guide_low) - mean_i * mean_i
+    a = cov / (var + eps)
+    b = mean_p - a * mean_i
+
+    def up(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(box(x), size=guide.shape[-2:], mode="bilinear", align_corners=False)
+
+    return up(a) * guide + up(b) + src_mean
+
+
+def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: int = DEFAULT_WORK_SIZE,
+            tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tsp: bool = True) -> Prediction:
+    """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1].
+
+    The lens's ``sensor_diag_mm`` refers to the whole photo; the network sees the pixel pitch of
+    the working size. Runs without autograd.
+    """
+    if srgb_full.dim() != 3 or srgb_full.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) image, got {tuple(srgb_full.shape)}")
+    height, width = srgb_full.shape[-2:]
+    h, w = working_size(height, width, work_size)
+    photo = srgb_full.unsqueeze(0)
+    work = photo if (h, w) == (height, width) else F.interpolate(
+        photo, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+    lens_work = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, w, h), device=photo.device)
+    with torch.inference_mode():
+        inv_depth, refine = run_tiles(model, work, lens_work, tile, overlap, tsp)
+        if (h, w) != (height, width):
+            cfg = model.config
+            log_inv = guided_upsample(torch.log(inv_depth), luminance(photo))
+            inv_depth = torch.exp(log_inv).clamp(1.0 / cfg.max_depth_m, 1.0 / cfg.min_depth_m)
+            refine = F.interpolate(refine, size=(height, width), mode="bilinear", align_corners=False)
+    return Prediction(inv_depth, refine, (h, w))
+
+
+def render_prediction(srgb_full: torch.Tensor, prediction: Prediction, lens: Lens, blades: int = 0,
+                      rotation_deg: float = 0.0, highlight_boost: float | None = None) -> torch.Tensor:
+    """Full-resolution bokeh (1, 3, H, W) linear RGB from :func:`predict`'s output (CoC with the
+    full-resolution pixel pitch; the renderer's tiled form bounds its memory)."""
+    height, width = srgb_full.shape[-2:]
+    lens_full = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, width, height),
+                                    device=srgb_full.device)
+    coc = pg_coc(prediction.inv_depth, lens_full)
+    thin_lens = render_bokeh_tiled(srgb_to_linear(srgb_full.unsqueeze(0)), coc, blades=blades,
+                                   rotation_deg=rotation_deg, highlight_boost=highlight_boost)
+    return apply_refinement(thin_lens, coc, prediction.refine_lin)
+
+
+def forward_tiled(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tiles_xy: tuple[int, int],
+                  render: bool = True, tsp: bool = True, **render_options) -> BokehFlowOutput:
+    """Training hook: the crop ``srgb`` (B, 3, H, W) as ``nx x ny`` equal tiles with carried states.
+
+    ``H / ny`` and ``W / nx`` must be multiples of 8. Differentiable through the carried states;
+    tiles do not overlap (the stitched outputs are exact concatenations), and the render runs once
+    on the whole crop. ``(1, 1)`` equals ``model(srgb, lens)``.
+    """
+    nx, ny = tiles_xy
+    _, _, height, width = srgb.shape
+    if nx < 1 or ny < 1 or height % (ny * TOKEN_STRIDE) or width % (nx * TOKEN_STRIDE):
+        raise ValueError(f"cannot cut a {width}x{height} crop into {nx}x{ny} tiles of multiples of "
+                         f"{TOKEN_STRIDE} px")
+    th, tw = height // ny, width // nx
+    outputs: dict[tuple[int, int], NetworkOutput] = {}
+    last: NetworkOutput | None = None
+    for r, c in serpentine(ny, nx):
+        carried = last.states if (tsp and last is not None) else None
+        last = outputs[r, c] = model.network(srgb[..., r * th:(r + 1) * th, c * tw:(c + 1) * tw], lens,
+                                             states=carried)
+
+    def stitch(get) -> torch.Tensor:
+        return torch.cat([torch.cat([get(outputs[r, c]) for c in range(nx)], dim=-1) for r in range(ny)], dim=-2)
+
+    n_stages = len(outputs[0, 0].aux_inv_depth)
+    net = NetworkOutput(
+        inv_depth=stitch(lambda o: o.inv_depth),
+        refine_lin=stitch(lambda o: o.refine_lin),
+        aux_inv_depth=[stitch(lambda o, s=s: o.aux_inv_depth[s]) for s in range(n_stages)],
+        states=last.states,
+    )
+    return finish(net, srgb, lens, render, **render_options)

@@ -1,0 +1,78 @@
+"""Weights I/O: safetensors only, config in the metadata, clear refusal of mismatches."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from bokehcli.errors import InputError
+from bokehcli.models.bokehflow import LensBatch
+from bokehcli.models.factory import create_model, list_models, load_model, read_metadata, save_model
+from bokehcli.optics import Lens
+
+TINY = dict(dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8, decoder_dim=8, lens_dim=8)
+
+
+@pytest.fixture()
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("nano", name="tiny", **TINY).eval()
+    path = tmp_path / "tiny.safetensors"
+    save_model(model, path, steps="12")
+    return model, path
+
+
+def test_round_trip_rebuilds_the_same_network(saved, tmp_path):
+    model, path = saved
+    meta = read_metadata(path)
+    assert meta["format"] == "bokehflow" and meta["steps"] == "12"
+    assert json.loads(meta["config"])["dim"] == 16
+    loaded = load_model(path)
+    assert loaded.config == model.config and not loaded.training
+    x = torch.rand(1, 3, 32, 32)
+    lb = LensBatch.from_lens(Lens(50.0, 2.0, 2.0), 0.01)
+    with torch.no_grad():
+        a, b = model(x, lb, render=False), loaded(x, lb, render=False)
+    assert torch.equal(a.inv_depth, b.inv_depth)
+    assert list_models(tmp_path) == ["tiny"]
+    assert load_model("tiny", models_dir=tmp_path).config == model.config
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bokeh-tmp-")]
+
+
+def test_refuses_a_pickle(tmp_path):
+    path = tmp_path / "evil.safetensors"
+    torch.save({"x": torch.zeros(1)}, path)
+    with pytest.raises(InputError, match="evil.safetensors"):
+        load_model(path)
+
+
+def test_refuses_missing_or_mismatching_config(saved, tmp_path):
+    model, _ = saved
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    no_config = tmp_path / "noconf.safetensors"
+    save_file(tensors, str(no_config))
+    with pytest.raises(InputError, match="no model config"):
+        load_model(no_config)
+    other = create_model("nano", name="tiny", **{**TINY, "dim": 24}).config
+    wrong = tmp_path / "wrong.safetensors"
+    save_file(tensors, str(wrong), metadata={"format": "bokehflow", "config": other.to_json()})
+    with pytest.raises(InputError, match="wrong.safetensors.*shape"):
+        load_model(wrong)
+    bad_json = tmp_path / "badjson.safetensors"
+    save_file(tensors, str(bad_json), metadata={"format": "bokehflow", "config": '{"dim": 16}'})
+    with pytest.raises(InputError, match="invalid model config"):
+        load_model(bad_json)
+    partial = tmp_path / "partial.safetensors"
+    save_file({k: v for k, v in tensors.items() if "refine_head" not in k}, str(partial),
+              metadata={"format": "bokehflow", "config": model.config.to_json()})
+    with pytest.raises(InputError, match="missing"):
+        load_model(partial)
+
+
+def test_unknown_names(tmp_path):
+    with pytest.raises(InputError, match="no such weights file"):
+        load_model("does-not-exist", models_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown model variant"):
+        create_model("huge")
+    assert create_model("nano", blocks=2).config.blocks == 2
