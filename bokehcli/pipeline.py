@@ -32,6 +32,7 @@ from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, sensor_diagonal_mm
 from .models.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_WORK_SIZE, predict, render_prediction, validate_tiling
 from .render.layered import render_bokeh_tiled
+from .timing import NO_STAGES
 
 DEFAULT_FOCAL_MM = 50.0
 DEFAULT_MODEL = "bokehflow-nano"
@@ -149,8 +150,11 @@ def resolve_depth_path(spec: str, photo_path: Path) -> Path:
 
 
 def render_file(path: str | Path, settings: RenderSettings,
-                progress: Callable[[int], None] | None = None) -> RenderResult:
-    """Render one photo; raises :class:`BokehError` with a one-line message on bad input."""
+                progress: Callable[[int], None] | None = None, stages=NO_STAGES) -> RenderResult:
+    """Render one photo; raises :class:`BokehError` with a one-line message on bad input.
+
+    ``stages`` (see :class:`bokehcli.timing.Stages`) times decode, network, depth upsampling,
+    coc, render and encode."""
     start = time.perf_counter()
     path = Path(path)
     out = output_path(path, settings)
@@ -159,25 +163,26 @@ def render_file(path: str | Path, settings: RenderSettings,
         raise BokehError(f"{path}: output would overwrite the input; choose another --out")
     if out.exists() and not settings.overwrite:
         return result
-    photo = load_photo(path, max_pixels=settings.max_pixels)
+    with stages("decode"):
+        photo = load_photo(path, max_pixels=settings.max_pixels)
+        info = read_lens(path)
+        srgb_in = torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)
     height, width = photo.srgb.shape[:2]
-    info = read_lens(path)
     result.warnings += list(photo.warnings) + info.warnings
-
-    srgb_in = torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)
     _resolve_focal_and_sensor(settings, info, result)
     focus_known = _resolve_focus_without_depth(settings, info, result)
     prediction = None
     if settings.depth is not None:
-        depth_path = resolve_depth_path(settings.depth, path)
-        depth_m, depth_warnings = load_depth(depth_path, size_wh=(width, height))
-        result.warnings += depth_warnings
-        depth_m = fill_unknown_depth(depth_m, str(depth_path))
+        with stages("decode"):
+            depth_path = resolve_depth_path(settings.depth, path)
+            depth_m, depth_warnings = load_depth(depth_path, size_wh=(width, height))
+            result.warnings += depth_warnings
+            depth_m = fill_unknown_depth(depth_m, str(depth_path))
     else:
         model, device = _load_model(settings.model, settings.device)
         provisional = _lens(result, result.focus_m if focus_known else PROVISIONAL_FOCUS_M)
         prediction = predict(model, srgb_in.to(device), provisional, settings.work_size, settings.tile,
-                             settings.overlap, settings.tsp)
+                             settings.overlap, settings.tsp, stages=stages)
         depth_m = prediction.depth_m[0, 0].float().cpu().numpy()
     if not focus_known:
         _resolve_focus_from_depth(settings, depth_m, result)
@@ -185,20 +190,23 @@ def render_file(path: str | Path, settings: RenderSettings,
     if prediction is not None:
         device = prediction.inv_depth.device
         rendered = render_prediction(srgb_in.to(device), prediction, lens, settings.blades,
-                                     settings.blade_rotation_deg, settings.highlight_boost).cpu()
+                                     settings.blade_rotation_deg, settings.highlight_boost, stages=stages).cpu()
         result.max_blur_px = round(float(lens.coc_px_from_inverse_depth(
             prediction.inv_depth.cpu(), width, height).abs().max()), 2)
     else:
-        coc = lens.coc_px(torch.from_numpy(np.ascontiguousarray(depth_m))[None, None], width, height)
+        with stages("coc"):
+            coc = lens.coc_px(torch.from_numpy(np.ascontiguousarray(depth_m))[None, None], width, height)
         result.max_blur_px = round(float(coc.abs().max()), 2)
-        rendered = render_bokeh_tiled(srgb_to_linear(srgb_in[None]), coc, RENDER_TILE_PX, settings.blades,
-                                      settings.blade_rotation_deg, settings.highlight_boost, progress)
-    srgb = linear_to_srgb(rendered)[0].permute(1, 2, 0).numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
-                                  f_number=settings.f_number, description=_description(result))
-    if settings.save_depth:
-        save_depth(out.parent, path.stem, depth_m)
+        with stages("render"):
+            rendered = render_bokeh_tiled(srgb_to_linear(srgb_in[None]), coc, RENDER_TILE_PX, settings.blades,
+                                          settings.blade_rotation_deg, settings.highlight_boost, progress)
+    with stages("encode"):
+        srgb = linear_to_srgb(rendered)[0].permute(1, 2, 0).numpy()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
+                                      f_number=settings.f_number, description=_description(result))
+        if settings.save_depth:
+            save_depth(out.parent, path.stem, depth_m)
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result

@@ -1,17 +1,79 @@
-"""`bokeh bench` (not implemented yet)."""
+"""`bokeh bench`: how fast is `bokeh render` here, stage by stage."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Optional
 
 import typer
+from rich.table import Table
 
-from ..errors import BokehError
-
-
-def bench() -> None:
-    """Not available yet in this build."""
-    raise typer.Exit(_unavailable())
+from ..models.tiling import DEFAULT_TILE, DEFAULT_WORK_SIZE
+from ..pipeline import DEFAULT_MODEL
+from .common import fail_line, out, print_json
 
 
-def _unavailable() -> int:
-    from .common import fail_line
+def bench(
+    photo: Optional[Path] = typer.Argument(None, help="Photo to render (default: a generated one of --size)."),
+    size: str = typer.Option("6000x4000", "--size", help="Size WxH of the generated photo."),
+    f: str = typer.Option("1.8", "--f", help="f-number to render at."),
+    with_depth: bool = typer.Option(False, "--with-depth",
+                                    help="Use the generated depth map instead of the network."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Network weights (name or path)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    work_size: int = typer.Option(DEFAULT_WORK_SIZE, "--work-size", min=0, help="Network working size (px)."),
+    tile: int = typer.Option(DEFAULT_TILE, "--tile", min=0, help="Network tile size (px)."),
+    repeat: int = typer.Option(3, "--repeat", min=1, help="Runs; medians are reported."),
+    compare: bool = typer.Option(False, "--compare",
+                                 help="Also: whole image vs tiles (network) and chunked vs per-token op."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Time `bokeh render` end to end and per stage (decode, network, depth upsampling, CoC,
+    render, encode): medians, megapixels/s and peak memory.
 
-    fail_line(str(BokehError("bokeh bench is not implemented in this build yet")))
-    return 2
+    Example: [bold]bokeh bench --size 6000x4000 --with-depth --repeat 3[/]
+    """
+    from ..bench import bench_render, compare_op, compare_tiling, make_bench_photo
+    from ..data.synth import parse_size
+    from ..errors import BokehError
+    from ..pipeline import RenderSettings
+
+    with tempfile.TemporaryDirectory(prefix="bokeh-bench-") as tmp:
+        try:
+            depth = None
+            if photo is None:
+                try:
+                    width, height = parse_size(size)
+                except ValueError as exc:
+                    raise BokehError(f"--size: {exc}") from None
+                photo, depth_png = make_bench_photo(Path(tmp), width, height)
+                depth = str(depth_png) if with_depth else None
+            elif with_depth:
+                raise BokehError("--with-depth needs the generated photo (leave out PHOTO)")
+            settings = RenderSettings(f_number_text=f, depth=depth, out_dir=Path(tmp) / "out", model=model,
+                                      device=device, work_size=work_size, tile=tile)
+            settings.validate()
+            report = bench_render(photo, settings, repeat)
+            if compare:
+                report["compare_op"] = compare_op()
+                if not with_depth:
+                    report["compare_tiling"] = compare_tiling(photo, settings)
+        except BokehError as exc:
+            fail_line(str(exc))
+            raise typer.Exit(1)
+    if as_json:
+        print_json(report)
+        return
+    table = Table(title=f"bokeh bench: {report['megapixels']} MP on {report['device']}, "
+                        f"median of {report['repeat']}, depth {report['depth']}")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, seconds in report["median_seconds"].items():
+        table.add_row(name, f"{seconds:.3f}")
+    out.print(table)
+    out.print(f"{report['megapixels_per_second']:.2f} MP/s, peak {report['peak_memory_kind']} "
+              f"{report['peak_memory_bytes'] / 2**30:.2f} GiB, largest blur {report['max_blur_px']} px")
+    for key in ("compare_op", "compare_tiling"):
+        if key in report:
+            out.print(f"{key}: {report[key]}")

@@ -31,6 +31,7 @@ from ..layers.stem import TOKEN_STRIDE
 from ..ops.color import srgb_to_linear
 from ..optics import Lens, pixel_pitch_mm
 from ..render.layered import render_bokeh_tiled
+from ..timing import NO_STAGES
 from .bokehflow import (BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, States, apply_refinement, finish,
                         pg_coc)
 
@@ -162,7 +163,8 @@ def guided_upsample(src: torch.Tensor, guide: torch.Tensor, radius: int = GUIDE_
 
 
 def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: int = DEFAULT_WORK_SIZE,
-            tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tsp: bool = True) -> Prediction:
+            tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tsp: bool = True,
+            stages=NO_STAGES) -> Prediction:
     """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1].
 
     The lens's ``sensor_diag_mm`` refers to the whole photo; the network sees the pixel pitch of
@@ -173,12 +175,15 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: in
     height, width = srgb_full.shape[-2:]
     h, w = working_size(height, width, work_size)
     photo = srgb_full.unsqueeze(0)
-    work = photo if (h, w) == (height, width) else F.interpolate(
-        photo, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
     lens_work = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, w, h), device=photo.device)
     with torch.inference_mode():
-        inv_depth, refine = run_tiles(model, work, lens_work, tile, overlap, tsp)
-        if (h, w) != (height, width):
+        with stages("network"):
+            work = photo if (h, w) == (height, width) else F.interpolate(
+                photo, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+            inv_depth, refine = run_tiles(model, work, lens_work, tile, overlap, tsp)
+        with stages("depth upsampling"):
+            if (h, w) == (height, width):
+                return Prediction(inv_depth, refine, (h, w))
             cfg = model.config
             log_inv = guided_upsample(torch.log(inv_depth), luminance(photo))
             inv_depth = torch.exp(log_inv).clamp(1.0 / cfg.max_depth_m, 1.0 / cfg.min_depth_m)
@@ -187,16 +192,19 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: in
 
 
 def render_prediction(srgb_full: torch.Tensor, prediction: Prediction, lens: Lens, blades: int = 0,
-                      rotation_deg: float = 0.0, highlight_boost: float | None = None) -> torch.Tensor:
+                      rotation_deg: float = 0.0, highlight_boost: float | None = None,
+                      stages=NO_STAGES) -> torch.Tensor:
     """Full-resolution bokeh (1, 3, H, W) linear RGB from :func:`predict`'s output (CoC with the
     full-resolution pixel pitch; the renderer's tiled form bounds its memory)."""
     height, width = srgb_full.shape[-2:]
     lens_full = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, width, height),
                                     device=srgb_full.device)
-    coc = pg_coc(prediction.inv_depth, lens_full)
-    thin_lens = render_bokeh_tiled(srgb_to_linear(srgb_full.unsqueeze(0)), coc, blades=blades,
-                                   rotation_deg=rotation_deg, highlight_boost=highlight_boost)
-    return apply_refinement(thin_lens, coc, prediction.refine_lin)
+    with stages("coc"):
+        coc = pg_coc(prediction.inv_depth, lens_full)
+    with stages("render"):
+        thin_lens = render_bokeh_tiled(srgb_to_linear(srgb_full.unsqueeze(0)), coc, blades=blades,
+                                       rotation_deg=rotation_deg, highlight_boost=highlight_boost)
+        return apply_refinement(thin_lens, coc, prediction.refine_lin)
 
 
 def forward_tiled(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tiles_xy: tuple[int, int],
