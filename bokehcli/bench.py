@@ -28,6 +28,7 @@ from .timing import Stages, peak_rss_bytes, reset_peak_rss
 STAGES = ("decode", "network", "depth upsampling", "coc", "render", "encode")
 BENCH_FOCAL_MM = 50.0
 BENCH_FOCUS_M = 3.0
+COMPARE_TILE_PX = 512
 
 
 def make_bench_photo(folder: Path, width: int, height: int, seed: int = 0) -> tuple[Path, Path]:
@@ -124,9 +125,10 @@ def compare_tiling(photo: Path, settings: RenderSettings) -> dict:
     lens = Lens(BENCH_FOCAL_MM, settings.f_number, BENCH_FOCUS_M)
     report = {}
     results = {}
-    for name, tile, tsp in (("whole", 0, True), ("tiled_tsp", settings.tile, True), ("tiled_no_tsp", settings.tile, False)):
+    tile = settings.tile or COMPARE_TILE_PX
+    for name, tile, tsp in (("whole", 0, True), ("tiled_tsp", tile, True), ("tiled_no_tsp", tile, False)):
         start = time.perf_counter()
-        results[name] = predict(model, srgb, lens, settings.work_size, tile, settings.overlap, tsp).inv_depth
+        results[name] = predict(model, srgb, lens, settings.work_size, tile, min(settings.overlap, tile // 4), tsp).inv_depth
         report[f"{name}_s"] = round(time.perf_counter() - start, 3)
     for name in ("tiled_tsp", "tiled_no_tsp"):
         report[f"{name}_inv_depth_psnr_db"] = round(inverse_depth_psnr(results[name], results["whole"]), 2)

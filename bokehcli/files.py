@@ -26,7 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=folder)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write to {folder}: {exc.strerror or exc}") from None
+        raise OutputError(f"{path}: cannot write to {folder}: {_reason(exc)}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -36,11 +36,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as exc:
         _unlink_quietly(tmp)
-        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise OutputError(f"{path}: cannot write: {reason}") from None
+        raise OutputError(f"{path}: cannot write: {_reason(exc)}") from None
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def make_folder(folder: str | os.PathLike, for_path: str | os.PathLike) -> None:
+    """``mkdir -p folder``; failure is a one-line OutputError naming ``for_path`` (the file
+    that was to be written there)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{for_path}: cannot create the folder {folder}: {_reason(exc)}") from None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -51,3 +59,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def _unlink_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
+
+
+def _reason(exc: OSError) -> str:
+    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))

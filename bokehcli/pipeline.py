@@ -25,16 +25,20 @@ import torch
 from . import __version__
 from .depthio import fill_unknown_depth, load_depth, save_depth
 from .errors import BokehError, InputError
+from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX, load_photo, save_photo
 from .lens import read_lens
 from .models.factory import load_model
 from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, sensor_diagonal_mm
-from .models.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, DEFAULT_WORK_SIZE, predict, render_prediction, validate_tiling
+from .models.tiling import DEFAULT_OVERLAP, DEFAULT_WORK_SIZE, predict, render_prediction, validate_tiling
 from .render.layered import render_bokeh_tiled
 from .timing import NO_STAGES
 
 DEFAULT_FOCAL_MM = 50.0
+# Focal lengths a photo's metadata may claim (phone ultra-wides to the longest telephotos);
+# anything else is garbage that would turn the CoC astronomically large.
+PLAUSIBLE_FOCAL_MM = (0.5, 10_000.0)
 DEFAULT_MODEL = "bokehflow-nano"
 # Without a focus distance from flags or EXIF the network first runs with this provisional one
 # (it only conditions the bokeh stream); the focus is then the predicted depth at the focus point.
@@ -69,7 +73,7 @@ class RenderSettings:
     model: str = DEFAULT_MODEL
     device: str = "auto"
     work_size: int = DEFAULT_WORK_SIZE
-    tile: int = DEFAULT_TILE
+    tile: int | None = None  # network tile; None = chosen from the working size
     tsp: bool = True
 
     @property
@@ -79,13 +83,14 @@ class RenderSettings:
     @property
     def overlap(self) -> int:
         """Tile overlap: the default, or a quarter of small tiles (multiple of 8 px)."""
-        return min(DEFAULT_OVERLAP, self.tile // 32 * 8)
+        return DEFAULT_OVERLAP if self.tile is None else min(DEFAULT_OVERLAP, self.tile // 32 * 8)
 
     def validate(self) -> None:
         """Raise :class:`BokehError` for settings no photo could satisfy."""
         parse_f_number(self.f_number_text)
         try:
-            validate_tiling(self.tile, self.overlap)
+            if self.tile is not None:
+                validate_tiling(self.tile, self.overlap)
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
 
@@ -168,7 +173,8 @@ def render_file(path: str | Path, settings: RenderSettings,
         info = read_lens(path)
         srgb_in = torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)
     height, width = photo.srgb.shape[:2]
-    result.warnings += list(photo.warnings) + info.warnings
+    # The lens reader's warnings do not name the file; in a batch they must.
+    result.warnings += list(photo.warnings) + [f"{path}: {w}" for w in info.warnings]
     _resolve_focal_and_sensor(settings, info, result)
     focus_known = _resolve_focus_without_depth(settings, info, result)
     prediction = None
@@ -202,11 +208,12 @@ def render_file(path: str | Path, settings: RenderSettings,
                                           settings.blade_rotation_deg, settings.highlight_boost, progress)
     with stages("encode"):
         srgb = linear_to_srgb(rendered)[0].permute(1, 2, 0).numpy()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
-                                      f_number=settings.f_number, description=_description(result))
+        make_folder(out.parent, out)
+        # The photo last: its presence is what marks this input done (skipped on a rerun).
         if settings.save_depth:
             save_depth(out.parent, path.stem, depth_m)
+        result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
+                                      f_number=settings.f_number, description=_description(result))
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
@@ -216,11 +223,13 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
     """SPEC §2 order (flag > file > default) for focal length and sensor size."""
     if settings.focal_mm is not None:
         result.focal_mm, result.focal_source = settings.focal_mm, "flag"
-    elif info.focal_mm:
+    elif info.focal_mm and PLAUSIBLE_FOCAL_MM[0] <= info.focal_mm <= PLAUSIBLE_FOCAL_MM[1]:
         result.focal_mm, result.focal_source = info.focal_mm, info.sources.get("focal_mm", "EXIF")
     else:
+        problem = (f"ignored implausible focal length {info.focal_mm:g} mm ({info.sources.get('focal_mm', 'EXIF')})"
+                   if info.focal_mm else "no focal length in the file")
         result.focal_mm, result.focal_source = DEFAULT_FOCAL_MM, "default"
-        result.warnings.append(f"{result.path}: no focal length in the file; assuming {DEFAULT_FOCAL_MM:g} mm")
+        result.warnings.append(f"{result.path}: {problem}; assuming {DEFAULT_FOCAL_MM:g} mm")
 
     if settings.sensor_diag_mm is not None:
         result.sensor_diag_mm, result.sensor_source = settings.sensor_diag_mm, "flag"

@@ -76,3 +76,16 @@ def test_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="unknown model variant"):
         create_model("huge")
     assert create_model("nano", blocks=2).config.blocks == 2
+
+
+def test_hostile_config_is_refused_before_allocating(tmp_path):
+    """A stranger's file may claim a gigantic network; shapes are checked on the meta device
+    (nothing allocated) against the tensors actually present."""
+    from bokehcli.models.config import BokehFlowConfig
+    from bokehcli.models.factory import FORMAT
+
+    huge = BokehFlowConfig(name="huge", dim=65536, heads=2, head_dim=32, blocks=64)  # ~34 GB of weights
+    path = tmp_path / "huge.safetensors"
+    save_file({"stem.weight": torch.zeros(2, 2)}, str(path), metadata={"format": FORMAT, "config": huge.to_json()})
+    with pytest.raises(InputError, match="do not match"):
+        load_model(path)

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ..models.tiling import DEFAULT_TILE, DEFAULT_WORK_SIZE
+from ..models.tiling import DEFAULT_WORK_SIZE
 from ..pipeline import DEFAULT_MODEL
 from .common import fail_line, out, print_json
 
@@ -23,7 +23,7 @@ def bench(
     model: str = typer.Option(DEFAULT_MODEL, "--model", help="Network weights (name or path)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     work_size: int = typer.Option(DEFAULT_WORK_SIZE, "--work-size", min=0, help="Network working size (px)."),
-    tile: int = typer.Option(DEFAULT_TILE, "--tile", min=0, help="Network tile size (px)."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=0, help="Network tile size (px; default: by size)."),
     repeat: int = typer.Option(3, "--repeat", min=1, help="Runs; medians are reported."),
     compare: bool = typer.Option(False, "--compare",
                                  help="Also: whole image vs tiles (network) and chunked vs per-token op."),

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX
-from ..models.tiling import DEFAULT_TILE, DEFAULT_WORK_SIZE
+from ..models.tiling import DEFAULT_WORK_SIZE
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .common import batch_exit_code, err, fail_line, out, print_json, warn_line
@@ -40,13 +40,15 @@ def render(
     quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG quality."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     save_depth: bool = typer.Option(False, "--save-depth", help="Also write <stem>_depth.npy/.png."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse larger images (bomb guard)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+                                   help="Refuse larger images (bomb guard)."),
     model: str = typer.Option(DEFAULT_MODEL, "--model",
                               help="Depth network weights when no --depth is given: a name in models/ or a path."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device)."),
     work_size: int = typer.Option(DEFAULT_WORK_SIZE, "--work-size", min=0,
                                   help="Long side (px) the network runs at; 0 = full resolution."),
-    tile: int = typer.Option(DEFAULT_TILE, "--tile", min=0, help="Network tile size in px; 0 = whole image."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=0,
+                                       help="Network tile size in px; 0 = whole image (default: by working size)."),
     no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
@@ -57,7 +59,7 @@ def render(
     Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
     """
     from ..errors import BokehError
-    from ..pipeline import RenderSettings, render_file
+    from ..pipeline import RenderSettings, output_path, render_file
 
     try:
         if fmt not in FORMATS:
@@ -80,15 +82,21 @@ def render(
 
     paths, failures = _expand(inputs)
     results = []
+    claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
                   console=err, transient=True) as progress:
         for path in paths:
             task = progress.add_task(path.name, total=None)
             try:
+                target = output_path(path, settings).absolute()
+                if claimed.get(target, path.absolute()) != path.absolute():
+                    raise BokehError(f"{path}: same output {target.name} as {claimed[target]}; "
+                                     f"render one of them separately")
                 result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
-            except BokehError as exc:
-                failures.append(str(exc))
-                fail_line(str(exc))
+                claimed[target] = path.absolute()
+            except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
+                failures.append(str(exc) if isinstance(exc, BokehError) else _unexpected(path, exc))
+                fail_line(failures[-1])
                 continue
             finally:
                 progress.remove_task(task)
@@ -103,17 +111,27 @@ def render(
 
 
 def _expand(inputs: list[Path]) -> tuple[list[Path], list[str]]:
-    """Files as given; folders contribute their image files (sorted). Missing paths fail here."""
+    """Files as given; folders contribute their photos (sorted), leaving out our own outputs and
+    depth maps so rendering a folder twice does not render its results. Missing paths fail here."""
     paths, failures = [], []
     for item in inputs:
         if item.is_dir():
-            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                            and "_bokeh_f" not in p.stem and not p.stem.endswith("_depth"))
         elif item.exists():
             paths.append(item)
         else:
             failures.append(f"{item}: no such file")
             fail_line(failures[-1])
     return paths, failures
+
+
+def _unexpected(path: Path, exc: Exception) -> str:
+    """One line for a failure that is not the input's fault (memory, or a bug to report)."""
+    if isinstance(exc, MemoryError):
+        return f"{path}: out of memory"
+    detail = " ".join(str(exc).split())[:300]
+    return f"{path}: internal error ({type(exc).__name__}: {detail}); please report it"
 
 
 def _positive(value: float | None, flag: str) -> float | None:

@@ -80,8 +80,9 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         config = BokehFlowConfig.from_json(meta["config"])
     except (ValueError, TypeError) as exc:
         raise InputError(f"{path}: invalid model config in metadata: {exc}") from None
-    model = BokehFlow(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    # Shapes first, on the meta device: an untrusted config must not allocate before it is checked.
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in BokehFlow(config).state_dict().items()}
     state = {}
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as fh:
@@ -97,5 +98,6 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         if tuple(state[key].shape) != shape:
             raise InputError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, "
                              f"config {config.name!r} needs {shape}")
+    model = BokehFlow(config)
     model.load_state_dict(state)
     return model.to(device).eval()

@@ -36,7 +36,10 @@ from .bokehflow import (BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, St
                         pg_coc)
 
 DEFAULT_WORK_SIZE = 1024
-DEFAULT_TILE = 512
+# Tiles are for memory: below this many working pixels the whole image is one tile (fastest: no
+# overlap is computed twice); above it, tiles of AUTO_TILE_PX with carried state.
+WHOLE_IMAGE_MAX_PIXELS = 1_500_000
+AUTO_TILE_PX = 768
 DEFAULT_OVERLAP = 64
 GUIDE_RADIUS = 2
 GUIDE_EPS = 1e-3
@@ -69,6 +72,11 @@ def working_size(height: int, width: int, work_size: int) -> tuple[int, int]:
         return height, width
     scale = work_size / long_side
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def auto_tile(height: int, width: int) -> int:
+    """The default tile for a working size: the whole image when small enough, else AUTO_TILE_PX."""
+    return 0 if height * width <= WHOLE_IMAGE_MAX_PIXELS else AUTO_TILE_PX
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -163,7 +171,7 @@ def guided_upsample(src: torch.Tensor, guide: torch.Tensor, radius: int = GUIDE_
 
 
 def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: int = DEFAULT_WORK_SIZE,
-            tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tsp: bool = True,
+            tile: int | None = None, overlap: int = DEFAULT_OVERLAP, tsp: bool = True,
             stages=NO_STAGES) -> Prediction:
     """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1].
 
@@ -174,6 +182,8 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: in
         raise ValueError(f"expected a (3, H, W) image, got {tuple(srgb_full.shape)}")
     height, width = srgb_full.shape[-2:]
     h, w = working_size(height, width, work_size)
+    if tile is None:
+        tile = auto_tile(h, w)
     photo = srgb_full.unsqueeze(0)
     lens_work = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, w, h), device=photo.device)
     with torch.inference_mode():

@@ -45,6 +45,7 @@ HIGHLIGHT_THRESHOLD = 0.92  # linear; sRGB ~0.965
 FIRST_STEP_PX = 1.5  # CoC-diameter spacing of the layers around the focus plane
 STEP_RATIO = 0.2  # relative spacing far from it
 _EPS_ALPHA = 1e-4
+MAX_COC_DIAGONALS = 2.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,13 @@ def layer_centres(coc_min_px: float, coc_max_px: float) -> list[float]:
     return [to_c(u) for u in range(lo, max(hi, lo) + 1)]
 
 
+def clamp_coc(coc_px: torch.Tensor) -> torch.Tensor:
+    """Limit |CoC| to MAX_COC_DIAGONALS image diagonals: a blur that wide already spreads every
+    point over the whole frame, and absurd lens values must not ask for unbounded memory."""
+    limit = MAX_COC_DIAGONALS * math.hypot(*coc_px.shape[-2:])
+    return coc_px.clamp(-limit, limit)
+
+
 def layer_weights(coc_px: torch.Tensor, centres: list[float], k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Colour weight and occluder mask of layer ``k`` (centres ascending).
 
@@ -155,6 +163,7 @@ def render_bokeh(
                          f"and {tuple(coc_px.shape)}")
     boost = HighlightBoost(DEFAULT_HIGHLIGHT_GAIN if highlight_boost is None else highlight_boost)
     if centres is None:
+        coc_px = clamp_coc(coc_px)
         c = coc_px.detach()
         centres = layer_centres(float(c.min()), float(c.max()))
     colour = boost.forward(image_lin)
@@ -216,8 +225,8 @@ def render_bokeh_tiled(
     multiples of 64 so the reduced-resolution blur grids line up across tiles. Inference only
     (no autograd). ``progress(n)`` is called with the number of finished tiles' pixels.
     """
-    c = coc_px
-    centres = layer_centres(float(c.min()), float(c.max()))
+    coc_px = clamp_coc(coc_px)
+    centres = layer_centres(float(coc_px.min()), float(coc_px.max()))
     r_max = max(abs(centres[0]), abs(centres[-1])) / 2
     halo = _round_up(kernel_size(2 * r_max) // 2 + 2 * reduction_factor(r_max) + 2, 64)
     tile_px = _round_up(max(tile_px, 64), 64)
