@@ -94,6 +94,27 @@ def test_strong_decay_no_overflow_and_exact():
     assert max_err(o, o_ref) < 1e-8 and max_err(s, s_ref) < 1e-8
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_strong_decay_gives_no_subnormals(dtype):
+    """Decays that underflow into subnormal floats slow CPU arithmetic ~10x: decays below
+    sqrt(tiny) are exactly 0. With zero keys nothing is written, so a first-token decay of a few
+    times tiny would scale the state into subnormals; with writes, g from -1 to -800 per token
+    (exp(-800) underflows even float64) takes both paths of the chunked form."""
+    x, s0 = make_inputs(1, 2, 96, 8, 8, dtype=dtype, seed=14)
+    q, k, v, g, beta = x
+    tiny = torch.finfo(dtype).tiny
+    first_token_only = torch.zeros_like(g).index_fill_(-1, torch.tensor([0]), math.log(tiny) + 2.0)
+    steep = -torch.logspace(0, math.log10(800), 96, dtype=dtype).expand_as(g)
+    cases = [(torch.zeros_like(k), first_token_only), (k, steep)]
+    for keys, log_decay in cases:
+        o_ref, s_ref = recurrent_gated_delta_rule(q, keys, v, log_decay, beta, initial_state=s0)
+        for fn in (recurrent_gated_delta_rule, chunk_gated_delta_rule):
+            o, s = fn(q, keys, v, log_decay, beta, initial_state=s0)
+            for t in (o, s):
+                assert torch.isfinite(t).all() and not ((t != 0) & (t.abs() < tiny)).any()
+            assert max_err(o, o_ref) < 1e-5 and max_err(s, s_ref) < 1e-5
+
+
 def test_identical_keys_and_full_writes_stay_exact():
     """Flat image regions give identical keys: A has all-equal entries, the worst case for
     power-series inverses. beta near 1, no decay."""

@@ -28,11 +28,14 @@ so each chunk is an affine map of its entering state, computed for all chunks at
     S' = P S + R,   P = Gamma_C I - Kd^T W,   R = Kd^T U0
     O  = Q' S + O0, Q' = diag(Gamma) Q - M W, O0 = M U0
 
-and only ``S' = P S + R`` (one batched matmul per chunk) runs sequentially. Decays only appear as
-``exp`` of differences ``gamma_t - gamma_i <= 0`` (masked before the exp), never as a division by
-a tiny cumulative decay. ``T`` comes from a blocked 2x2 inversion, which multiplies only blocks
-of ``A`` and of ``T`` itself (a Neumann/doubling product would form powers of ``A`` whose entries
-grow combinatorially when neighbouring keys are alike, as in flat image regions).
+and only ``S' = P S + R`` (one batched matmul per chunk) runs sequentially. Decays below
+``sqrt(tiny)`` of the compute dtype are exactly 0 in both functions (subnormals are slow on CPU).
+When a chunk's whole decay ``Gamma_C`` stays above that floor, ``E_ti = Gamma_t / Gamma_i`` is a
+row scaling of the operands (no overflow possible); otherwise ``E`` is formed from ``exp`` of
+differences ``gamma_t - gamma_i <= 0``, masked before the exp, never by dividing by a tiny decay.
+``T`` comes from a blocked 2x2 inversion, which multiplies only blocks of ``A`` and of ``T``
+itself (a Neumann/doubling product would form powers of ``A`` whose entries grow combinatorially
+when neighbouring keys are alike, as in flat image regions).
 
 Speed on CPU (see PERF-NOTES): chunks of 16-32 tokens; tensors stored chunk-major
 ``(n_chunks * B * H, C, d)`` so every batched matmul writes contiguous output; the sequence is
@@ -41,6 +44,8 @@ keeps each op's operands in cache. None of this changes the result.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +86,7 @@ def recurrent_gated_delta_rule(
     dv = v.shape[-1]
     out_dtype, dtype = q.dtype, _compute_dtype(q.dtype)
     q, k, v, g, beta = (x.to(dtype) for x in (q, k, v, g, beta))
-    alpha = g.exp()
+    alpha = _decay(g)
     state = q.new_zeros(b, h, dk, dv) if initial_state is None else initial_state.to(dtype)
     outputs = []
     for t in range(n):
@@ -144,38 +149,55 @@ def _chunk_major_copy(x: torch.Tensor, chunk: int, dtype: torch.dtype) -> torch.
     return torch.empty(x.shape, dtype=dtype, device=x.device).copy_(x).flatten(0, 1)
 
 
+def _decay(log_decay: torch.Tensor) -> torch.Tensor:
+    """``exp(log_decay)`` with decays below ``sqrt(tiny)`` of the dtype set to exactly 0.
+
+    Subnormal floats are slow on CPU and cascade through products; a decay this small is zero
+    to working precision (e^-43 in float32), and products of two kept decays stay normal.
+    """
+    floor = _log_decay_floor(log_decay.dtype)
+    return torch.where(log_decay >= floor, log_decay.clamp(min=floor).exp(), 0.0)
+
+
+def _log_decay_floor(dtype: torch.dtype) -> float:
+    return 0.5 * math.log(torch.finfo(dtype).tiny)
+
+
 def _segment(q, k, v, g, beta, state, chunk):
     """One segment (l = n_chunks * chunk tokens) from ``state`` (B*H, Dk, Dv).
 
     Returns outputs chunk-major (n_chunks, B*H, chunk, Dv) and the final state (B*H, Dk, Dv).
-    Matmuls are shared by stacking operands: ``[Q; K] K^T`` gives M and A, ``T [-W' | U0']``
-    gives ``[-W | U0]``, and ``Kd^T`` and ``M`` each multiply ``[-W | U0]`` once.
+    Matmuls are shared by stacking operands: ``[Q; -beta K] K^T`` gives M and -A,
+    ``T [-W' | U0']`` gives ``[-W | U0]``, and ``Kd^T`` and ``M`` each multiply ``[-W | U0]`` once.
+    When every chunk decays by at most ``_log_decay_floor`` (the usual case) the decay mask
+    factorises, ``E_ti = Gamma_t / Gamma_i``, into row scalings of the operands; otherwise it is
+    formed from exps of differences.
     """
     bh, dk, dv = state.shape
     n_chunks = q.shape[2] // chunk
     n = n_chunks * bh
     dtype = state.dtype
-    # One copy per input into chunk-major storage (also casts); q and k stacked per chunk.
-    qk = state.new_empty(n_chunks, bh, 2, chunk, dk)
-    qk[:, :, 0] = _chunk_major(q, chunk)
-    qk[:, :, 1] = _chunk_major(k, chunk)
-    qk = qk.view(n, 2 * chunk, dk)
-    k = qk[:, chunk:]
-    v, g, beta = (_chunk_major_copy(x, chunk, dtype) for x in (v, g, beta))  # (N, C, Dv), (N, C)
+    q, k, v, g, beta = (_chunk_major_copy(x, chunk, dtype) for x in (q, k, v, g, beta))  # (N, C, d), (N, C)
     beta = beta.unsqueeze(-1)
 
     gamma = g.cumsum(-1)
-    decay_in = gamma.exp().unsqueeze(-1)  # Gamma_t: decay from the chunk start to t, (N, C, 1)
-    decay_out = (gamma[:, -1:] - gamma).exp().unsqueeze(-1)  # decay from t to the chunk end
-    causal = torch.ones(chunk, chunk, dtype=dtype, device=q.device).tril()
-    # exp of differences only (no division by tiny decays); above the diagonal the clamp keeps the
-    # exp finite and the mask zeroes it (exp(-inf) and underflowing exps are slow on CPU).
-    decay = (gamma.unsqueeze(-1) - gamma.unsqueeze(-2)).clamp_max_(0.0).exp_() * causal
-
-    qk_k = (qk @ k.transpose(-1, -2)).view(n, 2, chunk, chunk) * decay.unsqueeze(1)
-    m = qk_k[:, 0]  # M, lower incl. diagonal
-    minus_a = qk_k[:, 1] * -beta  # -A; only its strictly lower part is read
-    w_u0 = _inverse_unit_lower(minus_a) @ torch.cat([k * (-beta * decay_in), v * beta], dim=-1)  # [-W | U0]
+    decay_in = _decay(gamma).unsqueeze(-1)  # Gamma_t: decay from the chunk start to t, (N, C, 1)
+    decay_out = _decay(gamma[:, -1:] - gamma).unsqueeze(-1)  # decay from t to the chunk end
+    q_in = q * decay_in  # diag(Gamma) Q
+    k_write = k * (-beta * decay_in)  # -diag(beta Gamma) K
+    if bool((gamma[:, -1] >= _log_decay_floor(dtype)).all()):
+        # E_ti = Gamma_t / Gamma_i with every Gamma in [tiny^(1/2), 1]: no overflow, no underflow.
+        scores = torch.cat([q_in, k_write], dim=1) @ (k / decay_in).transpose(-1, -2)  # (N, 2C, C)
+        m = scores[:, :chunk].tril_()  # M, lower incl. diagonal
+    else:
+        causal = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
+        # exp of differences only, masked before the exp (no division by tiny decays).
+        decay = _decay((gamma.unsqueeze(-1) - gamma.unsqueeze(-2)).masked_fill_(~causal, -math.inf))
+        scores = (torch.cat([q, k * -beta], dim=1) @ k.transpose(-1, -2)).view(n, 2, chunk, chunk)
+        scores = (scores * decay.unsqueeze(1)).view(n, 2 * chunk, chunk)
+        m = scores[:, :chunk]
+    minus_a = scores[:, chunk:]  # -A; only its strictly lower part is read
+    w_u0 = _inverse_unit_lower(minus_a) @ torch.cat([k_write, v * beta], dim=-1)  # [-W | U0]
     k_w_u0 = (k * decay_out).transpose(-1, -2) @ w_u0  # [-Kd^T W | Kd^T U0], (N, Dk, Dk + Dv)
     m_w_u0 = m @ w_u0  # [-M W | M U0], (N, C, Dk + Dv)
 
@@ -183,7 +205,7 @@ def _segment(q, k, v, g, beta, state, chunk):
     transition.diagonal(dim1=-2, dim2=-1).add_(decay_in[:, -1])  # Gamma_C I - Kd^T W
     transition = transition.view(n_chunks, bh, dk, dk)
     write = k_w_u0[..., dk:].view(n_chunks, bh, dk, dv)
-    q_state = torch.addcmul(m_w_u0[..., :dk], qk[:, :chunk], decay_in)  # diag(Gamma) Q - M W
+    q_state = m_w_u0[..., :dk] + q_in  # diag(Gamma) Q - M W
 
     entering = []
     for j in range(n_chunks):
