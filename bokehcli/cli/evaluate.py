@@ -1,17 +1,96 @@
-"""`bokeh eval` (not implemented yet)."""
+"""`bokeh eval`: the official scoring protocol on a RealBokeh-layout split (see :mod:`bokehcli.evaluate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from ..errors import BokehError
+from .common import EXIT_OK, EXIT_USAGE, err, fail_line, out, print_json, warn_line
 
 
-def evaluate() -> None:
-    """Not available yet in this build."""
-    raise typer.Exit(_unavailable())
+def evaluate(
+    data: Path = typer.Option(..., "--data", help="Data set root (RealBokeh layout)."),
+    model: str = typer.Option(..., "--model", help="Weights (path or name in models/), or the baselines "
+                              "'identity' (floor) and 'physics-gt' (true depth; sets with depth/)."),
+    split: str = typer.Option("test", "--split", help="train, validation or test."),
+    out_dir: Optional[Path] = typer.Option(None, "--out",
+                                           help="Report folder: metrics.json, per_image.csv, grid.png."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N pairs."),
+    tile: int = typer.Option(512, "--tile", help="Network tile size in px (TSP across tiles; 0 = whole image)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics.json to stdout instead of a table."),
+) -> None:
+    """Score a model on every (source, target) pair of a split at full resolution: PSNR, SSIM,
+    LPIPS (when available), mean and per f-stop. Under torchrun the pairs are sharded by rank.
+
+    Example: [bold]bokeh eval --data data/realbokeh --model runs/nano/best.safetensors --out reports/nano[/]
+    """
+    import torch.distributed as dist
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..errors import BokehError, InputError, OutputError
+    from ..evaluate import evaluate_split, write_report
+    from ..train import init_distributed, pick_device
+
+    try:
+        ddp = init_distributed(device)
+        torch_device = pick_device(device, ddp)
+    except BokehError as exc:
+        fail_line(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                      TimeRemainingColumn(), console=err, transient=True, disable=not ddp.main) as progress:
+            task = progress.add_task("eval", total=None, info="")
+
+            def on_pair(score) -> None:
+                progress.update(task, advance=1, info=f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB")
+
+            result = evaluate_split(data, split, model, torch_device, limit, tile, ddp.rank, ddp.world, on_pair)
+            if result is not None and out_dir is not None:
+                summary, scores, rows = result
+                out_dir.mkdir(parents=True, exist_ok=True)
+                write_report(out_dir, summary, scores, rows)
+    except (InputError, OutputError) as exc:
+        fail_line(str(exc))
+        raise typer.Exit(1) from None
+    except BokehError as exc:
+        fail_line(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as exc:
+        fail_line(f"{out_dir}: cannot write the report: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    finally:
+        if ddp.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    if result is None:  # a non-zero rank under torchrun: rank 0 reports
+        raise typer.Exit(EXIT_OK)
+    summary = result[0]
+    if summary["lpips_note"]:
+        warn_line(summary["lpips_note"])
+    if as_json:
+        print_json(summary)
+    else:
+        _print_table(summary)
+    raise typer.Exit(EXIT_OK)
 
 
-def _unavailable() -> int:
-    from .common import fail_line
+def _print_table(summary: dict) -> None:
+    from rich.table import Table
 
-    fail_line(str(BokehError("bokeh eval is not implemented in this build yet")))
-    return 2
+    def fmt(value, digits: int) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    table = Table(title=f"bokeh eval: {summary['model']} on {summary['split']} "
+                        f"({summary['seconds_per_mp']:.3f} s/MP)" if summary["seconds_per_mp"] is not None
+                  else f"bokeh eval: {summary['model']} on {summary['split']}")
+    for column in ("f-stop", "pairs", "PSNR (dB)", "SSIM", "LPIPS"):
+        table.add_column(column, justify="right")
+    for fstop, row in summary["per_fstop"].items():
+        table.add_row(f"f/{fstop}", str(row["n_pairs"]), fmt(row["psnr"], 2), fmt(row["ssim"], 4),
+                      fmt(row["lpips"], 4))
+    table.add_row("all", str(summary["n_pairs"]), fmt(summary["psnr"], 2), fmt(summary["ssim"], 4),
+                  fmt(summary["lpips"], 4), style="bold")
+    out.print(table)

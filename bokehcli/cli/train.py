@@ -1,17 +1,85 @@
-"""`bokeh train` (not implemented yet)."""
+"""`bokeh train`: train BokehFlow on a RealBokeh-layout set (see :mod:`bokehcli.train`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from ..errors import BokehError
+from .common import EXIT_OK, EXIT_USAGE, err, fail_line, out, print_json, warn_line
 
 
-def train() -> None:
-    """Not available yet in this build."""
-    raise typer.Exit(_unavailable())
+def train(
+    data: Path = typer.Option(..., "--data", help="Data set root (RealBokeh layout: train/, validation/)."),
+    out_dir: Path = typer.Option(..., "--out", help="Run folder: last/best.safetensors, state.pt, log.jsonl."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="Model size: nano (default), small or base."),
+    steps: Optional[int] = typer.Option(None, "--steps",
+                                        help="Total optimiser steps of the schedule (default 1000)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Crops per step and process (default 8)."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Crop size in px, a multiple of 16 (default 256)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW (default 3e-4)."),
+    warmup: Optional[int] = typer.Option(None, "--warmup",
+                                         help="Warm-up steps (default 5% of --steps, at most 1000)."),
+    val_every: Optional[int] = typer.Option(None, "--val-every",
+                                            help="Validate (and checkpoint) every K steps (default 250)."),
+    save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every K steps (default 250)."),
+    log_every: Optional[int] = typer.Option(None, "--log-every",
+                                            help="Write a log.jsonl line every K steps (default 10)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of initialisation and data order (default 0)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from these weights (path or name in models/)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    stop_at: Optional[int] = typer.Option(None, "--stop-at", min=1,
+                                          help="Stop this invocation after step N (the --steps schedule is kept)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp",
+                                       help="bf16 autocast of the network (default on for CUDA)."),
+    workers: int = typer.Option(2, "--workers", min=0, help="Data loading processes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Train BokehFlow: L1 + (1 - SSIM) on the rendered bokeh, depth losses, EMA weights, resumable.
 
+    Under torchrun it runs DDP (rank 0 writes).
 
-def _unavailable() -> int:
-    from .common import fail_line
+    Example: [bold]bokeh train --data data/synth --variant nano --steps 2000 --out runs/nano[/]
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    fail_line(str(BokehError("bokeh train is not implemented in this build yet")))
-    return 2
+    from ..errors import BokehError, InputError, OutputError
+    from ..train import Runtime
+    from ..train import train as run_training
+
+    given = {k: v for k, v in dict(variant=variant, steps=steps, batch_size=batch_size, crop=crop, lr=lr,
+                                   warmup=warmup, val_every=val_every, save_every=save_every, log_every=log_every,
+                                   seed=seed, init=init).items() if v is not None}
+    with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeRemainingColumn(), console=err, transient=True) as progress:
+        task = progress.add_task("train", total=None, info="")
+
+        def on_step(step: int, last: int, record: dict) -> None:
+            loss = record["loss"]
+            info = f"loss {loss:.4f}" if loss == loss else "loss nan"
+            progress.update(task, completed=step, total=last,
+                            info=f"{info}  {record['samples_per_s']:.2f} samples/s")
+
+        runtime = Runtime(data=data, out=out_dir, resume=resume, device=device, amp=amp, workers=workers,
+                          stop_at=stop_at, on_note=warn_line, on_step=on_step)
+        try:
+            summary = run_training(given, runtime)
+        except (InputError, OutputError) as exc:
+            fail_line(str(exc))
+            raise typer.Exit(1) from None
+        except BokehError as exc:
+            fail_line(str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
+    if summary is None:  # a non-zero rank under torchrun: rank 0 reports
+        raise typer.Exit(EXIT_OK)
+    if as_json:
+        print_json(summary)
+    else:
+        best = f", best val PSNR {summary['best_val_psnr']:.2f} dB at step {summary['best_step']}" \
+            if summary["best_val_psnr"] is not None else ""
+        speed = f" ({summary['samples_per_s']} samples/s)" if summary["samples_per_s"] else ""
+        out.print(f"{summary['model']}: step {summary['step']} of {summary['steps']} in {summary['seconds']} s"
+                  f"{speed}, {summary['skipped_steps']} skipped{best} -> {summary['last']}")
+    raise typer.Exit(EXIT_OK)

@@ -37,6 +37,12 @@ RMS_EPS = 1e-6
 
 @lru_cache(maxsize=64)
 def _scan_orders_cpu(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # Cached across calls: built outside inference mode so training may reuse what inference made.
+    with torch.inference_mode(False):
+        return _build_scan_orders(h, w)
+
+
+def _build_scan_orders(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     rows = torch.arange(h * w)
     cols = rows.view(h, w).t().reshape(-1)
     order = torch.stack([rows, rows.flip(0), cols, cols.flip(0)])  # (4, L) token id at each step

@@ -1,0 +1,266 @@
+"""Scoring on a RealBokeh-layout split (``bokeh eval``), the official protocol of SPEC §4.
+
+Every (source, target) pair of the split, at full resolution, no crop. A method turns the f/22
+source (sRGB, upright) and the target's lens into an sRGB image; it is quantised to 8 bits (what
+a saved file would hold; no JPEG encoding) and compared with the decoded 8-bit target:
+
+    PSNR, SSIM   per image on RGB in [0, 1], data range 1, torchmetrics' definitions (bokehcli.losses)
+    LPIPS        AlexNet, when the lpips package and its weights are available locally, else null
+    report       plain mean over pairs, and the same per target f-stop
+
+Methods: a BokehFlow weights file (tiled TSP inference at full resolution, ``models.tiling``),
+``identity`` (the source as the output: the floor) and, on sets with depth maps, ``physics-gt``
+(the layered renderer with the true depth: the ceiling of a depth-based method).
+``seconds_per_mp`` times the method alone (not decoding or scoring), per megapixel of output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+from . import losses
+from .data.realbokeh import Pair, format_fstop, list_pairs, load_depth
+from .errors import BokehError, InputError
+from .files import atomic_path, atomic_write_bytes
+from .imageio import load_photo
+from .layers.stem import TOKEN_STRIDE
+from .models.factory import load_model
+from .models.tiling import DEFAULT_OVERLAP, predict, render_prediction
+from .ops.color import linear_to_srgb, srgb_to_linear
+from .optics import Lens
+from .render.layered import render_bokeh_tiled
+
+BASELINES = ("identity", "physics-gt")
+GRID_PAIRS = 4
+GRID_HEIGHT_PX = 192
+
+# A method: (pair, source sRGB (3, H, W) in [0, 1]) -> output sRGB (3, H, W) in [0, 1].
+Method = Callable[[Pair, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class PairScore:
+    """The scores of one pair (one row of per_image.csv)."""
+
+    index: int
+    id: str
+    f_number: float
+    source: str
+    target: str
+    width: int
+    height: int
+    psnr: float
+    ssim: float
+    lpips: float | None
+    seconds: float
+
+
+def lens_of(pair: Pair) -> Lens:
+    return Lens(focal_mm=pair.focal_mm, f_number=pair.f_number, focus_m=pair.focus_m,
+                sensor_diag_mm=pair.sensor_diag_mm)
+
+
+def make_method(name: str, device: torch.device, tile: int | None = None) -> Method:
+    """``identity``, ``physics-gt``, or BokehFlow weights (a path or a name in ``models/``)."""
+    if name == "identity":
+        return lambda pair, srgb: srgb
+    if name == "physics-gt":
+        return _physics_gt
+    if tile < 0 or (tile and (tile % TOKEN_STRIDE or tile < 4 * TOKEN_STRIDE)):
+        raise BokehError(f"--tile must be 0 or a multiple of {TOKEN_STRIDE} of at least {4 * TOKEN_STRIDE} px, "
+                         f"got {tile}")
+    model = load_model(name, device=device)
+
+    def bokehflow(pair: Pair, srgb: torch.Tensor) -> torch.Tensor:
+        lens = lens_of(pair)
+        prediction = predict(model, srgb, lens, work_size=0, tile=tile, overlap=min(DEFAULT_OVERLAP, tile // 2))
+        return linear_to_srgb(render_prediction(srgb, prediction, lens))[0]
+
+    return bokehflow
+
+
+def _physics_gt(pair: Pair, srgb: torch.Tensor) -> torch.Tensor:
+    """The layered renderer with the set's true depth (full-frame pixel pitch)."""
+    if pair.depth_path is None:
+        raise InputError(f"{pair.source_path}: physics-gt needs the true depth <split>/depth/{pair.id}.npy")
+    height, width = srgb.shape[-2:]
+    depth = torch.from_numpy(load_depth(pair.depth_path, (height, width))).to(srgb.device)
+    coc_px = lens_of(pair).coc_px(depth, width, height)[None, None]
+    with torch.inference_mode():
+        return linear_to_srgb(render_bokeh_tiled(srgb_to_linear(srgb[None]), coc_px))[0]
+
+
+def check_method_inputs(name: str, pairs: list[Pair]) -> None:
+    """Fail before any work when a baseline cannot run on this set."""
+    if name == "physics-gt":
+        missing = [p for p in pairs if p.depth_path is None]
+        if missing:
+            raise InputError(f"{missing[0].source_path.parent.parent}: physics-gt needs depth maps "
+                             f"(depth/<id>.npy); {len(missing)} pair(s) have none")
+
+
+def load_srgb(path: Path, device: torch.device) -> torch.Tensor:
+    """Decoded, upright sRGB (3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(load_photo(path).srgb)).permute(2, 0, 1).to(device)
+
+
+def score_pair(index: int, pair: Pair, method: Method, device: torch.device,
+               lpips_net: torch.nn.Module | None) -> tuple[PairScore, dict[str, np.ndarray]]:
+    """Run ``method`` on one pair and score it; also returns the three images (8-bit H x W x 3)."""
+    source = load_srgb(pair.source_path, device)
+    target = load_srgb(pair.target_path, device)
+    if source.shape != target.shape:
+        raise InputError(f"{pair.target_path}: size {target.shape[2]}x{target.shape[1]} differs from the "
+                         f"source's {source.shape[2]}x{source.shape[1]}")
+    start = time.perf_counter()
+    with torch.inference_mode():
+        output = method(pair, source)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    if output.shape != source.shape or not torch.isfinite(output).all():
+        raise RuntimeError(f"{pair.source_path}: the method returned {tuple(output.shape)} or non-finite values")
+    # Scored in float64 on exact k/255 levels (the decoded target is 8-bit already).
+    output, target = losses.quantize_8bit(output.double()), losses.quantize_8bit(target.double())
+    with torch.inference_mode():
+        psnr = float(losses.psnr(output[None], target[None])[0])
+        ssim = float(losses.ssim(output[None], target[None])[0])
+        lpips = None
+        if lpips_net is not None:
+            lpips = float(lpips_net(output[None].float(), target[None].float()).flatten()[0])
+    height, width = source.shape[-2:]
+    score = PairScore(index, pair.id, pair.f_number, str(pair.source_path), str(pair.target_path), width, height,
+                      psnr, ssim, lpips, seconds)
+    images = {k: (v.permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
+              for k, v in (("input", source), ("output", output), ("target", target))}
+    return score, images
+
+
+def grid_indices(n_pairs: int, k: int = GRID_PAIRS) -> list[int]:
+    """Up to ``k`` pair indices spread evenly over the split."""
+    return sorted({round(i * (n_pairs - 1) / max(1, k - 1)) for i in range(min(k, n_pairs))})
+
+
+def thumbnail(image: np.ndarray, height: int = GRID_HEIGHT_PX) -> np.ndarray:
+    """8-bit (H, W, 3) scaled to ``height`` rows, aspect kept (area when shrinking, nearest
+    when enlarging, so small test images stay pixel-exact)."""
+    h, w = image.shape[:2]
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    small = F.interpolate(x, size=(height, max(1, round(w * height / h))), mode="area" if h > height else "nearest")
+    return small[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+
+def make_grid(rows: list[tuple[PairScore, dict[str, np.ndarray]]]) -> Image.Image:
+    """Rows of input | output | target thumbnails, each under its label."""
+    label_px, gap = 16, 6
+    font = ImageFont.load_default()
+    cells = []
+    for score, images in rows:
+        f_stop = format_fstop(score.f_number)
+        labels = (f"input f/22  #{score.id}", f"output f/{f_stop}  {score.psnr:.2f} dB", f"target f/{f_stop}")
+        cells.append([(thumbnail(images[k]), label) for k, label in zip(("input", "output", "target"), labels)])
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widths = [max(max(c[i][0].shape[1], int(measure.textlength(c[i][1], font=font))) for c in cells)
+              for i in range(3)]
+    canvas = Image.new("RGB", (sum(widths) + gap * 4, (GRID_HEIGHT_PX + label_px + gap) * len(cells) + gap),
+                       (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for r, row in enumerate(cells):
+        y, x = gap + r * (GRID_HEIGHT_PX + label_px + gap), gap
+        for (image, label), width in zip(row, widths):
+            draw.text((x, y), label, fill=(0, 0, 0), font=font)
+            canvas.paste(Image.fromarray(image), (x, y + label_px))
+            x += width + gap
+    return canvas
+
+
+def _mean(values: list[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def summarize(scores: list[PairScore], model: str, data: Path, split: str, lpips_note: str | None) -> dict:
+    """metrics.json: plain means over pairs and the per-f-stop table."""
+    def block(group: list[PairScore]) -> dict:
+        lpips = [s.lpips for s in group if s.lpips is not None]
+        return {"n_pairs": len(group), "psnr": _mean([s.psnr for s in group]),
+                "ssim": _mean([s.ssim for s in group]), "lpips": _mean(lpips) if len(lpips) == len(group) else None}
+
+    per_fstop = {}
+    for f_number in sorted({s.f_number for s in scores}):
+        per_fstop[format_fstop(f_number)] = block([s for s in scores if s.f_number == f_number])
+    megapixels = math.fsum(s.width * s.height for s in scores) / 1e6
+    return {"model": model, "data": str(data), "split": split, **block(scores), "lpips_note": lpips_note,
+            "per_fstop": per_fstop,
+            "seconds_per_mp": math.fsum(s.seconds for s in scores) / megapixels if megapixels else None,
+            "protocol": "every pair at full resolution; output quantised to 8 bits; PSNR and SSIM on RGB in "
+                        "[0, 1] with data range 1 (torchmetrics definitions: SSIM gaussian sigma 1.5, 11x11, "
+                        "k1 0.01, k2 0.03); plain mean over pairs"}
+
+
+def write_report(out_dir: Path, summary: dict, scores: list[PairScore],
+                 grid_rows: list[tuple[PairScore, dict[str, np.ndarray]]]) -> None:
+    """REP/metrics.json, REP/per_image.csv, REP/grid.png, each written atomically."""
+    atomic_write_bytes(out_dir / "metrics.json", (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode())
+    text = io.StringIO()
+    fields = [f for f in PairScore.__dataclass_fields__ if f != "index"]
+    writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for score in scores:
+        row = asdict(score)
+        del row["index"]
+        writer.writerow(row)
+    atomic_write_bytes(out_dir / "per_image.csv", text.getvalue().encode())
+    if grid_rows:
+        with atomic_path(out_dir / "grid.png") as tmp:
+            make_grid(grid_rows).save(tmp, format="PNG")
+
+
+def evaluate_split(data: Path, split: str, model: str, device: torch.device, limit: int | None = None,
+                   tile: int | None = None, rank: int = 0, world: int = 1,
+                   on_pair: Callable[[PairScore], None] | None = None
+                   ) -> tuple[dict, list[PairScore], list[tuple[PairScore, dict[str, np.ndarray]]]] | None:
+    """Score ``model`` on the first ``limit`` (default all) pairs of ``split``.
+
+    With ``world > 1`` (torch.distributed initialised) rank ``r`` scores pairs ``r, r + world, ...``
+    and rank 0 gathers everything; other ranks return None. Returns (metrics.json content, scores
+    in pair order, the grid rows).
+    """
+    pairs = list_pairs(data, split)
+    if limit is not None:
+        pairs = pairs[:limit]
+    check_method_inputs(model, pairs)
+    method = make_method(model, device, tile)
+    lpips_net, lpips_note = losses.load_lpips(device)
+    keep = set(grid_indices(len(pairs)))
+    scores, rows = [], []
+    for index in range(rank, len(pairs), world):
+        score, images = score_pair(index, pairs[index], method, device, lpips_net)
+        scores.append(score)
+        if index in keep:
+            rows.append((score, images))
+        if on_pair is not None:
+            on_pair(score)
+    if world > 1:
+        import torch.distributed as dist
+
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, (scores, rows))
+        if rank != 0:
+            return None
+        scores = [s for part, _ in gathered for s in part]
+        rows = [r for _, part in gathered for r in part]
+    scores.sort(key=lambda s: s.index)
+    rows.sort(key=lambda r: r[0].index)
+    return summarize(scores, model, data, split, lpips_note), scores, rows

@@ -1,0 +1,186 @@
+"""`bokeh train` on a tiny generated set: schedule, data order, loss, resume exactness, files."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bokehcli.cli.app import app
+from bokehcli.data.realbokeh import RealBokehTrain
+from bokehcli.data.synth import synthesize
+from bokehcli.errors import BokehError
+from bokehcli.models.factory import create_model, load_model, read_metadata
+from bokehcli.optics import pixel_pitch_mm
+from bokehcli import train as tr
+
+TINY = dict(variant="nano", batch_size=1, crop=32, log_every=1, save_every=100, val_every=100, seed=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine a spinning second thread slows steps many times."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("set")
+    synthesize(root, {"train": 3, "validation": 1, "test": 1}, 64, 48, seed=3)
+    return root
+
+
+def run(data, out, resume=False, stop_at=None, **settings):
+    runtime = tr.Runtime(data=data, out=out, resume=resume, device="cpu", workers=0, stop_at=stop_at,
+                         on_note=lambda note: None)
+    return tr.train({**TINY, **settings}, runtime)
+
+
+def read_log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_warmup_cosine_schedule():
+    lr = [tr.warmup_cosine(i, warmup=4, total=20) for i in range(25)]
+    assert lr[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(lr[3:], lr[4:]))  # non-increasing after the warm-up
+    assert lr[20] == pytest.approx(tr.MIN_LR_RATIO) and lr[24] == pytest.approx(tr.MIN_LR_RATIO)
+    assert lr[12] == pytest.approx(tr.MIN_LR_RATIO + (1 - tr.MIN_LR_RATIO) * 0.5)  # half-way of the cosine
+
+
+def test_ranks_split_every_global_batch():
+    single = list(tr.PositionSampler(start=10, n_steps=3, batch_size=4, rank=0, world=1))
+    ranks = [list(tr.PositionSampler(start=10, n_steps=3, batch_size=2, rank=r, world=2)) for r in range(2)]
+    assert single == list(range(10, 22))
+    for step in range(3):  # each step, rank 0 then rank 1 take the single process's batch
+        assert ranks[0][2 * step:2 * step + 2] + ranks[1][2 * step:2 * step + 2] == single[4 * step:4 * step + 4]
+
+
+def test_sample_stream_visits_every_scene_once_per_epoch(data):
+    base = RealBokehTrain(data, "train", crop=32, seed=5)
+    stream = tr.SampleStream(base, seed=5)
+    n = len(base)
+    for epoch in range(3):
+        order = [int(np.random.default_rng((5, epoch)).permutation(n)[i]) for i in range(n)]
+        assert sorted(order) == list(range(n))
+    first, again = stream[n + 1], stream[n + 1]  # a position is a pure function of (seed, position)
+    assert torch.equal(first["source"], again["source"]) and torch.equal(first["target"], again["target"])
+
+
+def test_lens_uses_full_frame_pixel_pitch(data):
+    item = RealBokehTrain(data, "train", crop=32, seed=0)[0]
+    batch = {k: v[None] for k, v in item.items()}
+    lens = tr.lens_of(batch)
+    assert item["source"].shape[-1] == 32 and (int(item["width_px"]), int(item["height_px"])) == (64, 48)
+    assert float(lens.pixel_pitch_mm[0]) == pytest.approx(pixel_pitch_mm(float(item["sensor_diag_mm"]), 64, 48))
+
+
+def test_loss_falls_on_a_fixed_batch(data):
+    torch.manual_seed(0)
+    base = RealBokehTrain(data, "train", crop=32, seed=1)
+    batch = {k: torch.stack([base[i][k] for i in range(2)]) for k in base[0]}
+    model = create_model("nano").train()
+    net = tr.NetworkOnCrop(model)
+    optimizer = torch.optim.AdamW(tr.param_groups(model, 0.0), lr=2e-3)
+    history = []
+    for step in range(8):
+        rendered, inv_depth, aux = tr.render_crop(net, batch, 2 if step % 2 else 1, model.config, amp=False)
+        loss, parts = tr.compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux, batch["depth_m"],
+                                      model.config, None)
+        assert set(parts) == {"l1", "ssim", "smooth", "depth", "aux_depth"}
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    assert all(math.isfinite(v) for v in history)
+    assert history[-1] < 0.7 * history[0], history
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    straight = run(data, tmp_path / "straight", steps=6)
+    assert straight["step"] == 6
+    first = run(data, tmp_path / "resumed", steps=6, stop_at=3)
+    assert first["step"] == 3
+    log_path = tmp_path / "resumed" / "log.jsonl"
+    with open(log_path, "a") as fh:  # as if killed after logging past the checkpoint, mid-line
+        fh.write(json.dumps({"step": 4, "loss": 0.0}) + "\n" + '{"step": 5, "lo')
+    second = run(data, tmp_path / "resumed", resume=True, steps=6)
+    assert second["step"] == 6
+
+    a, b = read_log(tmp_path / "straight" / "log.jsonl"), read_log(log_path)
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]
+    for ra, rb in zip(a, b):
+        for key in ("loss", "l1", "ssim", "depth", "lr", "grad_norm", "tiles"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-7), (ra["step"], key)
+    sa = torch.load(tmp_path / "straight" / "state.pt", weights_only=True)
+    sb = torch.load(tmp_path / "resumed" / "state.pt", weights_only=True)
+    assert sa["step"] == sb["step"] == 6 and sa["data_position"] == sb["data_position"] == 6
+    for key in ("model", "ema"):
+        for name, tensor in sa[key].items():
+            torch.testing.assert_close(sb[key][name], tensor, rtol=1e-5, atol=1e-6)
+
+    # The weights files hold the EMA weights and the config.
+    model = load_model(tmp_path / "resumed" / "last.safetensors")
+    assert model.config.name == "nano" and read_metadata(tmp_path / "resumed" / "last.safetensors")["step"] == "6"
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, sb["ema"][name])
+    assert (tmp_path / "resumed" / "best.safetensors").is_file()
+
+
+def test_cli_resume_extends_without_repeating_steps(data, tmp_path):
+    runner = CliRunner()
+    base = ["train", "--data", str(data), "--variant", "nano", "--batch-size", "1", "--crop", "32", "--out",
+            str(tmp_path / "run"), "--device", "cpu", "--workers", "0", "--log-every", "2"]
+    first = runner.invoke(app, [*base, "--steps", "3"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, [*base, "--steps", "3"])
+    assert again.exit_code == 2 and "--resume" in again.output
+    second = runner.invoke(app, [*base, "--steps", "5", "--resume", "--json"])
+    assert second.exit_code == 0, second.output
+    steps = [r["step"] for r in read_log(tmp_path / "run" / "log.jsonl")]
+    assert steps == [2, 3, 4, 5]  # every 2nd step, the last of each invocation, none twice
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    assert state["step"] == 5 and state["settings"]["steps"] == 5
+
+
+def test_non_finite_loss_skips_the_step(data, tmp_path, monkeypatch):
+    real = tr.compute_loss
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        loss, parts = real(*args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 2 else loss), parts
+
+    monkeypatch.setattr(tr, "compute_loss", poisoned)
+    summary = run(data, tmp_path / "run", steps=3, val_every=1000)
+    assert summary["skipped_steps"] == 1
+    log = read_log(tmp_path / "run" / "log.jsonl")
+    assert log[1]["loss"] is None and log[1]["skipped_steps"] == 1 and log[2]["loss"] is not None
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    assert all(torch.isfinite(t).all() for t in state["model"].values())
+    assert int(state["optimizer"]["state"][0]["step"]) == 2  # the optimiser stepped twice, not three times
+
+
+def test_settings_are_checked_and_kept_on_resume():
+    with pytest.raises(BokehError, match="--crop"):
+        tr.resolve_settings({"crop": 40}, None)
+    with pytest.raises(BokehError, match="--variant"):
+        tr.resolve_settings({"variant": "huge"}, None)
+    settings, notes = tr.resolve_settings({"steps": 100}, None)
+    assert settings.warmup == 5
+    resumed, notes = tr.resolve_settings({"steps": 200, "lr": 1.0}, {**settings.__dict__})
+    assert resumed.steps == 200 and resumed.lr == settings.lr and resumed.warmup == 5
+    assert len(notes) == 1 and "--lr" in notes[0]
+
+
+def test_truncate_log_drops_later_and_torn_lines(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"ste')
+    tr.truncate_log(path, 2)
+    assert read_log(path) == [{"step": 1}, {"step": 2}]
