@@ -374,3 +374,17 @@ def test_render_file_on_mutated_corpus_files(tmp_path, model_path, data):
         signal.signal(signal.SIGALRM, previous)
     with Image.open(result.output) as im:
         assert im.size == read_size(path)
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    """mkstemp makes 0600 files; outputs must look like any other file the user writes."""
+    import os
+    from bokehcli.files import atomic_path
+
+    target = tmp_path / "x.bin"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"data")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]
