@@ -22,7 +22,8 @@ import torch
 from PIL import Image, TiffImagePlugin
 
 from .files import atomic_path
-from .pipeline import RenderSettings, _pick_device, render_file
+from .device import resolve_device
+from .pipeline import RenderSettings, render_file
 from .timing import Stages, peak_rss_bytes, reset_peak_rss
 
 STAGES = ("decode", "network", "depth upsampling", "coc", "render", "encode")
@@ -59,7 +60,7 @@ def _rational(value: float) -> TiffImagePlugin.IFDRational:
 
 def bench_render(photo: Path, settings: RenderSettings, repeat: int) -> dict:
     """Median seconds per stage and end to end over ``repeat`` runs, megapixels/s, peak memory."""
-    device = _pick_device(settings.device)
+    device = resolve_device(settings.device)
     settings = replace(settings, overwrite=True)
     runs, peaks = [], []
     for _ in range(repeat):

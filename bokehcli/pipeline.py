@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .device import resolve_device
 from .depthio import fill_unknown_depth, load_depth, save_depth
 from .errors import BokehError, InputError
 from .files import make_folder
@@ -280,7 +281,7 @@ def _lens(result: RenderResult, focus_m: float) -> Lens:
 @functools.lru_cache(maxsize=2)
 def _load_model(name: str, device: str):
     """The network once per (weights, device) for a whole batch."""
-    resolved = _pick_device(device)
+    resolved = resolve_device(device)
     try:
         model = load_model(name, resolved)
     except InputError as exc:
@@ -289,22 +290,6 @@ def _load_model(name: str, device: str):
                              f"or --model with a weights file from `bokeh train`") from None
         raise
     return model, resolved
-
-
-def _pick_device(device: str) -> torch.device:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device not in ("cpu", "cuda", "mps"):
-        raise BokehError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BokehError("--device cuda: no CUDA device is available")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise BokehError("--device mps: no MPS device is available")
-    return torch.device(device)
 
 
 def _depth_at(depth_m: np.ndarray, xy: tuple[int, int], path: Path, half: int) -> float:

@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from . import losses
 from .data.realbokeh import RealBokehTrain
 from .errors import BokehError, InputError, OutputError
+from .device import resolve_device
 from .files import atomic_path
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
@@ -302,17 +303,8 @@ def init_distributed(device_name: str) -> Dist:
 
 def pick_device(name: str, ddp: Dist) -> torch.device:
     """``auto``: CUDA when available. Under DDP every rank uses ``cuda:LOCAL_RANK``."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise BokehError(f"--device: unknown device {name!r}") from None
+    device = resolve_device(name, ddp.local_rank if ddp.world > 1 else None)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BokehError("--device cuda: no CUDA device is available")
-        if ddp.world > 1:
-            device = torch.device("cuda", ddp.local_rank)
         torch.cuda.set_device(device)
     return device
 

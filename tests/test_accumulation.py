@@ -15,13 +15,7 @@ W, H, M = 72, 56, 20  # frame and margin (px)
 LENS = Lens(focal_mm=85.0, f_number=1.4, focus_m=1.0, sensor_diag_mm=4.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Many small warps: on a shared 2-core machine extra threads only spin.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def depth_for_coc(coc_px: float) -> float:

@@ -1,7 +1,6 @@
 """`bokeh render` end to end on generated photos with EXIF and depth maps."""
 
 import json
-import math
 
 import numpy as np
 import pytest

@@ -12,13 +12,7 @@ from bokehcli.render.accumulation import max_coc_px, pinhole_view
 W, H = 192, 128
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Scene generation is many small ops: on a shared 2-core machine extra threads only spin.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def same_scene(a, b):

@@ -19,13 +19,7 @@ from bokehcli import train as tr
 TINY = dict(variant="nano", batch_size=1, crop=32, log_every=1, save_every=100, val_every=100, seed=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine a spinning second thread slows steps many times."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, Iterator
+
+import typer
 
 from rich.console import Console
 
@@ -44,3 +47,18 @@ def _json_default(obj: Any) -> Any:
 
 def batch_exit_code(n_failed: int) -> int:
     return EXIT_SOME_FAILED if n_failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def exit_on_error() -> Iterator[None]:
+    """A run-level error as one line: exit 1 for bad input or output, 2 for bad usage."""
+    from ..errors import BokehError, InputError, OutputError
+
+    try:
+        yield
+    except (InputError, OutputError) as exc:
+        fail_line(str(exc))
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    except BokehError as exc:
+        fail_line(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None

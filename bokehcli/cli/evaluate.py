@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_OK, EXIT_USAGE, err, fail_line, out, print_json, warn_line
+from .common import EXIT_OK, err, exit_on_error, fail_line, out, print_json, warn_line
 
 
 def evaluate(
@@ -30,41 +30,31 @@ def evaluate(
     import torch.distributed as dist
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..errors import BokehError, InputError, OutputError
     from ..evaluate import evaluate_split, write_report
     from ..train import init_distributed, pick_device
 
-    try:
+    with exit_on_error():
         ddp = init_distributed(device)
         torch_device = pick_device(device, ddp)
-    except BokehError as exc:
-        fail_line(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    try:
-        with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                      TimeRemainingColumn(), console=err, transient=True, disable=not ddp.main) as progress:
-            task = progress.add_task("eval", total=None, info="")
+        try:
+            with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                          TimeRemainingColumn(), console=err, transient=True, disable=not ddp.main) as progress:
+                task = progress.add_task("eval", total=None, info="")
 
-            def on_pair(score) -> None:
-                progress.update(task, advance=1, info=f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB")
+                def on_pair(score) -> None:
+                    progress.update(task, advance=1, info=f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB")
 
-            result = evaluate_split(data, split, model, torch_device, limit, tile, ddp.rank, ddp.world, on_pair)
-            if result is not None and out_dir is not None:
-                summary, scores, rows = result
-                out_dir.mkdir(parents=True, exist_ok=True)
-                write_report(out_dir, summary, scores, rows)
-    except (InputError, OutputError) as exc:
-        fail_line(str(exc))
-        raise typer.Exit(1) from None
-    except BokehError as exc:
-        fail_line(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except OSError as exc:
-        fail_line(f"{out_dir}: cannot write the report: {exc.strerror or exc}")
-        raise typer.Exit(1) from None
-    finally:
-        if ddp.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+                result = evaluate_split(data, split, model, torch_device, limit, tile, ddp.rank, ddp.world, on_pair)
+                if result is not None and out_dir is not None:
+                    summary, scores, rows = result
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    write_report(out_dir, summary, scores, rows)
+        except OSError as exc:
+            fail_line(f"{out_dir}: cannot write the report: {exc.strerror or exc}")
+            raise typer.Exit(1) from None
+        finally:
+            if ddp.world > 1 and dist.is_initialized():
+                dist.destroy_process_group()
     if result is None:  # a non-zero rank under torchrun: rank 0 reports
         raise typer.Exit(EXIT_OK)
     summary = result[0]

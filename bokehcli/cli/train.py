@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_OK, EXIT_USAGE, err, fail_line, out, print_json, warn_line
+from .common import EXIT_OK, err, exit_on_error, out, print_json, warn_line
 
 
 def train(
@@ -45,7 +45,6 @@ def train(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..errors import BokehError, InputError, OutputError
     from ..train import Runtime
     from ..train import train as run_training
 
@@ -64,14 +63,8 @@ def train(
 
         runtime = Runtime(data=data, out=out_dir, resume=resume, device=device, amp=amp, workers=workers,
                           stop_at=stop_at, on_note=warn_line, on_step=on_step)
-        try:
+        with exit_on_error():
             summary = run_training(given, runtime)
-        except (InputError, OutputError) as exc:
-            fail_line(str(exc))
-            raise typer.Exit(1) from None
-        except BokehError as exc:
-            fail_line(str(exc))
-            raise typer.Exit(EXIT_USAGE) from None
     if summary is None:  # a non-zero rank under torchrun: rank 0 reports
         raise typer.Exit(EXIT_OK)
     if as_json:
