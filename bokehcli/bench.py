@@ -129,7 +129,7 @@ def compare_tiling(photo: Path, settings: RenderSettings) -> dict:
     tile = settings.tile or COMPARE_TILE_PX
     for name, tile, tsp in (("whole", 0, True), ("tiled_tsp", tile, True), ("tiled_no_tsp", tile, False)):
         start = time.perf_counter()
-        results[name] = predict(model, srgb, lens, settings.work_size, tile, min(settings.overlap, tile // 4), tsp).inv_depth
+        results[name] = predict(model, srgb, lens, settings.work_size, tile, tsp=tsp).inv_depth
         report[f"{name}_s"] = round(time.perf_counter() - start, 3)
     for name in ("tiled_tsp", "tiled_no_tsp"):
         report[f"{name}_inv_depth_psnr_db"] = round(inverse_depth_psnr(results[name], results["whole"]), 2)

@@ -35,9 +35,8 @@ from .data.realbokeh import Pair, format_fstop, list_pairs, load_depth
 from .errors import BokehError, InputError
 from .files import atomic_path, atomic_write_bytes
 from .imageio import load_photo
-from .layers.stem import TOKEN_STRIDE
 from .models.factory import load_model
-from .models.tiling import DEFAULT_OVERLAP, predict, render_prediction
+from .models.tiling import overlap_for, predict, render_prediction, validate_tiling
 from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import Lens
 from .render.layered import render_bokeh_tiled
@@ -47,7 +46,9 @@ GRID_PAIRS = 4
 GRID_HEIGHT_PX = 192
 
 # A method: (pair, source sRGB (3, H, W) in [0, 1]) -> output sRGB (3, H, W) in [0, 1].
-Method = Callable[[Pair, torch.Tensor], torch.Tensor]
+# A method maps (pair, source sRGB (3, H, W)) to (output sRGB (3, H, W), inverse depth (H, W) in
+# 1/m or None when it predicts none).
+Method = Callable[[Pair, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass
@@ -65,6 +66,7 @@ class PairScore:
     ssim: float
     lpips: float | None
     seconds: float
+    inv_depth_absrel: float | None = None
 
 
 def lens_of(pair: Pair) -> Lens:
@@ -75,18 +77,20 @@ def lens_of(pair: Pair) -> Lens:
 def make_method(name: str, device: torch.device, tile: int | None = None) -> Method:
     """``identity``, ``physics-gt``, or BokehFlow weights (a path or a name in ``models/``)."""
     if name == "identity":
-        return lambda pair, srgb: srgb
+        return lambda pair, srgb: (srgb, None)
     if name == "physics-gt":
         return _physics_gt
-    if tile < 0 or (tile and (tile % TOKEN_STRIDE or tile < 4 * TOKEN_STRIDE)):
-        raise BokehError(f"--tile must be 0 or a multiple of {TOKEN_STRIDE} of at least {4 * TOKEN_STRIDE} px, "
-                         f"got {tile}")
+    if tile is not None:
+        try:
+            validate_tiling(tile, overlap_for(tile))
+        except ValueError as exc:
+            raise BokehError(f"--tile: {exc}") from None
     model = load_model(name, device=device)
 
     def bokehflow(pair: Pair, srgb: torch.Tensor) -> torch.Tensor:
         lens = lens_of(pair)
-        prediction = predict(model, srgb, lens, work_size=0, tile=tile, overlap=min(DEFAULT_OVERLAP, tile // 2))
-        return linear_to_srgb(render_prediction(srgb, prediction, lens))[0]
+        prediction = predict(model, srgb, lens, work_size=0, tile=tile)
+        return linear_to_srgb(render_prediction(srgb, prediction, lens))[0], prediction.inv_depth[0, 0]
 
     return bokehflow
 
@@ -99,7 +103,14 @@ def _physics_gt(pair: Pair, srgb: torch.Tensor) -> torch.Tensor:
     depth = torch.from_numpy(load_depth(pair.depth_path, (height, width))).to(srgb.device)
     coc_px = lens_of(pair).coc_px(depth, width, height)[None, None]
     with torch.inference_mode():
-        return linear_to_srgb(render_bokeh_tiled(srgb_to_linear(srgb[None]), coc_px))[0]
+        return linear_to_srgb(render_bokeh_tiled(srgb_to_linear(srgb[None]), coc_px))[0], 1.0 / depth
+
+
+def inverse_depth_absrel(inv_depth: torch.Tensor, depth_m: torch.Tensor) -> float:
+    """Mean |1/D_pred - 1/D| / (1/D) over pixels with a known, finite true depth."""
+    known = torch.isfinite(depth_m) & (depth_m > 0)
+    truth = 1.0 / depth_m[known].double()
+    return float(((inv_depth[known].double() - truth).abs() / truth).mean())
 
 
 def check_method_inputs(name: str, pairs: list[Pair]) -> None:
@@ -126,7 +137,7 @@ def score_pair(index: int, pair: Pair, method: Method, device: torch.device,
                          f"source's {source.shape[2]}x{source.shape[1]}")
     start = time.perf_counter()
     with torch.inference_mode():
-        output = method(pair, source)
+        output, inv_depth = method(pair, source)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -141,8 +152,12 @@ def score_pair(index: int, pair: Pair, method: Method, device: torch.device,
         if lpips_net is not None:
             lpips = float(lpips_net(output[None].float(), target[None].float()).flatten()[0])
     height, width = source.shape[-2:]
+    absrel = None
+    if inv_depth is not None and pair.depth_path is not None:
+        truth = torch.from_numpy(load_depth(pair.depth_path, (height, width))).to(inv_depth.device)
+        absrel = inverse_depth_absrel(inv_depth, truth)
     score = PairScore(index, pair.id, pair.f_number, str(pair.source_path), str(pair.target_path), width, height,
-                      psnr, ssim, lpips, seconds)
+                      psnr, ssim, lpips, seconds, absrel)
     images = {k: (v.permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
               for k, v in (("input", source), ("output", output), ("target", target))}
     return score, images
@@ -194,8 +209,10 @@ def summarize(scores: list[PairScore], model: str, data: Path, split: str, lpips
     """metrics.json: plain means over pairs and the per-f-stop table."""
     def block(group: list[PairScore]) -> dict:
         lpips = [s.lpips for s in group if s.lpips is not None]
+        absrel = [s.inv_depth_absrel for s in group if s.inv_depth_absrel is not None]
         return {"n_pairs": len(group), "psnr": _mean([s.psnr for s in group]),
-                "ssim": _mean([s.ssim for s in group]), "lpips": _mean(lpips) if len(lpips) == len(group) else None}
+                "ssim": _mean([s.ssim for s in group]), "lpips": _mean(lpips) if len(lpips) == len(group) else None,
+                "inv_depth_absrel": _mean(absrel) if absrel and len(absrel) == len(group) else None}
 
     per_fstop = {}
     for f_number in sorted({s.f_number for s in scores}):

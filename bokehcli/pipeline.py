@@ -32,7 +32,7 @@ from .lens import read_lens
 from .models.factory import load_model
 from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, sensor_diagonal_mm
-from .models.tiling import DEFAULT_OVERLAP, DEFAULT_WORK_SIZE, predict, render_prediction, validate_tiling
+from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
 from .render.layered import render_bokeh_tiled
 from .timing import NO_STAGES
 
@@ -81,17 +81,12 @@ class RenderSettings:
     def f_number(self) -> float:
         return parse_f_number(self.f_number_text)
 
-    @property
-    def overlap(self) -> int:
-        """Tile overlap: the default, or a quarter of small tiles (multiple of 8 px)."""
-        return DEFAULT_OVERLAP if self.tile is None else min(DEFAULT_OVERLAP, self.tile // 32 * 8)
-
     def validate(self) -> None:
         """Raise :class:`BokehError` for settings no photo could satisfy."""
         parse_f_number(self.f_number_text)
         try:
             if self.tile is not None:
-                validate_tiling(self.tile, self.overlap)
+                validate_tiling(self.tile, overlap_for(self.tile))
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
 
@@ -189,7 +184,7 @@ def render_file(path: str | Path, settings: RenderSettings,
         model, device = _load_model(settings.model, settings.device)
         provisional = _lens(result, result.focus_m if focus_known else PROVISIONAL_FOCUS_M)
         prediction = predict(model, srgb_in.to(device), provisional, settings.work_size, settings.tile,
-                             settings.overlap, settings.tsp, stages=stages)
+                             tsp=settings.tsp, stages=stages)
         depth_m = prediction.depth_m[0, 0].float().cpu().numpy()
     if not focus_known:
         _resolve_focus_from_depth(settings, depth_m, result)

@@ -156,8 +156,7 @@ def test_model_numbers_equal_a_direct_computation(data, tmp_path):
         src = torch.from_numpy(decode(pair.source_path)).float()
         lens = lens_of(pair)
         with torch.inference_mode():
-            out = linear_to_srgb(render_prediction(src, predict(model, src, lens, work_size=0, tile=32,
-                                                                overlap=16), lens))[0]
+            out = linear_to_srgb(render_prediction(src, predict(model, src, lens, work_size=0, tile=32), lens))[0]
         out = (torch.round(out.clamp(0, 1) * 255) / 255).double().numpy()
         assert score.psnr == pytest.approx(psnr_reference(out, decode(pair.target_path)), abs=1e-6)
         assert score.ssim == pytest.approx(torchmetrics_ssim_reference(out, decode(pair.target_path)), abs=1e-6)
@@ -196,3 +195,11 @@ def test_cli_writes_the_report(data, tmp_path):
     missing = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", str(tmp_path / "nope.safetensors"),
                                        "--device", "cpu"])
     assert missing.exit_code == 1 and "no such weights file" in missing.output
+
+
+def test_inverse_depth_absrel():
+    from bokehcli.evaluate import inverse_depth_absrel
+
+    depth = torch.tensor([[2.0, 4.0], [float("inf"), 0.0]])
+    estimate = torch.tensor([[0.55, 0.25], [0.3, 7.0]])  # 10 % and 0 % off where depth is known
+    assert inverse_depth_absrel(estimate, depth) == pytest.approx(0.05)

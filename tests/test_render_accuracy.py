@@ -6,50 +6,20 @@ on the image interior with the thin-lens reference (average of pinhole views ove
 which models partial occlusion exactly). The slow variant is the issue's 768x512 acceptance set.
 """
 
-import math
-
 import numpy as np
 import pytest
-import torch
-from PIL import Image
-from typer.testing import CliRunner
 
-from bokehcli.cli.app import app
 from bokehcli.data.scenes import fronto_parallel_scene
-from bokehcli.ops.color import linear_to_srgb
-from bokehcli.render.accumulation import accumulation_render, pinhole_view
-from photos import make_exif, write_depth_png, write_photo
-
-MARGIN_PX = 16
-
-
-def to_uint8(linear: torch.Tensor) -> np.ndarray:
-    return np.rint(linear_to_srgb(linear).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * math.log10(255.0**2 / mse)
+from scene_files import SceneFiles, psnr
 
 
 def mean_psnr(tmp_path, seeds, width, height, f_numbers=("1.8", "4")):
     scores = []
     for seed in seeds:
-        scene = fronto_parallel_scene(seed, width, height)
-        rgb, depth = pinhole_view(scene.planes, width, height)
-        photo = write_photo(tmp_path / f"s{seed}.jpg", to_uint8(rgb),
-                            make_exif(focal_mm=scene.focal_mm, focus_m=scene.focus_m,
-                                      focal_35mm=round(scene.focal_mm)))
-        depth_png = write_depth_png(tmp_path / f"s{seed}_depth.png", depth.numpy())
+        files = SceneFiles(tmp_path, f"s{seed}", fronto_parallel_scene(seed, width, height))
         for f in f_numbers:
-            result = CliRunner().invoke(app, ["render", str(photo), "--f", f, "--depth", str(depth_png),
-                                              "--out", str(tmp_path / "out")])
-            assert result.exit_code == 0, result.output
-            with Image.open(tmp_path / "out" / f"s{seed}_bokeh_f{f}.jpg") as im:
-                ours = np.asarray(im)
-            reference = to_uint8(accumulation_render(scene.planes, scene.lens(float(f)), width, height))
-            m = MARGIN_PX
-            scores.append(psnr(ours[m:-m, m:-m], reference[m:-m, m:-m]))
+            ours = files.render(f, tmp_path / "out", "--depth", str(files.depth_png))
+            scores.append(psnr(ours, files.reference(f)))
     return float(np.mean(scores)), scores
 
 

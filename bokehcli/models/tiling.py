@@ -74,6 +74,11 @@ def working_size(height: int, width: int, work_size: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def overlap_for(tile: int) -> int:
+    """Default overlap of tiles: DEFAULT_OVERLAP, or a quarter of small tiles (multiple of 8 px)."""
+    return DEFAULT_OVERLAP if tile == 0 else min(DEFAULT_OVERLAP, tile // 32 * 8)
+
+
 def auto_tile(height: int, width: int) -> int:
     """The default tile for a working size: the whole image when small enough, else AUTO_TILE_PX."""
     return 0 if height * width <= WHOLE_IMAGE_MAX_PIXELS else AUTO_TILE_PX
@@ -171,7 +176,7 @@ def guided_upsample(src: torch.Tensor, guide: torch.Tensor, radius: int = GUIDE_
 
 
 def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: int = DEFAULT_WORK_SIZE,
-            tile: int | None = None, overlap: int = DEFAULT_OVERLAP, tsp: bool = True,
+            tile: int | None = None, overlap: int | None = None, tsp: bool = True,
             stages=NO_STAGES) -> Prediction:
     """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1].
 
@@ -184,6 +189,8 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: in
     h, w = working_size(height, width, work_size)
     if tile is None:
         tile = auto_tile(h, w)
+    if overlap is None:
+        overlap = overlap_for(tile)
     photo = srgb_full.unsqueeze(0)
     lens_work = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, w, h), device=photo.device)
     with torch.inference_mode():
