@@ -1,0 +1,67 @@
+"""The shipped default weights against held-out scenes with a true thin-lens reference.
+
+`bokeh render scene.jpg --f N` (depth from the network) is compared with the input as is (the
+floor) and with the renderer given the true depth (the ceiling): the gap it closes, in mean PSNR
+over f/1.8 and f/4. Tiled inference with carried state (TSP) must match whole-image inference on
+inverse depth. The scenes are seeds the weights were never trained on.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bokehcli.bench import inverse_depth_psnr
+from bokehcli.data.scenes import fronto_parallel_scene, random_scene
+from bokehcli.imageio import load_photo
+from bokehcli.models.factory import load_model
+from bokehcli.models.tiling import predict
+from bokehcli.optics import Lens
+from scene_files import SceneFiles, psnr
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "bokehflow-nano.safetensors"
+pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason="no shipped weights in models/")
+HELD_OUT_SEED = 10_000  # training sets use bokeh synth's (seed, split, id) seeds, far below this
+
+
+def gap_closed(tmp_path, generator, seeds, width, height, f_numbers=("1.8", "4")):
+    """Mean PSNR of identity, network and true-depth renders against the reference, and the
+    fraction of the identity -> true-depth gap the network closes."""
+    scores = {"identity": [], "network": [], "true depth": []}
+    for seed in seeds:
+        files = SceneFiles(tmp_path, f"h{seed}", generator(HELD_OUT_SEED + seed, width, height))
+        for f in f_numbers:
+            reference = files.reference(f)
+            scores["identity"].append(psnr(files.input(), reference))
+            scores["network"].append(psnr(files.render(f, tmp_path / "net"), reference))
+            scores["true depth"].append(psnr(files.render(f, tmp_path / "gt", "--depth", str(files.depth_png)),
+                                             reference))
+    means = {k: float(np.mean(v)) for k, v in scores.items()}
+    closed = (means["network"] - means["identity"]) / (means["true depth"] - means["identity"])
+    print({k: round(v, 2) for k, v in means.items()}, f"gap closed {closed:.2f}")
+    return closed
+
+
+def test_network_beats_the_input_small(tmp_path):
+    assert gap_closed(tmp_path, fronto_parallel_scene, range(3), 384, 256) > 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("generator", [fronto_parallel_scene, random_scene])
+def test_closes_half_the_gap_768x512(tmp_path, generator):
+    assert gap_closed(tmp_path, generator, range(6), 768, 512) >= 0.5
+
+
+def test_tsp_tiles_match_the_whole_image(tmp_path):
+    model = load_model(WEIGHTS)
+    scene = random_scene(HELD_OUT_SEED + 99, 768, 512)
+    files = SceneFiles(tmp_path, "tsp", scene)
+    srgb = torch.from_numpy(np.ascontiguousarray(load_photo(files.photo).srgb)).permute(2, 0, 1)
+    lens = Lens(scene.focal_mm, 1.8, scene.focus_m)
+    whole = predict(model, srgb, lens, work_size=0, tile=0).inv_depth
+    tsp = predict(model, srgb, lens, work_size=0, tile=256).inv_depth
+    no_tsp = predict(model, srgb, lens, work_size=0, tile=256, tsp=False).inv_depth
+    with_state, without = inverse_depth_psnr(tsp, whole), inverse_depth_psnr(no_tsp, whole)
+    print(f"inverse depth PSNR vs whole image: TSP {with_state:.2f} dB, no TSP {without:.2f} dB")
+    assert with_state >= 35.0 and with_state > without
