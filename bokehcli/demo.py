@@ -3,8 +3,8 @@
     python -m bokehcli.demo --out out
 
 Writes ``out/examples/demo<i>.jpg`` (all-in-focus photos with EXIF focal length and focus
-distance) with their depth maps, renders them with the same pipeline as `bokeh render`, and
-assembles ``out/contact_sheet.jpg`` (before | after, one row per photo).
+distance), renders them exactly as `bokeh render photo.jpg --f 1.8` does (depth from the shipped
+BokehFlow weights), and assembles ``out/contact_sheet.jpg`` (before | after, one row per photo).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .data.scenes import random_scene
-from .depthio import save_depth
 from .files import atomic_path
 from .data.synth import write_jpeg
 from .imageio import load_photo
@@ -30,13 +29,12 @@ F_NUMBER = "1.8"
 
 
 def make_example(folder: Path, index: int, seed: int) -> Path:
-    """An all-in-focus photo with EXIF lens data and its true depth map."""
+    """An all-in-focus photo with EXIF lens data."""
     width, height = SIZE_WH
     scene = random_scene(seed, width, height)
-    rgb_lin, depth_m = pinhole_view(scene.planes, width, height)
+    rgb_lin, _ = pinhole_view(scene.planes, width, height)
     photo = folder / f"demo{index}.jpg"
     write_jpeg(photo, rgb_lin, scene.focal_mm, 22.0, scene.focus_m)
-    save_depth(folder, photo.stem, depth_m.numpy())
     return photo
 
 
@@ -66,8 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     examples = args.out / "examples"
     examples.mkdir(parents=True, exist_ok=True)
-    settings = RenderSettings(f_number_text=F_NUMBER, depth=str(examples / "{stem}_depth.png"),
-                              out_dir=args.out, overwrite=True)
+    settings = RenderSettings(f_number_text=F_NUMBER, out_dir=args.out, overwrite=True)
     pairs = []
     for index, seed in enumerate(SEEDS):
         photo = make_example(examples, index, seed)

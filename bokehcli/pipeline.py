@@ -23,16 +23,16 @@ import numpy as np
 import torch
 
 from . import __version__
-from .device import resolve_device
 from .depthio import fill_unknown_depth, load_depth, save_depth
+from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX, load_photo, save_photo
 from .lens import read_lens
 from .models.factory import load_model
+from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
 from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, sensor_diagonal_mm
-from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
 from .render.layered import render_bokeh_tiled
 from .timing import NO_STAGES
 

@@ -57,7 +57,7 @@ from . import losses
 from .data.realbokeh import RealBokehTrain
 from .errors import BokehError, InputError, OutputError
 from .device import resolve_device
-from .files import atomic_path
+from .files import TMP_PREFIX, atomic_path
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
 from .models.factory import create_model, load_model, save_model
@@ -429,6 +429,9 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
     if state_path.exists():
         if not rt.resume:
             raise BokehError(f"{rt.out}: already holds a training run (state.pt); pass --resume or another --out")
+        if ddp.main:  # a kill -9 during a checkpoint write leaves its temporary file behind
+            for leftover in rt.out.glob(f"{TMP_PREFIX}*"):
+                leftover.unlink(missing_ok=True)
         state = load_state(state_path)
     elif rt.resume:
         rt.on_note(f"{rt.out}: nothing to resume, starting a new run")
