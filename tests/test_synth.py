@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bokehcli.cli.app import app
 from bokehcli.data.realbokeh import METADATA_KEYS, format_fstop
-from bokehcli.data.synth import TARGET_F_NUMBERS, Job, choose_targets, parse_size, write_scene
+from bokehcli.data.synth import TARGET_F_NUMBERS, Job, choose_targets, parse_size, synthesize, write_scene
 
 SIZE = "64x48"
 
@@ -105,3 +105,14 @@ def test_parse_size():
     assert parse_size("768x512") == (768, 512)
     with pytest.raises(ValueError):
         parse_size("0x5")
+
+
+def test_layered_fraction_gives_fronto_parallel_scenes(tmp_path):
+    """--layered 1: every scene is a stack of fronto-parallel cards, so its depth map holds only
+    the few depths of its planes."""
+    synthesize(tmp_path / "layered", {"train": 2}, 48, 32, seed=4, layered_fraction=1.0)
+    for i in range(2):
+        depth = np.load(tmp_path / "layered" / "train" / "depth" / f"{i}.npy")
+        assert len(np.unique(depth)) <= 5
+    with pytest.raises(ValueError):
+        synthesize(tmp_path / "bad", {"train": 1}, 48, 32, seed=4, layered_fraction=1.5)

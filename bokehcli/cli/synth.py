@@ -20,6 +20,8 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Base seed; scene (split, id) depends only on it."),
     workers: int = typer.Option(None, "--workers", min=1, help="Processes (default: min(2, CPUs))."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Re-render scenes that are already complete."),
+    layered: float = typer.Option(0.0, "--layered", min=0.0, max=1.0,
+                                  help="Fraction of scenes that are stacks of fronto-parallel textured cards."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Render procedural scenes with the exact thin-lens reference into the RealBokeh layout:
@@ -47,7 +49,7 @@ def synth(
         try:
             records = lib.synthesize(out_dir, counts, width, height, seed,
                                      workers=workers or lib.default_workers(), overwrite=overwrite,
-                                     on_done=lambda record: bar.update(1))
+                                     layered_fraction=layered, on_done=lambda record: bar.update(1))
         except BokehError as exc:
             fail_line(str(exc))
             raise typer.Exit(1) from None

@@ -34,7 +34,7 @@ from ..files import atomic_path, atomic_write_bytes
 from ..ops.color import linear_to_srgb
 from ..render.accumulation import accumulation_render, pinhole_view
 from .realbokeh import SOURCE_F_NUMBER, SPLITS, format_fstop
-from .scenes import random_scene
+from .scenes import fronto_parallel_scene, random_scene
 
 TARGET_F_NUMBERS = (2.0, 2.8, 4.0, 5.6, 8.0, 10.0, 13.0, 16.0, 20.0)
 WIDE_F_NUMBERS = (2.0, 2.8)
@@ -56,6 +56,7 @@ class Job:
     width_px: int
     height_px: int
     overwrite: bool
+    layered_fraction: float = 0.0
 
 
 def choose_targets(rng: np.random.Generator) -> list[float]:
@@ -102,8 +103,11 @@ def write_scene(job: Job) -> dict:
     targets = choose_targets(np.random.default_rng((*seed, 1)))
     if meta_path.exists() and not job.overwrite:
         return {"split": job.split, "id": job.scene_id, "pairs": len(targets), "skipped": True, "seconds": 0.0}
-    # The scene's margin covers the widest aperture rendered.
-    scene = random_scene(seed, job.width_px, job.height_px, widest_f_number=min(targets))
+    # The scene's margin covers the widest aperture rendered. Some scenes are plain stacks of
+    # fronto-parallel textured cards (the layered-scene family), the rest the varied generator.
+    layered = np.random.default_rng((*seed, 2)).random() < job.layered_fraction
+    generator = fronto_parallel_scene if layered else random_scene
+    scene = generator(seed, job.width_px, job.height_px, widest_f_number=min(targets))
     w, h = job.width_px, job.height_px
     for folder in ("in", "metadata", "depth", f"gt/{sid}"):
         (split_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -143,14 +147,16 @@ def _init_worker(threads: int) -> None:
 
 
 def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int, seed: int,
-               workers: int = 1, overwrite: bool = False,
+               workers: int = 1, overwrite: bool = False, layered_fraction: float = 0.0,
                on_done: Callable[[dict], None] | None = None) -> list[dict]:
     """Write ``counts[split]`` scenes per split under ``root``; returns the per-scene records
     (see :func:`write_scene`) in split and id order. ``on_done`` is called as each finishes."""
     unknown = set(counts) - set(SPLITS)
     if unknown:
         raise ValueError(f"unknown split(s) {sorted(unknown)}; expected {SPLITS}")
-    jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite)
+    if not 0.0 <= layered_fraction <= 1.0:
+        raise ValueError(f"layered fraction must be in [0, 1], got {layered_fraction}")
+    jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite, layered_fraction)
             for split in SPLITS for i in range(counts.get(split, 0))]
     # One thread per worker: with more threads than cores torch's thread pool spins and runs
     # many times slower.
