@@ -103,6 +103,29 @@ def log_inverse_depth_l1(inv_depth: torch.Tensor, depth_m: torch.Tensor, min_dep
     return (torch.log(inv_depth) - torch.log(target)).abs().mean()
 
 
+def tile_consistency(tiled_inv_depth: torch.Tensor, whole_inv_depth: torch.Tensor, tiles_xy: tuple[int, int],
+                     seam_margin_px: int) -> torch.Tensor:
+    """TSP consistency: mean ``|log(1/D_tiled) - log(1/D_whole)|`` away from the tile seams, scalar.
+
+    Both (B, 1, H, W); the crop is cut into ``nx x ny`` equal tiles. Pixels within
+    ``seam_margin_px`` (at most a quarter of the tile) of an inner seam are left out: there the
+    convolutions see the tile's border, which inference covers with overlapping, feathered tiles.
+    """
+    height, width = tiled_inv_depth.shape[-2:]
+    keep = torch.ones(height, width, dtype=torch.bool, device=tiled_inv_depth.device)
+    for axis, (n, length) in enumerate(((tiles_xy[1], height), (tiles_xy[0], width))):
+        margin = min(seam_margin_px, length // n // 4)
+        for seam in range(1, n):
+            at = seam * length // n
+            band = slice(at - margin, at + margin)
+            if axis == 0:
+                keep[band, :] = False
+            else:
+                keep[:, band] = False
+    diff = (torch.log(tiled_inv_depth) - torch.log(whole_inv_depth)).abs()
+    return diff[..., keep].mean()
+
+
 def load_lpips(device: torch.device | str = "cpu") -> tuple[torch.nn.Module | None, str | None]:
     """LPIPS (AlexNet, Zhang et al. 2018) when the reference ``lpips`` package and torchvision's
     AlexNet weights are present locally; ``(None, reason)`` otherwise. Never downloads.

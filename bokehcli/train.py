@@ -4,6 +4,8 @@ Per step, each sample is a random crop of one (f/22 source, target) pair with it
 
     network (optionally as 2x2 tiles with carried TSP states, ``TILED_FRACTION`` of the steps)
       -> inverse depth, refinement -> PG-CoC with the FULL-frame pixel pitch -> thin-lens render
+    (tiled steps also run the whole crop: TSP_WEIGHT * |log inverse depth, tiled - whole| teaches
+     the carried state to stand in for the context a tile cannot see)
     loss = L1 + (1 - SSIM) on the rendered sRGB
          + LPIPS_WEIGHT * LPIPS            (only when its weights are available locally)
          + SMOOTH_WEIGHT * edge-aware smoothness of inverse depth
@@ -69,8 +71,10 @@ LPIPS_WEIGHT = 0.1
 SMOOTH_WEIGHT = 1e-3
 DEPTH_WEIGHT = 0.1
 AUX_DEPTH_WEIGHT = 0.05
-TILED_FRACTION = 0.25  # share of steps whose crops run as 2x2 tiles with carried states
+TILED_FRACTION = 0.5  # share of steps whose crops run as 2x2 tiles with carried states
 TILES_XY = (2, 2)
+TSP_WEIGHT = 1.0
+TSP_SEAM_MARGIN_PX = 16
 GRAD_CLIP = 1.0  # seed audit #4
 MIN_LR_RATIO = 0.1
 BETAS = (0.9, 0.99)
@@ -190,7 +194,8 @@ def lens_of(batch: dict[str, torch.Tensor]) -> LensBatch:
 
 class NetworkOnCrop(nn.Module):
     """The network on a crop, as ``tiles x tiles`` TSP tiles; a module of its own so DDP sees a
-    ``forward`` (``forward_tiled`` calls ``BokehFlow.network``). Returns (inv_depth, refine, aux)."""
+    ``forward`` (``forward_tiled`` calls ``BokehFlow.network``). Returns (inv_depth, refine, aux,
+    whole-crop inverse depth or None): with tiles the whole crop runs too, for the TSP loss."""
 
     def __init__(self, model: BokehFlow) -> None:
         super().__init__()
@@ -200,7 +205,8 @@ class NetworkOnCrop(nn.Module):
                 sensor_diag_mm: torch.Tensor, pixel_pitch_mm: torch.Tensor, tiles: int):
         lens = LensBatch(f_number, focal_mm, focus_m, sensor_diag_mm, pixel_pitch_mm)
         out = forward_tiled(self.model, srgb, lens, (tiles, tiles), render=False)
-        return out.inv_depth, out.refine_lin, out.aux_inv_depth
+        whole = self.model.network(srgb, lens).inv_depth if tiles > 1 else None
+        return out.inv_depth, out.refine_lin, out.aux_inv_depth, whole
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -225,9 +231,10 @@ def update_ema(ema_model: nn.Module, model: nn.Module, decay: float, step: int) 
 
 def compute_loss(rendered_srgb: torch.Tensor, target: torch.Tensor, source: torch.Tensor,
                  inv_depth: torch.Tensor, aux_inv_depth: list[torch.Tensor], depth_m: torch.Tensor | None,
-                 config: BokehFlowConfig, lpips_net: nn.Module | None
+                 config: BokehFlowConfig, lpips_net: nn.Module | None, whole_inv_depth: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss (scalar) and its unweighted parts; images (B, 3, H, W) sRGB in [0, 1]."""
+    """Total loss (scalar) and its unweighted parts; images (B, 3, H, W) sRGB in [0, 1].
+    ``whole_inv_depth``: on tiled steps, the whole crop's inverse depth (the TSP term)."""
     parts = {"l1": (rendered_srgb - target).abs().mean(),
              "ssim": 1.0 - losses.ssim(rendered_srgb, target).mean(),
              "smooth": losses.edge_aware_smoothness(inv_depth, source)}
@@ -241,20 +248,23 @@ def compute_loss(rendered_srgb: torch.Tensor, target: torch.Tensor, source: torc
         parts["aux_depth"] = torch.stack([losses.log_inverse_depth_l1(a, depth_m, *bounds)
                                           for a in aux_inv_depth]).mean()
         total = total + DEPTH_WEIGHT * parts["depth"] + AUX_DEPTH_WEIGHT * parts["aux_depth"]
+    if whole_inv_depth is not None:
+        parts["tsp"] = losses.tile_consistency(inv_depth, whole_inv_depth, TILES_XY, TSP_SEAM_MARGIN_PX)
+        total = total + TSP_WEIGHT * parts["tsp"]
     return total, parts
 
 
 def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, config: BokehFlowConfig,
-                amp: bool) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+                amp: bool) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
     """Network (bf16 autocast if ``amp``) then the fp32 thin-lens render: rendered sRGB (B, 3, H, W),
-    inverse depth, coarse inverse depths."""
+    inverse depth, coarse inverse depths, whole-crop inverse depth (tiled steps only)."""
     lens = lens_of(batch)
     source = batch["source"]
     with torch.autocast(device_type=source.device.type, dtype=torch.bfloat16, enabled=amp):
-        inv_depth, refine, aux = net(source, lens.f_number, lens.focal_mm, lens.focus_m, lens.sensor_diag_mm,
-                                     lens.pixel_pitch_mm, tiles)
+        inv_depth, refine, aux, whole = net(source, lens.f_number, lens.focal_mm, lens.focus_m,
+                                            lens.sensor_diag_mm, lens.pixel_pitch_mm, tiles)
     out = finish(NetworkOutput(inv_depth.float(), refine.float(), [a.float() for a in aux], {}), source, lens)
-    return linear_to_srgb(out.rendered_lin), out.inv_depth, out.aux_inv_depth
+    return linear_to_srgb(out.rendered_lin), out.inv_depth, out.aux_inv_depth, None if whole is None else whole.float()
 
 
 @torch.no_grad()
@@ -266,7 +276,7 @@ def validate(model: BokehFlow, loader: DataLoader, device: torch.device, amp: bo
     total, psnr_sum, count = 0.0, 0.0, 0
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
-        rendered, inv_depth, aux = render_crop(net, batch, 1, model.config, amp)
+        rendered, inv_depth, aux, _ = render_crop(net, batch, 1, model.config, amp)
         loss, _ = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux, batch.get("depth_m"),
                                model.config, lpips_net)
         n = rendered.shape[0]
@@ -507,9 +517,9 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
     for step, batch in enumerate(loader, start=start_step + 1):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         use_tiles = np.random.default_rng((settings.seed, step)).random() < TILED_FRACTION
-        rendered, inv_depth, aux = render_crop(net, batch, TILES_XY[0] if use_tiles else 1, model.config, amp)
+        rendered, inv_depth, aux, whole = render_crop(net, batch, TILES_XY[0] if use_tiles else 1, model.config, amp)
         loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
-                                   batch.get("depth_m"), model.config, lpips_net)
+                                   batch.get("depth_m"), model.config, lpips_net, whole)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP))

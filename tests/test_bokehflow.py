@@ -41,7 +41,7 @@ def test_forward_shapes_bounds_and_pg_coc(model):
 
 
 def test_train_mode_batch_of_one_and_batch_independence(model):
-    """Audit #3: GroupNorm only; a sample's prediction does not depend on its batch."""
+    """Audit #3: no BatchNorm; a sample's prediction does not depend on its batch."""
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
     model.train()
     try:

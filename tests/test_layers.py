@@ -1,6 +1,6 @@
 """BokehFlow building blocks: gates (DAHG), ACFM, stem, scan layouts, fusion, BiGDR, heads.
 
-Seed-audit items covered here: #3 (GroupNorm stem), #5 (zero keys), #6 (bounded state over a very
+Seed-audit items covered here: #3 (no BatchNorm in the stem), #5 (zero keys), #6 (bounded state over a very
 long scan), #7 (bounded depth head), #8 (variant widths), #9 (per-direction norm before fusion),
 #10 (per-direction S_init and carried state shape).
 """
@@ -103,7 +103,7 @@ def test_lens_features_finite_at_infinity_focus_and_film_starts_as_identity():
 
 # --- stem (audit #3) -------------------------------------------------------------------------
 
-def test_stem_uses_groupnorm_and_is_batch_independent_in_train_mode():
+def test_stem_has_no_batchnorm_and_is_batch_independent_in_train_mode():
     stem = ConvStem(16, 32).train()
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in stem.modules())
     x = torch.rand(3, 3, 32, 48)
@@ -111,6 +111,18 @@ def test_stem_uses_groupnorm_and_is_batch_independent_in_train_mode():
     assert skip.shape == (1, 16, 8, 12) and tokens.shape == (1, 32, 4, 6)
     skip3, tokens3 = stem(x)
     assert torch.allclose(tokens3[:1], tokens, atol=1e-5)  # no batch statistics
+
+
+def test_stem_features_of_a_tile_equal_those_of_the_whole_image_inside_it():
+    """Per-pixel normalisation: a tile's stem features away from its border are the whole image's
+    (image-wide statistics such as GroupNorm's would shift every feature of the tile)."""
+    torch.manual_seed(4)
+    stem = ConvStem(16, 32).eval()
+    x = torch.rand(1, 3, 64, 96)
+    x[..., :, 48:] *= 0.3  # tile statistics differ from the image's
+    _, whole = stem(x)
+    _, tile = stem(x[..., 16:64, 32:96])
+    assert torch.allclose(tile[..., 1:, 1:], whole[..., 3:, 5:], atol=1e-5)
 
 
 # --- scan layouts ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from bokehcli.cli.app import app
 from bokehcli.data.realbokeh import RealBokehTrain
 from bokehcli.data.synth import synthesize
+from bokehcli import losses
 from bokehcli.errors import BokehError
 from bokehcli.models.factory import create_model, load_model, read_metadata
 from bokehcli.optics import pixel_pitch_mm
@@ -83,10 +84,11 @@ def test_loss_falls_on_a_fixed_batch(data):
     optimizer = torch.optim.AdamW(tr.param_groups(model, 0.0), lr=2e-3)
     history = []
     for step in range(8):
-        rendered, inv_depth, aux = tr.render_crop(net, batch, 2 if step % 2 else 1, model.config, amp=False)
+        tiled = step % 2 == 1
+        rendered, inv_depth, aux, whole = tr.render_crop(net, batch, 2 if tiled else 1, model.config, amp=False)
         loss, parts = tr.compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux, batch["depth_m"],
-                                      model.config, None)
-        assert set(parts) == {"l1", "ssim", "smooth", "depth", "aux_depth"}
+                                      model.config, None, whole)
+        assert set(parts) == {"l1", "ssim", "smooth", "depth", "aux_depth"} | ({"tsp"} if tiled else set())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -178,3 +180,16 @@ def test_truncate_log_drops_later_and_torn_lines(tmp_path):
     path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"ste')
     tr.truncate_log(path, 2)
     assert read_log(path) == [{"step": 1}, {"step": 2}]
+
+
+def test_tile_consistency_ignores_the_seams_only():
+    whole = torch.full((1, 1, 64, 96), 0.5)
+    tiled = whole.clone()
+    tiled[..., 28:36, :] = 0.9  # inside the 8-px band of the horizontal seam at y = 32
+    tiled[..., :, 44:52] = 0.9  # and of the vertical seam at x = 48
+    assert float(losses.tile_consistency(tiled, whole, (2, 2), 8)) == 0.0
+    tiled[..., 5, 5] = 0.5 * math.e  # |log ratio| = 1 at one kept pixel
+    kept = 64 * 96 - (16 * 96 + 16 * 64 - 16 * 16)
+    assert float(losses.tile_consistency(tiled, whole, (2, 2), 8)) == pytest.approx(1.0 / kept, rel=1e-5)
+    # the band never swallows a small tile
+    assert math.isfinite(float(losses.tile_consistency(tiled[..., :16, :16], whole[..., :16, :16], (2, 2), 16)))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .stem import group_norm
+from .stem import ChannelNorm
 
 # Below this |CoC| (px) a pixel is in focus and keeps exactly the thin-lens render; the
 # refinement fades in linearly over the next REFINE_RAMP_PX.
@@ -36,7 +36,7 @@ def refinement_gate(coc_px: torch.Tensor) -> torch.Tensor:
 class UpHead(nn.Module):
     """Tokens (B, C, h, w) at stride 8 + skip (B, Cs, 2h, 2w) at stride 4 -> (B, out, 2h, 2w).
 
-    Upsample the tokens x2, concatenate the stem features (edges), 3x3 conv, GN, GELU, 1x1 conv.
+    Upsample the tokens x2, concatenate the stem features (edges), 3x3 conv, per-pixel channel norm, GELU, 1x1 conv.
     ``zero_init`` starts the output at 0 (used by the refinement so training starts from pure
     thin-lens physics).
     """
@@ -44,7 +44,7 @@ class UpHead(nn.Module):
     def __init__(self, dim: int, skip_dim: int, hidden: int, out_channels: int, zero_init: bool = False) -> None:
         super().__init__()
         self.fuse = nn.Sequential(
-            nn.Conv2d(dim + skip_dim, hidden, 3, padding=1), group_norm(hidden), nn.GELU()
+            nn.Conv2d(dim + skip_dim, hidden, 3, padding=1), ChannelNorm(hidden), nn.GELU()
         )
         self.proj = nn.Conv2d(hidden, out_channels, 1)
         if zero_init:
