@@ -112,16 +112,17 @@ def tile_consistency(tiled_inv_depth: torch.Tensor, whole_inv_depth: torch.Tenso
     convolutions see the tile's border, which inference covers with overlapping, feathered tiles.
     """
     height, width = tiled_inv_depth.shape[-2:]
-    keep = torch.ones(height, width, dtype=torch.bool, device=tiled_inv_depth.device)
-    for axis, (n, length) in enumerate(((tiles_xy[1], height), (tiles_xy[0], width))):
-        margin = min(seam_margin_px, length // n // 4)
-        for seam in range(1, n):
-            at = seam * length // n
-            band = slice(at - margin, at + margin)
-            if axis == 0:
-                keep[band, :] = False
-            else:
-                keep[:, band] = False
+    device = tiled_inv_depth.device
+
+    def away_from_seams(length: int, n_tiles: int) -> torch.Tensor:
+        margin = min(seam_margin_px, length // n_tiles // 4)
+        centre = torch.arange(length, device=device) + 0.5  # pixel centres; seams lie between pixels
+        keep = torch.ones(length, dtype=torch.bool, device=device)
+        for seam in range(1, n_tiles):
+            keep &= (centre - seam * length // n_tiles).abs() > margin
+        return keep
+
+    keep = away_from_seams(height, tiles_xy[1])[:, None] & away_from_seams(width, tiles_xy[0])[None, :]
     diff = (torch.log(tiled_inv_depth) - torch.log(whole_inv_depth)).abs()
     return diff[..., keep].mean()
 

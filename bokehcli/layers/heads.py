@@ -36,7 +36,8 @@ def refinement_gate(coc_px: torch.Tensor) -> torch.Tensor:
 class UpHead(nn.Module):
     """Tokens (B, C, h, w) at stride 8 + skip (B, Cs, 2h, 2w) at stride 4 -> (B, out, 2h, 2w).
 
-    Upsample the tokens x2, concatenate the stem features (edges), 3x3 conv, per-pixel channel norm, GELU, 1x1 conv.
+    Upsample the tokens x2, concatenate the stem features (edges), 3x3 conv, per-pixel channel
+    norm (tiles agree with the whole image), GELU, 1x1 conv.
     ``zero_init`` starts the output at 0 (used by the refinement so training starts from pure
     thin-lens physics).
     """
