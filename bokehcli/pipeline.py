@@ -41,8 +41,8 @@ DEFAULT_FOCAL_MM = 50.0
 # anything else is garbage that would turn the CoC astronomically large.
 PLAUSIBLE_FOCAL_MM = (0.5, 10_000.0)
 DEFAULT_MODEL = "bokehflow-nano"
-# Without a focus distance from flags or EXIF the network first runs with this provisional one
-# (it only conditions the bokeh stream); the focus is then the predicted depth at the focus point.
+# Without a focus distance from EXIF or flags the network is conditioned on this one; the
+# render's focus is then the predicted depth at the focus point.
 PROVISIONAL_FOCUS_M = 2.0
 RENDER_TILE_PX = 1024
 DEPTH_SUFFIXES = (".png", ".npy")
@@ -182,8 +182,8 @@ def render_file(path: str | Path, settings: RenderSettings,
             depth_m = fill_unknown_depth(depth_m, str(depth_path))
     else:
         model, device = _load_model(settings.model, settings.device)
-        provisional = _lens(result, result.focus_m if focus_known else PROVISIONAL_FOCUS_M)
-        prediction = predict(model, srgb_in.to(device), provisional, settings.work_size, settings.tile,
+        prediction = predict(model, srgb_in.to(device), _lens(result, _network_focus_m(info, settings)),
+                             settings.work_size, settings.tile,
                              tsp=settings.tsp, stages=stages)
         depth_m = prediction.depth_m[0, 0].float().cpu().numpy()
     if not focus_known:
@@ -252,6 +252,17 @@ def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderR
     else:
         return False
     return True
+
+
+def _network_focus_m(info, settings: RenderSettings) -> float:
+    """The focus the network is conditioned on: where the camera focused (evidence about the
+    scene, usually the subject), not where the user wants the render focused; without it the
+    user's --focus-distance, else PROVISIONAL_FOCUS_M."""
+    if info.focus_infinite:
+        return math.inf
+    if info.focus_m:
+        return info.focus_m
+    return settings.focus_m if settings.focus_m is not None else PROVISIONAL_FOCUS_M
 
 
 def _resolve_focus_from_depth(settings: RenderSettings, depth_m: np.ndarray, result: RenderResult) -> None:

@@ -166,3 +166,19 @@ def test_render_with_network_weights(scene, tmp_path):
         assert im.size == (W, H)
     depth = np.load(tmp_path / "net" / "scene_depth.npy")
     assert depth.shape == (H, W) and np.isfinite(depth).all() and (depth > 0).all()
+
+
+
+def test_network_sees_the_cameras_focus_not_the_requested_one(scene, tmp_path):
+    """The camera's focus (EXIF) is evidence about the scene and conditions the network (shipped
+    weights: an untrained lens conditioning starts as the identity); --focus-distance only moves
+    the render's focus plane, not the predicted depth."""
+    photo, _, _ = scene
+    depths = []
+    for focus in ("1.0", "6.0"):
+        out = tmp_path / focus
+        result = run(photo, "--f", "2", "--out", out, "--focus-distance", focus, "--save-depth", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)[0]["focus_source"] == "flag"
+        depths.append(np.load(out / "scene_depth.npy"))
+    assert np.array_equal(depths[0], depths[1])
