@@ -239,18 +239,21 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
         result.warnings.append(f"{result.path}: sensor size unknown; assuming full frame")
 
 
+def _camera_focus_m(info) -> float | None:
+    """Where the camera focused, from the file (``inf`` allowed), or None when it does not say."""
+    if info.focus_infinite:
+        return math.inf
+    return info.focus_m or None
+
+
 def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderResult) -> bool:
     """Focus from --focus-distance or the file; False when it must come from the depth."""
     if settings.focus_m is not None:
         result.focus_m, result.focus_source = settings.focus_m, "flag"
-    elif settings.focus_at is not None:
+    elif settings.focus_at is not None or _camera_focus_m(info) is None:
         return False
-    elif info.focus_infinite:
-        result.focus_m, result.focus_source = math.inf, info.focus_source
-    elif info.focus_m:
-        result.focus_m, result.focus_source = info.focus_m, info.focus_source
     else:
-        return False
+        result.focus_m, result.focus_source = _camera_focus_m(info), info.focus_source
     return True
 
 
@@ -258,10 +261,9 @@ def _network_focus_m(info, settings: RenderSettings) -> float:
     """The focus the network is conditioned on: where the camera focused (evidence about the
     scene, usually the subject), not where the user wants the render focused; without it the
     user's --focus-distance, else PROVISIONAL_FOCUS_M."""
-    if info.focus_infinite:
-        return math.inf
-    if info.focus_m:
-        return info.focus_m
+    camera_focus_m = _camera_focus_m(info)
+    if camera_focus_m is not None:
+        return camera_focus_m
     return settings.focus_m if settings.focus_m is not None else PROVISIONAL_FOCUS_M
 
 

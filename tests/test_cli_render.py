@@ -168,7 +168,6 @@ def test_render_with_network_weights(scene, tmp_path):
     assert depth.shape == (H, W) and np.isfinite(depth).all() and (depth > 0).all()
 
 
-
 def test_network_sees_the_cameras_focus_not_the_requested_one(scene, tmp_path):
     """The camera's focus (EXIF) is evidence about the scene and conditions the network (shipped
     weights: an untrained lens conditioning starts as the identity); --focus-distance only moves
