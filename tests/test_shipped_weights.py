@@ -23,6 +23,9 @@ from scene_files import SceneFiles, psnr
 WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "bokehflow-nano.safetensors"
 pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason="no shipped weights in models/")
 HELD_OUT_SEED = 10_000  # training sets use bokeh synth's (seed, split, id) seeds, far below this
+# Per-scene PSNR differences are several dB, so few seeds mislead: on varied scenes the first 6
+# measured 42.5 % of the gap closed, all 30 measure 29.8 %.
+ACCEPTANCE_SEEDS = 30
 
 
 def gap_closed(tmp_path, generator, seeds, width, height, f_numbers=("1.8", "4")):
@@ -48,11 +51,11 @@ def test_network_beats_the_input_small(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="target not reached yet: 768x512, 6 held-out seeds each, measured 2.6 % of the gap "
-                          "closed on layered cards and 42.5 % on varied scenes (issue: >= 50 %)", strict=False)
+@pytest.mark.xfail(reason="target not reached yet: 768x512, 30 held-out seeds each, measured 11.7 % of the gap "
+                          "closed on layered cards and 29.8 % on varied scenes (issue: >= 50 %)", strict=False)
 @pytest.mark.parametrize("generator", [fronto_parallel_scene, random_scene])
 def test_closes_half_the_gap_768x512(tmp_path, generator):
-    assert gap_closed(tmp_path, generator, range(6), 768, 512) >= 0.5
+    assert gap_closed(tmp_path, generator, range(ACCEPTANCE_SEEDS), 768, 512) >= 0.5
 
 
 @pytest.fixture(scope="module")
