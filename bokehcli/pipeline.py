@@ -248,12 +248,13 @@ def _camera_focus_m(info) -> float | None:
 
 def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderResult) -> bool:
     """Focus from --focus-distance or the file; False when it must come from the depth."""
+    camera_focus_m = _camera_focus_m(info)
     if settings.focus_m is not None:
         result.focus_m, result.focus_source = settings.focus_m, "flag"
-    elif settings.focus_at is not None or _camera_focus_m(info) is None:
+    elif settings.focus_at is not None or camera_focus_m is None:
         return False
     else:
-        result.focus_m, result.focus_source = _camera_focus_m(info), info.focus_source
+        result.focus_m, result.focus_source = camera_focus_m, info.focus_source
     return True
 
 
