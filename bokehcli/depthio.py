@@ -143,11 +143,15 @@ def fill_unknown_depth(depth_m: np.ndarray, source: str = "depth map") -> np.nda
     return depth_m[rows, cols]
 
 
+def depth_output_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path]:
+    """Where :func:`save_depth` writes: ``<out_dir>/<stem>_depth.npy`` and ``.png`` (SPEC §3)."""
+    return Path(out_dir) / f"{stem}_depth.npy", Path(out_dir) / f"{stem}_depth.png"
+
+
 def save_depth(out_dir: str | Path, stem: str, depth_m: np.ndarray) -> tuple[Path, Path]:
     """Write ``<out_dir>/<stem>_depth.npy`` (float32 metres, NaN unknown) and
     ``<stem>_depth.png`` (uint16 mm, 0 unknown, far and inf clamped to 65535), atomically."""
-    out_dir = Path(out_dir)
-    npy_path, png_path = out_dir / f"{stem}_depth.npy", out_dir / f"{stem}_depth.png"
+    npy_path, png_path = depth_output_paths(out_dir, stem)
     depth_m = np.asarray(depth_m, dtype=np.float32)
     with atomic_path(npy_path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, depth_m, allow_pickle=False)

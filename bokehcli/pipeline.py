@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .depthio import fill_unknown_depth, load_depth, save_depth
+from .depthio import depth_output_paths, fill_unknown_depth, load_depth, save_depth
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
@@ -32,7 +33,7 @@ from .lens import read_lens
 from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
 from .ops.color import linear_to_srgb, srgb_to_linear
-from .optics import FULL_FRAME_DIAGONAL_MM, Lens, sensor_diagonal_mm
+from .optics import FULL_FRAME_DIAGONAL_MM, MIN_FOCUS_OVER_FOCAL, Lens, sensor_diagonal_mm
 from .render.layered import render_bokeh_tiled
 from .timing import NO_STAGES
 
@@ -82,13 +83,25 @@ class RenderSettings:
         return parse_f_number(self.f_number_text)
 
     def validate(self) -> None:
-        """Raise :class:`BokehError` for settings no photo could satisfy."""
+        """Raise :class:`BokehError` for settings no photo could satisfy (the network's weights and
+        device are loaded here, once, when the depth is to come from it)."""
         parse_f_number(self.f_number_text)
         try:
             if self.tile is not None:
                 validate_tiling(self.tile, overlap_for(self.tile))
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
+        if self.depth is not None and "{stem}" in self.depth:
+            try:
+                self.depth.format(stem="photo")
+            except (ValueError, IndexError, KeyError) as exc:
+                raise BokehError(f"--depth: bad template {self.depth!r} ({exc}); use {{stem}} for the "
+                                 f"photo's name, e.g. 'depth/{{stem}}.png'") from None
+        if self.depth is None:
+            try:
+                _load_model(self.model, self.device)
+            except InputError as exc:
+                raise BokehError(f"--model: {exc}") from None
 
 
 @dataclass
@@ -119,11 +132,12 @@ class RenderResult:
         }
 
 
+_DECIMAL = re.compile(r"(\d+(\.\d*)?|\.\d+)")
+
+
 def parse_f_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    """A plain decimal (it names the output file: no signs, exponents, spaces or underscores)."""
+    value = float(text) if _DECIMAL.fullmatch(text) else math.nan
     if not (math.isfinite(value) and 0.5 <= value <= 64):
         raise BokehError(f"f-number must be a number between 0.5 and 64, got {text!r}")
     return value
@@ -168,6 +182,9 @@ def render_file(path: str | Path, settings: RenderSettings,
         photo = load_photo(path, max_pixels=settings.max_pixels)
         info = read_lens(path)
         srgb_in = torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)
+    depth_path = resolve_depth_path(settings.depth, path) if settings.depth is not None else None
+    write_depth = settings.save_depth and _depth_outputs_to_write(path, out.parent, depth_path, settings.overwrite,
+                                                                  result.warnings)
     height, width = photo.srgb.shape[:2]
     # The lens reader's warnings do not name the file; in a batch they must.
     result.warnings += list(photo.warnings) + [f"{path}: {w}" for w in info.warnings]
@@ -176,10 +193,8 @@ def render_file(path: str | Path, settings: RenderSettings,
     prediction = None
     if settings.depth is not None:
         with stages("decode"):
-            depth_path = resolve_depth_path(settings.depth, path)
-            depth_m, depth_warnings = load_depth(depth_path, size_wh=(width, height))
+            depth_m, depth_warnings = _load_photo_depth(path, depth_path, (width, height))
             result.warnings += depth_warnings
-            depth_m = fill_unknown_depth(depth_m, str(depth_path))
     else:
         model, device = _load_model(settings.model, settings.device)
         prediction = predict(model, srgb_in.to(device), _lens(result, _network_focus_m(info, settings)),
@@ -206,13 +221,36 @@ def render_file(path: str | Path, settings: RenderSettings,
         srgb = linear_to_srgb(rendered)[0].permute(1, 2, 0).numpy()
         make_folder(out.parent, out)
         # The photo last: its presence is what marks this input done (skipped on a rerun).
-        if settings.save_depth:
+        if write_depth:
             save_depth(out.parent, path.stem, depth_m)
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result))
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None, overwrite: bool,
+                            warnings: list[str]) -> bool:
+    """Whether --save-depth writes its maps: never over the depth map being read (an input, even
+    with --overwrite); existing maps are kept unless --overwrite, like the photo."""
+    existing = [p for p in depth_output_paths(folder, photo.stem) if p.exists()]
+    if depth_input is not None and any(p.resolve() == depth_input.resolve() for p in existing):
+        raise BokehError(f"{photo}: --save-depth would overwrite the input depth map {depth_input}; "
+                         f"choose another --out")
+    if existing and not overwrite:
+        warnings.append(f"{photo}: kept the existing {existing[0].name} (--overwrite replaces it)")
+        return False
+    return True
+
+
+def _load_photo_depth(photo: Path, depth_path: Path, size_wh: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+    """The depth map for one photo; its errors name the photo too (one map may serve a batch)."""
+    try:
+        depth_m, warnings = load_depth(depth_path, size_wh=size_wh)
+        return fill_unknown_depth(depth_m, str(depth_path)), warnings
+    except BokehError as exc:
+        raise type(exc)(f"{photo}: {exc}") from None
 
 
 def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResult) -> None:
@@ -250,6 +288,10 @@ def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderR
     """Focus from --focus-distance or the file; False when it must come from the depth."""
     camera_focus_m = _camera_focus_m(info)
     if settings.focus_m is not None:
+        nearest_m = MIN_FOCUS_OVER_FOCAL * result.focal_mm / 1000.0
+        if settings.focus_m < nearest_m:
+            raise BokehError(f"{result.path}: --focus-distance {settings.focus_m:g} m is nearer than a "
+                             f"{result.focal_mm:g} mm lens can focus (at least {nearest_m:.3g} m)")
         result.focus_m, result.focus_source = settings.focus_m, "flag"
     elif settings.focus_at is not None or camera_focus_m is None:
         return False
@@ -273,11 +315,17 @@ def _resolve_focus_from_depth(settings: RenderSettings, depth_m: np.ndarray, res
     if settings.focus_at is not None:
         result.focus_m = _depth_at(depth_m, settings.focus_at, result.path, half=0)
         result.focus_source = "focus-at"
-        return
-    height, width = depth_m.shape
-    half = max(1, int(FOCUS_WINDOW_FRACTION * min(width, height) / 2))
-    result.focus_m = _depth_at(depth_m, (width // 2, height // 2), result.path, half)
-    result.focus_source = "depth at centre"
+    else:
+        height, width = depth_m.shape
+        half = max(1, int(FOCUS_WINDOW_FRACTION * min(width, height) / 2))
+        result.focus_m = _depth_at(depth_m, (width // 2, height // 2), result.path, half)
+        result.focus_source = "depth at centre"
+    # Report the focus the render uses: the thin lens cannot focus nearer than its guard.
+    nearest_m = MIN_FOCUS_OVER_FOCAL * result.focal_mm / 1000.0
+    if result.focus_m < nearest_m:
+        result.warnings.append(f"{result.path}: the depth there ({result.focus_m:.3g} m) is nearer than a "
+                               f"{result.focal_mm:g} mm lens can focus; focusing at {nearest_m:.3g} m")
+        result.focus_m = nearest_m
 
 
 def _lens(result: RenderResult, focus_m: float) -> Lens:

@@ -139,11 +139,80 @@ def test_usage_errors_exit_2(scene):
     assert run(photo, "--depth", depth).exit_code == 2  # --f is required
 
 
-def test_missing_weights_fail_clearly(scene):
+def test_missing_weights_or_device_are_one_usage_error_for_the_batch(scene, tmp_path):
     photo, _, _ = scene
-    result = run(photo, "--f", "2", "--model", "no-such-model")
-    assert result.exit_code == 1 and "no-such-model" in result.stderr
+    other = write_photo(tmp_path / "other.jpg", textured_rgb(H, W, seed=1))
+    for flag, value in (("--model", "no-such-model"), ("--device", "tpu")):
+        result = run(photo, other, "--f", "2", flag, value)
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(errors) == 1 and value in errors[0]
     assert not list(photo.parent.glob("*_bokeh_*"))
+
+
+def test_bad_depth_template_and_f_number_spellings_are_usage_errors(scene):
+    photo, depth, _ = scene
+    for bad in ("{stem}}.png", "{stem}{0}.png"):
+        result = run(photo, "--f", "2", "--depth", str(photo.parent / bad))
+        assert result.exit_code == 2 and "--depth: bad template" in result.stderr
+    for bad in ("1_8", " 2", "2e0", "-2", "inf"):  # the text names the output file
+        assert run(photo, "--f", bad, "--depth", depth).exit_code == 2
+
+
+def test_save_depth_never_overwrites_the_depth_it_reads(scene, tmp_path):
+    photo, depth, _ = scene  # scene_depth.png: the very name --save-depth writes beside the photo
+    before = depth.read_bytes()
+    (tmp_path / "scene_depth.npy").write_bytes(b"keep")
+    result = run(photo, "--f", "2", "--depth", depth, "--save-depth", "--overwrite")
+    assert result.exit_code == 1 and "would overwrite the input depth map" in result.stderr
+    assert depth.read_bytes() == before and (tmp_path / "scene_depth.npy").read_bytes() == b"keep"
+    assert not (tmp_path / "scene_bokeh_f2.jpg").exists()
+
+
+def test_save_depth_keeps_existing_maps_unless_overwrite(scene, tmp_path):
+    photo, depth, _ = scene
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    (out_dir / "scene_depth.npy").write_bytes(b"keep")
+    result = run(photo, "--f", "2", "--depth", depth, "--out", out_dir, "--save-depth")
+    assert result.exit_code == 0 and "kept the existing scene_depth.npy" in result.stderr
+    assert (out_dir / "scene_depth.npy").read_bytes() == b"keep" and (out_dir / "scene_bokeh_f2.jpg").is_file()
+    result = run(photo, "--f", "2", "--depth", depth, "--out", out_dir, "--save-depth", "--overwrite")
+    assert result.exit_code == 0 and np.load(out_dir / "scene_depth.npy").shape == (H, W)
+
+
+def test_focus_nearer_than_the_lens_can_focus_is_refused(scene, tmp_path):
+    photo, depth, _ = scene
+    result = run(photo, "--f", "2", "--depth", depth, "--focus-distance", "0.01", "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "nearer than a 50 mm lens can focus" in result.stderr
+    assert result.stderr.count("\n") == 1  # the error line only: no progress residue off a terminal
+
+
+def test_names_that_look_like_markup_are_printed_as_they_are(tmp_path):
+    result = run(tmp_path / "br[red].jpg", tmp_path / "br[/x].jpg", "--f", "2")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: {tmp_path / 'br[red].jpg'}: no such file",
+                                          f"error: {tmp_path / 'br[/x].jpg'}: no such file"]
+
+
+def test_shared_depth_map_errors_name_each_photo(scene, tmp_path):
+    photo, _, _ = scene
+    other = write_photo(tmp_path / "other.jpg", textured_rgb(H, W, seed=1))
+    rotated = tmp_path / "rotated.npy"
+    np.save(rotated, np.full((W, H), 3.0, np.float32))
+    result = run(photo, other, "--f", "2", "--depth", rotated, "--out", tmp_path / "o", "--json")
+    assert result.exit_code == 1
+    records = json.loads(result.stdout)
+    assert [r["path"] for r in records] == [str(photo), str(other)]
+    assert all(r["error"].startswith(f"{r['path']}: {rotated}:") for r in records)
+
+
+def test_results_table_shows_the_whole_output_path(scene, tmp_path):
+    photo, depth, _ = scene
+    out_dir = tmp_path / ("a-rather-long-folder-name-" * 3)
+    result = run(photo, "--f", "2", "--depth", depth, "--out", out_dir)
+    assert result.exit_code == 0
+    last_column = [line.split("│")[-2].strip() for line in result.stdout.splitlines() if line.count("│") > 2]
+    assert "".join(last_column) == str(out_dir / "scene_bokeh_f2.jpg")  # folded over lines, not cut
 
 
 def test_render_with_network_weights(scene, tmp_path):

@@ -195,6 +195,8 @@ def test_cli_writes_the_report(data, tmp_path):
     missing = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", str(tmp_path / "nope.safetensors"),
                                        "--device", "cpu"])
     assert missing.exit_code == 1 and "no such weights file" in missing.output
+    unknown = CliRunner().invoke(app, ["eval", "--data", str(data), "--model", "identity", "--split", "Test"])
+    assert unknown.exit_code == 2 and "--split must be one of train, validation, test" in unknown.stderr
 
 
 def test_inverse_depth_absrel():

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
+import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from bokehcli.cli.app import app
@@ -80,21 +83,40 @@ def test_unknown_sensor_defaults_to_full_frame_with_warning(tmp_path):
     assert any("full frame" in w for w in info.warnings)
 
 
-def test_garbage_and_truncated_files_give_warnings_not_exceptions(tmp_path):
+def test_broken_jpegs_give_warnings_not_exceptions(tmp_path):
     (tmp_path / "noise.jpg").write_bytes(b"\xff\xd8" + bytes(range(256)) * 8)
-    (tmp_path / "empty.jpg").write_bytes(b"")
     good = jpeg(tiff("Canon", "Canon EOS 5D", BASE))
     (tmp_path / "cut.jpg").write_bytes(good[: len(good) // 2])
-    for name in ("noise.jpg", "empty.jpg", "cut.jpg"):
+    for name in ("noise.jpg", "cut.jpg"):
         info = read_lens(tmp_path / name)
         assert info.warnings and info.focus_m is None
 
 
-def test_unreadable_paths_raise_input_error(tmp_path):
+def test_unreadable_paths_and_non_images_raise_input_error(tmp_path):
     with pytest.raises(InputError, match="missing.jpg"):
         read_lens(tmp_path / "missing.jpg")
     with pytest.raises(InputError, match="directory"):
         read_lens(tmp_path)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.jpg: empty file"):
+        read_lens(tmp_path / "empty.jpg")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(InputError, match="notes.jpg: not an image"):
+        read_lens(tmp_path / "notes.jpg")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(InputError, match="pipe.jpg: not a regular file"):
+        read_lens(tmp_path / "pipe.jpg")
+
+
+def test_tiff_file_reports_its_pixel_size(tmp_path):
+    path = tmp_path / "t.tif"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(path)
+    info = read_lens(path)
+    assert (info.width, info.height) == (60, 40)
 
 
 def test_cli_json_reports_good_files_and_fails_bad_ones(tmp_path):
@@ -106,9 +128,23 @@ def test_cli_json_reports_good_files_and_fails_bad_ones(tmp_path):
     assert "missing.jpg" in result.stderr
 
 
+def test_cli_fails_non_images_and_goes_on(tmp_path):
+    good = photo(tmp_path, BASE)
+    (tmp_path / "notes.jpg").write_text("not an image")
+    result = CliRunner().invoke(app, ["info", "--json", str(tmp_path / "notes.jpg"), str(good)])
+    assert result.exit_code == 1 and len(json.loads(result.stdout)) == 1
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"error: {tmp_path / 'notes.jpg'}: not an image (unrecognised format: UnidentifiedImageError)"]
+
+
 def test_cli_table_and_help(tmp_path):
     good = photo(tmp_path, {**BASE, 0xA405: value(3, [75])}, name="t.jpg")
     result = CliRunner().invoke(app, ["info", str(good)])
     assert result.exit_code == 0 and "t.jpg" in result.stdout and "50 mm" in result.stdout
+    bare = tmp_path / "bare.jpg"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(bare)
+    result = CliRunner().invoke(app, ["info", str(bare)])
+    # Warnings are for people, on stderr; stdout holds the table only.
+    assert "no EXIF metadata" in result.stderr and "no EXIF metadata" not in result.stdout
     help_text = CliRunner().invoke(app, ["info", "--help"]).stdout
     assert "Example" in help_text

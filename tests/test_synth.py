@@ -94,6 +94,24 @@ def test_choose_targets():
         assert set(targets) <= set(TARGET_F_NUMBERS) and min(targets) <= 2.8
 
 
+def test_other_settings_are_refused_not_mixed_into_a_set(dataset):
+    root, _ = dataset
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    for other in (["--size", "96x64", "--seed", "7"], ["--size", SIZE, "--seed", "8"],
+                  ["--size", SIZE, "--seed", "7", "--layered", "0.5"]):
+        result = CliRunner().invoke(app, ["synth", "--out", str(root), "--test", "2", "--workers", "1", *other])
+        assert result.exit_code == 2 and "holds a set made with --size 64x48 --seed 7" in result.stderr
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_unwritable_out_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "afile"), "--test", "1", "--size", SIZE])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"error: {tmp_path / 'afile'}: cannot write the data set: File exists ({tmp_path / 'afile'})"]
+
+
 @pytest.mark.parametrize("args", [["--size", "64"], ["--size", "axb"], []])
 def test_usage_errors(tmp_path, args):
     extra = [] if args == [] else ["--train", "1"]

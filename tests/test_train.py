@@ -144,6 +144,17 @@ def test_cli_resume_extends_without_repeating_steps(data, tmp_path):
     assert state["step"] == 5 and state["settings"]["steps"] == 5
 
 
+def test_cli_data_error_in_a_loader_worker_is_one_line(data, tmp_path):
+    """An error raised in a DataLoader worker comes back wrapped in the worker's traceback; the
+    user sees the error's own line only (the crop here is larger than the 64x48 photos)."""
+    result = CliRunner().invoke(app, ["train", "--data", str(data), "--variant", "nano", "--batch-size", "1",
+                                      "--crop", "96", "--steps", "2", "--out", str(tmp_path / "run"),
+                                      "--device", "cpu", "--workers", "1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].endswith("64x48 is smaller than the crop 96"), result.stderr
+
+
 def test_non_finite_loss_skips_the_step(data, tmp_path, monkeypatch):
     real = tr.compute_loss
     calls = []

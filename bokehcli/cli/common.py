@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import typer
 
 from rich.console import Console
+from rich.markup import escape
 
 # Results go to stdout, everything else (progress, tables meant for people, errors) to stderr
 # unless the command's result *is* the table.
@@ -23,13 +24,21 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 
+def progress_bar(*columns, enabled: bool = True):
+    """A transient rich progress display on stderr, off when stderr is not a terminal (rich would
+    still leave an empty line there, and logs want the one-line errors only)."""
+    from rich.progress import Progress
+
+    return Progress(*columns, console=err, transient=True, disable=not (enabled and err.is_terminal))
+
+
 def fail_line(message: str) -> None:
     """Print one error line on stderr (the message names the file and the problem)."""
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
 
 def warn_line(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", markup=True)
+    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
 
 def print_json(obj: Any) -> None:
@@ -57,8 +66,20 @@ def exit_on_error() -> Iterator[None]:
     try:
         yield
     except (InputError, OutputError) as exc:
-        fail_line(str(exc))
+        fail_line(_original_message(exc))
         raise typer.Exit(EXIT_SOME_FAILED) from None
     except BokehError as exc:
-        fail_line(str(exc))
+        fail_line(_original_message(exc))
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def _original_message(exc: Exception) -> str:
+    """The error's own line. An error raised in a DataLoader worker comes back with the worker's
+    traceback in its message ("Caught X in DataLoader worker ... Original Traceback ..."); its
+    last line is ``module.X: <the message>``."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    return last[len(prefix):] if last.startswith(prefix) else last

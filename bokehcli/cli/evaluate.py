@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_OK, err, exit_on_error, fail_line, out, print_json, warn_line
+from .common import EXIT_OK, EXIT_USAGE, exit_on_error, fail_line, out, print_json, progress_bar, warn_line
 
 
 def evaluate(
@@ -28,17 +28,22 @@ def evaluate(
     Example: [bold]bokeh eval --data data/realbokeh --model runs/nano/best.safetensors --out reports/nano[/]
     """
     import torch.distributed as dist
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+    from ..data.realbokeh import SPLITS
     from ..evaluate import evaluate_split, write_report
     from ..train import init_distributed, pick_device
+
+    if split not in SPLITS:
+        fail_line(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise typer.Exit(EXIT_USAGE)
 
     with exit_on_error():
         ddp = init_distributed(device)
         torch_device = pick_device(device, ddp)
         try:
-            with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                          TimeRemainingColumn(), console=err, transient=True, disable=not ddp.main) as progress:
+            with progress_bar(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                              TimeRemainingColumn(), enabled=ddp.main) as progress:
                 task = progress.add_task("eval", total=None, info="")
 
                 def on_pair(score) -> None:

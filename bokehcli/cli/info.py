@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BokehError
-from .common import batch_exit_code, fail_line, out, print_json
+from .common import batch_exit_code, fail_line, out, print_json, warn_line
 
 
 def info(
@@ -40,7 +40,7 @@ def info(
         out.print(_table(results))
         for lens in results:
             for warning in lens.warnings:
-                out.print(f"[yellow]{escape(Path(lens.path).name)}: {escape(warning)}[/]")
+                warn_line(f"{lens.path}: {warning}")
     raise typer.Exit(batch_exit_code(n_failed))
 
 

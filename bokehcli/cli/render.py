@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX
 from ..models.tiling import DEFAULT_WORK_SIZE
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import batch_exit_code, err, fail_line, out, print_json, warn_line
+from .common import batch_exit_code, fail_line, out, print_json, progress_bar, warn_line
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
 FORMATS = tuple(OUTPUT_SUFFIX)
@@ -80,11 +80,10 @@ def render(
         fail_line(str(exc))
         raise typer.Exit(2)
 
-    paths, failures = _expand(inputs)
+    paths, failures = _expand(inputs)  # failures: (input, one-line message)
     results = []
     claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as progress:
+    with progress_bar(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()) as progress:
         for path in paths:
             task = progress.add_task(path.name, total=None)
             try:
@@ -95,8 +94,8 @@ def render(
                 result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
                 claimed[target] = path.absolute()
             except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
-                failures.append(str(exc) if isinstance(exc, BokehError) else _unexpected(path, exc))
-                fail_line(failures[-1])
+                failures.append((path, str(exc) if isinstance(exc, BokehError) else _unexpected(path, exc)))
+                fail_line(failures[-1][1])
                 continue
             finally:
                 progress.remove_task(task)
@@ -104,13 +103,13 @@ def render(
                 warn_line(warning)
             results.append(result)
     if as_json:
-        print_json([r.to_json() for r in results] + [{"error": m} for m in failures])
+        print_json([r.to_json() for r in results] + [{"path": str(p), "error": m} for p, m in failures])
     else:
         _print_table(results)
     raise typer.Exit(batch_exit_code(len(failures)))
 
 
-def _expand(inputs: list[Path]) -> tuple[list[Path], list[str]]:
+def _expand(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files as given; folders contribute their photos (sorted), leaving out our own outputs and
     depth maps so rendering a folder twice does not render its results. Missing paths fail here."""
     paths, failures = [], []
@@ -121,8 +120,8 @@ def _expand(inputs: list[Path]) -> tuple[list[Path], list[str]]:
         elif item.exists():
             paths.append(item)
         else:
-            failures.append(f"{item}: no such file")
-            fail_line(failures[-1])
+            failures.append((item, f"{item}: no such file"))
+            fail_line(failures[-1][1])
     return paths, failures
 
 
@@ -168,9 +167,12 @@ def _parse_xy(text: str | None) -> tuple[int, int] | None:
 
 
 def _print_table(results) -> None:
+    if not results:
+        return
     table = Table(title="bokeh render", show_lines=False)
-    for column in ("file", "focal", "focus (source)", "f", "max blur", "time", "output"):
+    for column in ("file", "focal", "focus (source)", "f", "max blur", "time"):
         table.add_column(column)
+    table.add_column("output", overflow="fold")  # the one thing a reader needs whole
     for r in results:
         if r.status == "skipped":
             table.add_row(r.path.name, "", "", f"{r.f_number:g}", "", "", f"exists, skipped: {r.output}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import BokehError
+from ..errors import BokehError, InputError
 from .common import EXIT_OK, EXIT_USAGE, fail_line, out, print_json
 
 
@@ -45,14 +45,19 @@ def synth(
     from tqdm import tqdm
 
     start = time.perf_counter()
-    with tqdm(total=total, unit="scene", desc="synth", disable=None) as bar:
-        try:
+    try:
+        lib.claim_recipe(out_dir, width, height, seed, layered)
+        with tqdm(total=total, unit="scene", desc="synth", disable=None) as bar:
             records = lib.synthesize(out_dir, counts, width, height, seed,
                                      workers=workers or lib.default_workers(), overwrite=overwrite,
                                      layered_fraction=layered, on_done=lambda record: bar.update(1))
-        except BokehError as exc:
-            fail_line(str(exc))
-            raise typer.Exit(1) from None
+    except (InputError, OSError) as exc:
+        fail_line(str(exc) if isinstance(exc, InputError) else f"{out_dir}: cannot write the data set: "
+                  f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""))
+        raise typer.Exit(1) from None
+    except BokehError as exc:  # settings that do not fit the set already there
+        fail_line(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
     seconds = time.perf_counter() - start
     summary = {
         "out": str(out_dir),

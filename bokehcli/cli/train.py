@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_OK, err, exit_on_error, out, print_json, warn_line
+from .common import EXIT_OK, exit_on_error, out, print_json, progress_bar, warn_line
 
 
 def train(
@@ -43,7 +43,7 @@ def train(
 
     Example: [bold]bokeh train --data data/synth --variant nano --steps 2000 --out runs/nano[/]
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from ..train import Runtime
     from ..train import train as run_training
@@ -51,8 +51,8 @@ def train(
     given = {k: v for k, v in dict(variant=variant, steps=steps, batch_size=batch_size, crop=crop, lr=lr,
                                    warmup=warmup, val_every=val_every, save_every=save_every, log_every=log_every,
                                    seed=seed, init=init).items() if v is not None}
-    with Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                  TimeRemainingColumn(), console=err, transient=True) as progress:
+    with progress_bar(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[info]}"), TimeRemainingColumn()) as progress:
         task = progress.add_task("train", total=None, info="")
 
         def on_step(step: int, last: int, record: dict) -> None:

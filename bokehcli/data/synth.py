@@ -11,7 +11,8 @@ Every image is rendered in linear light by :func:`accumulation_render`, clipped,
 saved as JPEG quality 95 with EXIF (Make, FocalLength, FNumber, FocalLengthIn35mmFilm,
 SubjectDistance). Scene ``(split, id)`` depends only on ``(seed, split, id)``, so a set is the
 same whatever the number of workers. The metadata file is written last: a scene whose metadata
-exists is complete, and a rerun skips it unless ``overwrite``.
+exists is complete, and a rerun skips it unless ``overwrite``. ``<root>/synth.json`` records the size, seed and
+layered fraction, and a run with other settings is refused rather than mixed into the set.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, TiffImagePlugin
 
+from ..errors import BokehError, InputError
 from ..files import atomic_path, atomic_write_bytes
 from ..ops.color import linear_to_srgb
 from ..render.accumulation import accumulation_render, pinhole_view
@@ -146,6 +148,29 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+RECIPE_FILE = "synth.json"
+
+
+def claim_recipe(root: Path, width_px: int, height_px: int, seed: int, layered_fraction: float) -> None:
+    """Record in ``<root>/synth.json`` what the set is made with; refuse (BokehError) to add scenes
+    made otherwise, since a rerun skips complete scenes and would silently mix two sets."""
+    recipe = {"size": [width_px, height_px], "seed": seed, "layered": layered_fraction}
+    path = Path(root) / RECIPE_FILE
+    if path.exists():
+        try:
+            existing = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: unreadable data set recipe ({exc})") from None
+        if existing != recipe:
+            def describe(r: dict) -> str:
+                return f"--size {r['size'][0]}x{r['size'][1]} --seed {r['seed']} --layered {r['layered']:g}"
+            raise BokehError(f"{root}: holds a set made with {describe(existing)}; this run asks for "
+                             f"{describe(recipe)}: use those settings or another --out")
+        return
+    Path(root).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(recipe) + "\n").encode())
+
+
 def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int, seed: int,
                workers: int = 1, overwrite: bool = False, layered_fraction: float = 0.0,
                on_done: Callable[[dict], None] | None = None) -> list[dict]:
@@ -156,6 +181,7 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
         raise ValueError(f"unknown split(s) {sorted(unknown)}; expected {SPLITS}")
     if not 0.0 <= layered_fraction <= 1.0:
         raise ValueError(f"layered fraction must be in [0, 1], got {layered_fraction}")
+    claim_recipe(root, width_px, height_px, seed, layered_fraction)
     jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite, layered_fraction)
             for split in SPLITS for i in range(counts.get(split, 0))]
     # One thread per worker: with more threads than cores torch's thread pool spins and runs

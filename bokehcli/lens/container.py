@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from .tiff import byte_order, read_ifd
 
 MAX_TIFF_BYTES = 256 << 20       # read a TIFF file whole only up to this size
 _EXIF_ID = b"Exif\0\0"
@@ -33,18 +35,23 @@ class Blocks:
 
 
 def read_blocks(path: str | os.PathLike) -> Blocks:
-    """Metadata blocks of ``path``; raises InputError only when the file cannot be read."""
+    """Metadata blocks of ``path``; raises InputError when the file cannot be read or is not an
+    image at all (a JPEG or TIFF with broken metadata still gives its blocks and warnings)."""
     try:
+        # Before opening: open() on a FIFO would wait for a writer forever.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            what = "is a directory" if os.path.isdir(path) else "not a regular file (a pipe or a device)"
+            raise InputError(f"{path}: {what}, not a photo")
         with open(path, "rb") as fh:
             head = fh.read(4)
             fh.seek(0)
+            if not head:
+                raise InputError(f"{path}: empty file, not a photo")
             if head[:2] == b"\xff\xd8":
                 return _jpeg_blocks(fh)
             if head in (b"II*\0", b"MM\0*"):
-                return Blocks(tiff=fh.read(MAX_TIFF_BYTES))
-            return _pillow_blocks(fh)
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a photo") from None
+                return _tiff_blocks(fh.read(MAX_TIFF_BYTES))
+            return _pillow_blocks(fh, path)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
@@ -82,7 +89,19 @@ def _jpeg_blocks(fh: io.BufferedIOBase) -> Blocks:
             return blocks
 
 
-def _pillow_blocks(fh: io.BufferedIOBase) -> Blocks:
+def _tiff_blocks(tiff: bytes) -> Blocks:
+    """A TIFF file is its own EXIF block; its first IFD gives the pixel size."""
+    blocks = Blocks(tiff=tiff)
+    order = byte_order(tiff)
+    if order is not None and len(tiff) >= 8:
+        ifd0, _ = read_ifd(tiff, int.from_bytes(tiff[4:8], "little" if order == "<" else "big"), order)
+        width, height = (ifd0[tag].first() if tag in ifd0 else None for tag in (0x0100, 0x0101))
+        if width is not None and height is not None and width > 0 and height > 0:
+            blocks.width, blocks.height = int(width), int(height)
+    return blocks
+
+
+def _pillow_blocks(fh: io.BufferedIOBase, path: str | os.PathLike) -> Blocks:
     """EXIF and XMP of formats Pillow opens (PNG, WebP, HEIF with pillow-heif, ...)."""
     from PIL import Image
 
@@ -96,8 +115,8 @@ def _pillow_blocks(fh: io.BufferedIOBase) -> Blocks:
             exif = im.info.get("exif") or b""
             xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or b""
             blocks = Blocks(width=im.size[0], height=im.size[1])
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means "no metadata", not a crash
-        return Blocks(warnings=[f"not an image format with readable metadata ({type(exc).__name__})"])
+    except Exception as exc:  # noqa: BLE001 - any decoder failure: not a photo we can read, not a crash
+        raise InputError(f"{path}: not an image (unrecognised format: {type(exc).__name__})") from None
     if isinstance(exif, bytes) and exif:
         blocks.tiff = exif[len(_EXIF_ID):] if exif.startswith(_EXIF_ID) else exif
     if isinstance(xmp, str):
