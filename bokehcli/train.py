@@ -485,12 +485,6 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
         if ddp.main:
             truncate_log(log_path, start_step)
 
-    if ddp.main:
-        try:
-            rt.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{rt.out}: cannot create the run folder: {exc.strerror or exc}") from None
-
     # Data: this rank's slice of the sample stream from the stored position.
     train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed)
     loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
@@ -503,6 +497,12 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
         val_loader = DataLoader(val_set, batch_size=settings.batch_size, num_workers=0)
     elif ddp.main:
         rt.on_note(f"{rt.data}: no validation split; best.safetensors will not be written")
+
+    if ddp.main:  # after the data is found: a wrong --data leaves no empty run folder
+        try:
+            rt.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{rt.out}: cannot create the run folder: {exc.strerror or exc}") from None
 
     lpips_net, lpips_note = losses.load_lpips(device)
     if ddp.main and lpips_note:

@@ -155,6 +155,13 @@ def test_cli_data_error_in_a_loader_worker_is_one_line(data, tmp_path):
     assert len(errors) == 1 and errors[0].endswith("64x48 is smaller than the crop 96"), result.stderr
 
 
+def test_cli_wrong_data_leaves_no_run_folder(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run"),
+                                      "--steps", "2", "--device", "cpu", "--workers", "0"])
+    assert result.exit_code == 1 and str(tmp_path / "nope") in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_non_finite_loss_skips_the_step(data, tmp_path, monkeypatch):
     real = tr.compute_loss
     calls = []
