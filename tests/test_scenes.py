@@ -88,3 +88,22 @@ def test_generation_is_fast():
         random_scene(seed, 768, 512)
     # ~0.1-0.3 s each on one core; generous here for a shared CI machine
     assert (time.perf_counter() - start) / 3 < 1.5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_independent_dead_leaves_scenes(seed):
+    """The held-out generator of tests/dead_leaves_scenes.py: a sound scene, focused on a layer."""
+    from dead_leaves_scenes import FAR_M, NEAR_M, dead_leaves_scene
+
+    scene = dead_leaves_scene(seed, W, H)
+    assert same_scene(scene, dead_leaves_scene(seed, W, H))
+    assert 2 <= len(scene.planes) <= 4 and bool((scene.planes[0].alpha == 1).all())
+    depths = [p.depth_m for p in scene.planes]
+    assert scene.focus_m in depths and all(NEAR_M <= d <= FAR_M for d in depths)
+    assert depths == sorted(depths, reverse=True)  # backdrop first, nearer layers over it
+    hc, wc = scene.planes[0].size
+    assert min(hc - H, wc - W) // 2 >= max_coc_px(scene.planes, scene.lens(1.8), W, H) / 2
+    rgb, depth = pinhole_view(scene.planes, W, H)
+    assert rgb.std() > 0.05 and 0 <= float(rgb.min()) and float(rgb.max()) <= 1
+    # The layer in focus shows somewhere in the frame.
+    assert bool((depth == scene.focus_m).any())
