@@ -14,14 +14,14 @@ import math
 import statistics
 import time
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, TiffImagePlugin
+from PIL import Image
 
 from .files import atomic_path
+from .imageio import exif_rational
 from .device import resolve_device
 from .pipeline import RenderSettings, render_file
 from .timing import Stages, peak_rss_bytes, reset_peak_rss
@@ -44,18 +44,13 @@ def make_bench_photo(folder: Path, width: int, height: int, seed: int = 0) -> tu
     depth[height // 4: 3 * height // 4, width // 3: 2 * width // 3] = BENCH_FOCUS_M
     exif = Image.Exif()
     exif[0x010F] = "bokeh-bench"
-    exif[0x8769] = {0x920A: _rational(BENCH_FOCAL_MM), 0x9206: _rational(BENCH_FOCUS_M), 0xA405: int(BENCH_FOCAL_MM)}
+    exif[0x8769] = {0x920A: exif_rational(BENCH_FOCAL_MM), 0x9206: exif_rational(BENCH_FOCUS_M), 0xA405: int(BENCH_FOCAL_MM)}
     photo, depth_png = folder / f"bench_{width}x{height}.jpg", folder / f"bench_{width}x{height}_depth.png"
     with atomic_path(photo) as tmp:
         Image.fromarray(pixels).save(tmp, format="JPEG", quality=95, exif=exif.tobytes())
     with atomic_path(depth_png) as tmp:
         Image.fromarray(np.rint(depth * 1000).astype(np.uint16)).save(tmp, format="PNG")
     return photo, depth_png
-
-
-def _rational(value: float) -> TiffImagePlugin.IFDRational:
-    fraction = Fraction(value).limit_denominator(10_000)
-    return TiffImagePlugin.IFDRational(fraction.numerator, fraction.denominator)
 
 
 def bench_render(photo: Path, settings: RenderSettings, repeat: int) -> dict:
@@ -119,15 +114,15 @@ def compare_tiling(photo: Path, settings: RenderSettings) -> dict:
     from .imageio import load_photo
     from .models.tiling import predict
     from .optics import Lens
-    from .pipeline import _load_model
+    from .pipeline import load_network
 
-    model, device = _load_model(settings.model, settings.device)
+    model, device = load_network(settings.model, settings.device)
     srgb = torch.from_numpy(np.ascontiguousarray(load_photo(photo).srgb)).permute(2, 0, 1).to(device)
     lens = Lens(BENCH_FOCAL_MM, settings.f_number, BENCH_FOCUS_M)
     report = {}
     results = {}
-    tile = settings.tile or COMPARE_TILE_PX
-    for name, tile, tsp in (("whole", 0, True), ("tiled_tsp", tile, True), ("tiled_no_tsp", tile, False)):
+    tile_px = settings.tile or COMPARE_TILE_PX
+    for name, tile, tsp in (("whole", 0, True), ("tiled_tsp", tile_px, True), ("tiled_no_tsp", tile_px, False)):
         start = time.perf_counter()
         results[name] = predict(model, srgb, lens, settings.work_size, tile, tsp=tsp).inv_depth
         report[f"{name}_s"] = round(time.perf_counter() - start, 3)

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from .data.scenes import random_scene
 from .files import atomic_path
+from .data.realbokeh import SOURCE_F_NUMBER
 from .data.synth import write_jpeg
 from .imageio import load_photo
 from .pipeline import RenderSettings, render_file
@@ -34,7 +35,7 @@ def make_example(folder: Path, index: int, seed: int) -> Path:
     scene = random_scene(seed, width, height)
     rgb_lin, _ = pinhole_view(scene.planes, width, height)
     photo = folder / f"demo{index}.jpg"
-    write_jpeg(photo, rgb_lin, scene.focal_mm, 22.0, scene.focus_m)
+    write_jpeg(photo, rgb_lin, scene.focal_mm, SOURCE_F_NUMBER, scene.focus_m)
     return photo
 
 

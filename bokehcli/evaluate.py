@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from . import losses
-from .data.realbokeh import Pair, format_fstop, list_pairs, load_depth
+from .data.realbokeh import Pair, format_fstop, list_pairs, load_set_depth
 from .errors import BokehError, InputError
 from .files import atomic_path, atomic_write_bytes
 from .imageio import load_photo
@@ -45,7 +45,6 @@ BASELINES = ("identity", "physics-gt")
 GRID_PAIRS = 4
 GRID_HEIGHT_PX = 192
 
-# A method: (pair, source sRGB (3, H, W) in [0, 1]) -> output sRGB (3, H, W) in [0, 1].
 # A method maps (pair, source sRGB (3, H, W)) to (output sRGB (3, H, W), inverse depth (H, W) in
 # 1/m or None when it predicts none).
 Method = Callable[[Pair, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
@@ -87,7 +86,7 @@ def make_method(name: str, device: torch.device, tile: int | None = None) -> Met
             raise BokehError(f"--tile: {exc}") from None
     model = load_model(name, device=device)
 
-    def bokehflow(pair: Pair, srgb: torch.Tensor) -> torch.Tensor:
+    def bokehflow(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lens = lens_of(pair)
         prediction = predict(model, srgb, lens, work_size=0, tile=tile)
         return linear_to_srgb(render_prediction(srgb, prediction, lens))[0], prediction.inv_depth[0, 0]
@@ -95,12 +94,12 @@ def make_method(name: str, device: torch.device, tile: int | None = None) -> Met
     return bokehflow
 
 
-def _physics_gt(pair: Pair, srgb: torch.Tensor) -> torch.Tensor:
+def _physics_gt(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The layered renderer with the set's true depth (full-frame pixel pitch)."""
     if pair.depth_path is None:
         raise InputError(f"{pair.source_path}: physics-gt needs the true depth <split>/depth/{pair.id}.npy")
     height, width = srgb.shape[-2:]
-    depth = torch.from_numpy(load_depth(pair.depth_path, (height, width))).to(srgb.device)
+    depth = torch.from_numpy(load_set_depth(pair.depth_path, (height, width))).to(srgb.device)
     coc_px = lens_of(pair).coc_px(depth, width, height)[None, None]
     with torch.inference_mode():
         return linear_to_srgb(render_bokeh_tiled(srgb_to_linear(srgb[None]), coc_px))[0], 1.0 / depth
@@ -154,7 +153,7 @@ def score_pair(index: int, pair: Pair, method: Method, device: torch.device,
     height, width = source.shape[-2:]
     absrel = None
     if inv_depth is not None and pair.depth_path is not None:
-        truth = torch.from_numpy(load_depth(pair.depth_path, (height, width))).to(inv_depth.device)
+        truth = torch.from_numpy(load_set_depth(pair.depth_path, (height, width))).to(inv_depth.device)
         absrel = inverse_depth_absrel(inv_depth, truth)
     score = PairScore(index, pair.id, pair.f_number, str(pair.source_path), str(pair.target_path), width, height,
                       psnr, ssim, lpips, seconds, absrel)

@@ -50,8 +50,8 @@ MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
 
 # Pillow's own bomb check is a process-wide constant (warn above 89 MP, refuse above 179 MP)
 # that would refuse photos a caller allowed with ``max_pixels``. Every image bokeh reads from a
-# user goes through ``load_photo``/``read_size``/``depthio``, which check the header size
-# against the caller's limit before decoding; Pillow's leftover warning or error (should
+# user goes through ``load_photo`` or ``depthio``, which check the header size against the
+# caller's limit before decoding (``read_size`` reads headers only); Pillow's leftover warning or error (should
 # anyone set the constant again) is still turned into an InputError below.
 Image.MAX_IMAGE_PIXELS = None
 
@@ -167,7 +167,7 @@ def _decode(path: Path, im: Image.Image) -> Photo:
         pixels, bit_depth, icc = pixels16.astype(np.float32) / 65535.0, 16, im.info.get("icc_profile")
     else:
         im.load()  # the full decode: a truncated file fails here rather than coming back grey
-        pixels, bit_depth, icc = _pixels(path, im, notes)
+        pixels, bit_depth, icc = _pixels(path, im)
     exif = exif or _source_exif(im, trailing_exif)
     orientation, problem = _orientation(exif)
     if problem:
@@ -184,7 +184,7 @@ def _decode(path: Path, im: Image.Image) -> Photo:
                  exif=exif, icc=icc, bit_depth=bit_depth, orientation=orientation, warnings=tuple(notes))
 
 
-def _pixels(path: Path, im: Image.Image, notes: list[str]) -> tuple[np.ndarray, int, bytes | None]:
+def _pixels(path: Path, im: Image.Image) -> tuple[np.ndarray, int, bytes | None]:
     """Pixels of a Pillow-decoded image as float32 (H, W, C), C in 1..4 (grey, grey+alpha,
     RGB, RGBA), with the file's bit depth and the ICC profile that now applies."""
     icc = im.info.get("icc_profile")
@@ -525,10 +525,10 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None,
         sub[_INTEROP_IFD] = dict(exif.get_ifd(_INTEROP_IFD))
     sub[_PIXEL_X], sub[_PIXEL_Y] = size_wh
     if f_number is not None:
-        sub[_FNUMBER] = _rational(f_number)
+        sub[_FNUMBER] = exif_rational(f_number)
         sub.pop(_APERTURE_VALUE, None)
         if f_number >= 1:  # APEX Av = 2 log2 N is an unsigned rational
-            sub[_APERTURE_VALUE] = _rational(2 * np.log2(f_number))
+            sub[_APERTURE_VALUE] = exif_rational(2 * np.log2(f_number))
     exif[_EXIF_IFD] = sub
 
 
@@ -537,7 +537,8 @@ def _sub_ifd(exif: Image.Exif, tag: int) -> dict:
     return dict(value) if isinstance(value, dict) else dict(exif.get_ifd(tag))
 
 
-def _rational(value: float) -> TiffImagePlugin.IFDRational:
+def exif_rational(value: float) -> TiffImagePlugin.IFDRational:
+    """An EXIF RATIONAL close to ``value`` (denominator at most 10,000)."""
     fraction = Fraction(float(value)).limit_denominator(10_000)
     return TiffImagePlugin.IFDRational(fraction.numerator, fraction.denominator)
 

@@ -28,7 +28,7 @@ from .depthio import depth_output_paths, fill_unknown_depth, load_depth, save_de
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
-from .imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX, load_photo, save_photo
+from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, load_photo, save_photo
 from .lens import read_lens
 from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
@@ -69,7 +69,7 @@ class RenderSettings:
     out_dir: Path | None = None
     overwrite: bool = False
     fmt: str = "jpeg"
-    quality: int = 95
+    quality: int = JPEG_QUALITY
     max_pixels: int = DEFAULT_MAX_PIXELS
     save_depth: bool = False
     model: str = DEFAULT_MODEL
@@ -99,7 +99,7 @@ class RenderSettings:
                                  f"photo's name, e.g. 'depth/{{stem}}.png'") from None
         if self.depth is None:
             try:
-                _load_model(self.model, self.device)
+                load_network(self.model, self.device)
             except InputError as exc:
                 raise BokehError(f"--model: {exc}") from None
 
@@ -196,7 +196,7 @@ def render_file(path: str | Path, settings: RenderSettings,
             depth_m, depth_warnings = _load_photo_depth(path, depth_path, (width, height))
             result.warnings += depth_warnings
     else:
-        model, device = _load_model(settings.model, settings.device)
+        model, device = load_network(settings.model, settings.device)
         prediction = predict(model, srgb_in.to(device), _lens(result, _network_focus_m(info, settings)),
                              settings.work_size, settings.tile,
                              tsp=settings.tsp, stages=stages)
@@ -336,7 +336,7 @@ def _lens(result: RenderResult, focus_m: float) -> Lens:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_model(name: str, device: str):
+def load_network(name: str, device: str):
     """The network once per (weights, device) for a whole batch."""
     resolved = resolve_device(device)
     try:

@@ -254,8 +254,8 @@ def compute_loss(rendered_srgb: torch.Tensor, target: torch.Tensor, source: torc
     return total, parts
 
 
-def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, config: BokehFlowConfig,
-                amp: bool) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, amp: bool
+                ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
     """Network (bf16 autocast if ``amp``) then the fp32 thin-lens render: rendered sRGB (B, 3, H, W),
     inverse depth, coarse inverse depths, whole-crop inverse depth (tiled steps only)."""
     lens = lens_of(batch)
@@ -276,7 +276,7 @@ def validate(model: BokehFlow, loader: DataLoader, device: torch.device, amp: bo
     total, psnr_sum, count = 0.0, 0.0, 0
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
-        rendered, inv_depth, aux, _ = render_crop(net, batch, 1, model.config, amp)
+        rendered, inv_depth, aux, _ = render_crop(net, batch, 1, amp)
         loss, _ = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux, batch.get("depth_m"),
                                model.config, lpips_net)
         n = rendered.shape[0]
@@ -517,7 +517,7 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
     for step, batch in enumerate(loader, start=start_step + 1):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         use_tiles = np.random.default_rng((settings.seed, step)).random() < TILED_FRACTION
-        rendered, inv_depth, aux, whole = render_crop(net, batch, TILES_XY[0] if use_tiles else 1, model.config, amp)
+        rendered, inv_depth, aux, whole = render_crop(net, batch, TILES_XY[0] if use_tiles else 1, amp)
         loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
                                    batch.get("depth_m"), model.config, lpips_net, whole)
         optimizer.zero_grad(set_to_none=True)

@@ -85,7 +85,7 @@ def test_loss_falls_on_a_fixed_batch(data):
     history = []
     for step in range(8):
         tiled = step % 2 == 1
-        rendered, inv_depth, aux, whole = tr.render_crop(net, batch, 2 if tiled else 1, model.config, amp=False)
+        rendered, inv_depth, aux, whole = tr.render_crop(net, batch, 2 if tiled else 1, amp=False)
         loss, parts = tr.compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux, batch["depth_m"],
                                       model.config, None, whole)
         assert set(parts) == {"l1", "ssim", "smooth", "depth", "aux_depth"} | ({"tsp"} if tiled else set())

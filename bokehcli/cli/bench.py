@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..models.tiling import DEFAULT_WORK_SIZE
 from ..pipeline import DEFAULT_MODEL
-from .common import fail_line, out, print_json
+from .common import exit_on_error, out, print_json
 
 
 def bench(
@@ -39,29 +39,25 @@ def bench(
     from ..errors import BokehError
     from ..pipeline import RenderSettings
 
-    with tempfile.TemporaryDirectory(prefix="bokeh-bench-") as tmp:
-        try:
-            depth = None
-            if photo is None:
-                try:
-                    width, height = parse_size(size)
-                except ValueError as exc:
-                    raise BokehError(f"--size: {exc}") from None
-                photo, depth_png = make_bench_photo(Path(tmp), width, height)
-                depth = str(depth_png) if with_depth else None
-            elif with_depth:
-                raise BokehError("--with-depth needs the generated photo (leave out PHOTO)")
-            settings = RenderSettings(f_number_text=f, depth=depth, out_dir=Path(tmp) / "out", model=model,
-                                      device=device, work_size=work_size, tile=tile)
-            settings.validate()
-            report = bench_render(photo, settings, repeat)
-            if compare:
-                report["compare_op"] = compare_op()
-                if not with_depth:
-                    report["compare_tiling"] = compare_tiling(photo, settings)
-        except BokehError as exc:
-            fail_line(str(exc))
-            raise typer.Exit(1)
+    with tempfile.TemporaryDirectory(prefix="bokeh-bench-") as tmp, exit_on_error():
+        depth = None
+        if photo is None:
+            try:
+                width, height = parse_size(size)
+            except ValueError as exc:
+                raise BokehError(f"--size: {exc}") from None
+            photo, depth_png = make_bench_photo(Path(tmp), width, height)
+            depth = str(depth_png) if with_depth else None
+        elif with_depth:
+            raise BokehError("--with-depth needs the generated photo (leave out PHOTO)")
+        settings = RenderSettings(f_number_text=f, depth=depth, out_dir=Path(tmp) / "out", model=model,
+                                  device=device, work_size=work_size, tile=tile)
+        settings.validate()
+        report = bench_render(photo, settings, repeat)
+        if compare:
+            report["compare_op"] = compare_op()
+            if not with_depth:
+                report["compare_tiling"] = compare_tiling(photo, settings)
     if as_json:
         print_json(report)
         return

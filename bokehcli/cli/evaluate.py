@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_OK, EXIT_USAGE, exit_on_error, fail_line, out, print_json, progress_bar, warn_line
+from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, exit_on_error, fail_line, out, print_json, progress_bar, warn_line
 
 
 def evaluate(
@@ -56,7 +56,7 @@ def evaluate(
                     write_report(out_dir, summary, scores, rows)
         except OSError as exc:
             fail_line(f"{out_dir}: cannot write the report: {exc.strerror or exc}")
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_SOME_FAILED) from None
         finally:
             if ddp.world > 1 and dist.is_initialized():
                 dist.destroy_process_group()

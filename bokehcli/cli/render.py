@@ -10,11 +10,11 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..imageio import DEFAULT_MAX_PIXELS, OUTPUT_SUFFIX
+from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX
 from ..models.tiling import DEFAULT_WORK_SIZE
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import batch_exit_code, fail_line, out, print_json, progress_bar, warn_line
+from .common import EXIT_USAGE, batch_exit_code, fail_line, out, print_json, progress_bar, warn_line
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
 FORMATS = tuple(OUTPUT_SUFFIX)
@@ -37,7 +37,7 @@ def render(
     highlight_boost: float = typer.Option(DEFAULT_HIGHLIGHT_GAIN, "--highlight-boost",
                                           help="Gain of clipped highlights before blurring (1 = off)."),
     fmt: str = typer.Option("jpeg", "--format", help="Output format: jpeg, png or tiff (16-bit)."),
-    quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG quality."),
+    quality: int = typer.Option(JPEG_QUALITY, "--quality", min=1, max=100, help="JPEG quality."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     save_depth: bool = typer.Option(False, "--save-depth", help="Also write <stem>_depth.npy/.png."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
@@ -78,7 +78,7 @@ def render(
         settings.validate()
     except BokehError as exc:
         fail_line(str(exc))
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
 
     paths, failures = _expand(inputs)  # failures: (input, one-line message)
     results = []

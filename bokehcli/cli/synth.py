@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import BokehError, InputError
-from .common import EXIT_OK, EXIT_USAGE, fail_line, out, print_json
+from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, fail_line, out, print_json
 
 
 def synth(
@@ -46,7 +46,6 @@ def synth(
 
     start = time.perf_counter()
     try:
-        lib.claim_recipe(out_dir, width, height, seed, layered)
         with tqdm(total=total, unit="scene", desc="synth", disable=None) as bar:
             records = lib.synthesize(out_dir, counts, width, height, seed,
                                      workers=workers or lib.default_workers(), overwrite=overwrite,
@@ -54,7 +53,7 @@ def synth(
     except (InputError, OSError) as exc:
         fail_line(str(exc) if isinstance(exc, InputError) else f"{out_dir}: cannot write the data set: "
                   f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""))
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_SOME_FAILED) from None
     except BokehError as exc:  # settings that do not fit the set already there
         fail_line(str(exc))
         raise typer.Exit(EXIT_USAGE) from None

@@ -155,8 +155,9 @@ def list_pairs(root: str | Path, split: str) -> list[Pair]:
     return pairs
 
 
-def load_depth(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
-    """float32 (H, W) metres from ``.npy``; checked against the photo's size."""
+def load_set_depth(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
+    """float32 (H, W) metres from a set's ``depth/<id>.npy``; its shape must be the photo's
+    exactly (a set's own maps; user depth maps go through :func:`bokehcli.depthio.load_depth`)."""
     try:
         depth = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -205,7 +206,7 @@ class RealBokehTrain(Dataset):
         height, width = source.shape[:2]
         planes = [source, target]
         if pair.depth_path is not None:
-            planes.append(load_depth(pair.depth_path, (height, width))[:, :, None])
+            planes.append(load_set_depth(pair.depth_path, (height, width))[:, :, None])
         if self.crop is not None:
             if self.crop > min(height, width):
                 raise InputError(f"{pair.source_path}: {width}x{height} is smaller than the crop {self.crop}")

@@ -23,16 +23,16 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, TiffImagePlugin
+from PIL import Image
 
 from ..errors import BokehError, InputError
 from ..files import atomic_path, atomic_write_bytes
+from ..imageio import exif_rational
 from ..ops.color import linear_to_srgb
 from ..render.accumulation import accumulation_render, pinhole_view
 from .realbokeh import SOURCE_F_NUMBER, SPLITS, format_fstop
@@ -69,11 +69,6 @@ def choose_targets(rng: np.random.Generator) -> list[float]:
     return sorted([wide, *map(float, extra)])
 
 
-def _rational(value: float) -> TiffImagePlugin.IFDRational:
-    fraction = Fraction(float(value)).limit_denominator(10_000)
-    return TiffImagePlugin.IFDRational(fraction.numerator, fraction.denominator)
-
-
 def write_jpeg(path: Path, rgb_lin: torch.Tensor, focal_mm: float, f_number: float, focus_m: float) -> None:
     """Clip linear RGB (3, H, W), encode sRGB, save JPEG q95 with the lens in EXIF, atomically."""
     srgb = linear_to_srgb(rgb_lin.clamp(0.0, 1.0)).permute(1, 2, 0).cpu().numpy()
@@ -81,10 +76,10 @@ def write_jpeg(path: Path, rgb_lin: torch.Tensor, focal_mm: float, f_number: flo
     exif = Image.Exif()
     exif[_MAKE] = MAKE
     exif[_EXIF_IFD] = {
-        _FOCAL: _rational(focal_mm),
-        _FNUMBER: _rational(f_number),
+        _FOCAL: exif_rational(focal_mm),
+        _FNUMBER: exif_rational(f_number),
         _FOCAL_35MM: int(round(focal_mm)),  # full frame: crop factor 1
-        _SUBJECT_DISTANCE: _rational(focus_m),
+        _SUBJECT_DISTANCE: exif_rational(focus_m),
     }
     with atomic_path(path) as tmp:
         Image.fromarray(pixels, "RGB").save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0,

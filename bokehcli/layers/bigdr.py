@@ -3,7 +3,7 @@
 One block, tokens ``x`` (B, L, C) on an ``h x w`` grid (row-major, ``L = h w``)::
 
     u = LN(x)  [-> FiLM(lens) in the bokeh stream, ACFM]
-    q, k, v = SiLU(dwconv3x3(W_qkv u))       per head, Dk = Dv = head_dim; short depthwise conv
+    q, k, v = SiLU(dwconv(W_qkv u))          per head, Dk = Dv = head_dim; short depthwise conv (conv_kernel)
     q, k <- q / max(|q|, eps), k / max(|k|, eps)      L2 with eps: zero keys give no NaN (audit #5)
     g, beta = gates(u [, log1p|coc|])                 (B, L, H), see layers.gates (DAHG)
     four scans of the same tokens, batched as 4B in ONE chunk_gated_delta_rule call:

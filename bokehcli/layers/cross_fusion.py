@@ -1,4 +1,4 @@
-"""Cross-fusion of the depth and bokeh streams (after every stage of two blocks)."""
+"""Cross-fusion of the depth and bokeh streams (after every stage of ``fusion_every`` blocks)."""
 
 from __future__ import annotations
 

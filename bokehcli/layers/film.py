@@ -17,9 +17,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..optics import FULL_FRAME_DIAGONAL_MM
+
 LENS_FEATURES = 4
 _REFERENCE_FOCAL_MM = 50.0
-_FULL_FRAME_DIAG_MM = 43.27
 _MAX_INVERSE_FOCUS_PER_M = 10.0
 
 def lens_features(
@@ -31,7 +32,7 @@ def lens_features(
             2.0 / f_number,
             torch.log(focal_mm / _REFERENCE_FOCAL_MM),
             (1.0 / focus_m).clamp(max=_MAX_INVERSE_FOCUS_PER_M),
-            sensor_diag_mm / _FULL_FRAME_DIAG_MM,
+            sensor_diag_mm / FULL_FRAME_DIAGONAL_MM,
         ],
         dim=-1,
     )

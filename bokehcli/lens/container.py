@@ -105,11 +105,8 @@ def _pillow_blocks(fh: io.BufferedIOBase, path: str | os.PathLike) -> Blocks:
     """EXIF and XMP of formats Pillow opens (PNG, WebP, HEIF with pillow-heif, ...)."""
     from PIL import Image
 
-    try:
-        import pillow_heif  # noqa: F401 - optional HEIF support registers itself on import
-        pillow_heif.register_heif_opener()
-    except ImportError:
-        pass
+    from .. import imageio  # noqa: F401 - registers the optional HEIF opener with Pillow
+
     try:
         with Image.open(fh) as im:
             exif = im.info.get("exif") or b""

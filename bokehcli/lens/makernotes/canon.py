@@ -8,7 +8,8 @@ Both arrays hold u16 with element 0 = byte size. ShotInfo 19/20 and FileInfo 20/
 upper/lower focus distance. EOS bodies record centimetres with 65535 = infinity. PowerShot
 compacts write only the upper value (lower 0), on the same centimetre scale ExifTool uses;
 where such a file also has EXIF SubjectDistance the two differ by exactly 10x, so the
-resolver's preference for EXIF SubjectDistance (SPEC §2 order) decides and a warning says so.
+resolver's preference for EXIF SubjectDistance (SPEC §2 order) decides (the maker note's
+warnings are reported only when its distance is the one used).
 """
 
 from __future__ import annotations
