@@ -29,7 +29,7 @@ from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, load_photo, save_photo
-from .lens import read_lens
+from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
 from .ops.color import linear_to_srgb, srgb_to_linear
@@ -187,7 +187,10 @@ def render_file(path: str | Path, settings: RenderSettings,
                                                                   result.warnings)
     height, width = photo.srgb.shape[:2]
     # The lens reader's warnings do not name the file; in a batch they must.
-    result.warnings += list(photo.warnings) + [f"{path}: {w}" for w in info.warnings]
+    # A sensor size given on the command line makes the file's lack of one moot.
+    sensor_flag = settings.sensor_diag_mm is not None or settings.crop_factor is not None
+    result.warnings += list(photo.warnings) + [f"{path}: {w}" for w in info.warnings
+                                               if not (sensor_flag and w == SENSOR_DEFAULT_WARNING)]
     _resolve_focal_and_sensor(settings, info, result)
     focus_known = _resolve_focus_without_depth(settings, info, result)
     prediction = None

@@ -187,6 +187,25 @@ def test_focus_nearer_than_the_lens_can_focus_is_refused(scene, tmp_path):
     assert result.stderr.count("\n") == 1  # the error line only: no progress residue off a terminal
 
 
+def test_an_output_never_replaces_another_input_of_the_batch(scene, tmp_path):
+    photo, depth, rgb = scene
+    other = write_photo(tmp_path / "scene_bokeh_f2.jpg", textured_rgb(H, W, seed=1))
+    before = other.read_bytes()
+    result = run(photo, other, "--f", "2", "--depth", str(tmp_path / "{stem}_depth.png"), "--overwrite")
+    assert result.exit_code == 1 and "is an input of this batch" in result.stderr
+    assert other.read_bytes() == before
+
+
+def test_sensor_flag_silences_the_files_missing_sensor_size(tmp_path):
+    photo = write_photo(tmp_path / "p.jpg", textured_rgb(H, W), make_exif(focal_mm=50, focus_m=2.0))
+    depth = write_depth_png(tmp_path / "p_depth.png", two_plane_depth(H, W, 2.0, 8.0))
+    plain = run(photo, "--f", "2", "--depth", depth, "--out", tmp_path / "a")
+    assert "assuming full frame" in plain.stderr
+    flagged = run(photo, "--f", "2", "--depth", depth, "--out", tmp_path / "b", "--crop-factor", "1.5", "--json")
+    assert flagged.exit_code == 0 and "assuming full frame" not in flagged.stderr
+    assert json.loads(flagged.stdout)[0]["sensor_source"] == "flag"
+
+
 def test_names_that_look_like_markup_are_printed_as_they_are(tmp_path):
     result = run(tmp_path / "br[red].jpg", tmp_path / "br[/x].jpg", "--f", "2")
     assert result.exit_code == 1

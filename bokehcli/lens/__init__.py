@@ -6,7 +6,7 @@ reports every value with its source. It never raises for malformed content, only
 ``InputError`` when the file cannot be read at all.
 """
 
-from .resolve import read_lens
+from .resolve import SENSOR_DEFAULT_WARNING, read_lens
 from .types import LensInfo
 
-__all__ = ["LensInfo", "read_lens"]
+__all__ = ["LensInfo", "SENSOR_DEFAULT_WARNING", "read_lens"]

@@ -25,6 +25,7 @@ from .xmp import read_xmp_focus
 MAX_FOCUS_M = 10_000.0
 CROP_RANGE = (0.2, 30.0)            # 4x5" large format .. tiny thermal/phone sensors
 F_NUMBER_RANGE = (0.5, 1024.0)
+SENSOR_DEFAULT_WARNING = "sensor size unknown: assuming full frame (crop factor 1.0)"
 _INFINITY_RATIONAL = 0xFFFFFFFF
 _PLANE_UNIT_MM = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}   # 1 = "none": EXIF says inches
 _INCH_MM = 25.4
@@ -80,7 +81,7 @@ def _fill_sensor(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
         info.warnings.append(f"ignored implausible crop factor {crop:.3g} ({source})")
     else:
         info.crop_factor, info.sources["crop_factor"] = 1.0, "default"
-        info.warnings.append("sensor size unknown: assuming full frame (crop factor 1.0)")
+        info.warnings.append(SENSOR_DEFAULT_WARNING)
     info.sensor_diagonal_mm = FULL_FRAME_DIAGONAL_MM / info.crop_factor
     info.sources["sensor_diagonal_mm"] = info.sources["crop_factor"]
     from_35mm = info.sources["crop_factor"] == "EXIF:FocalLengthIn35mmFilm"
