@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import stat
 import struct
@@ -37,10 +38,17 @@ from . import __version__
 from .errors import InputError
 from .files import atomic_path
 
-with contextlib.suppress(ImportError):  # HEIC is optional (extra "heic")
-    import pillow_heif
 
-    pillow_heif.register_heif_opener()
+@functools.cache
+def register_heif() -> None:
+    """Let Pillow open HEIC/HEIF when the optional pillow-heif is installed (extra "heic")."""
+    with contextlib.suppress(ImportError):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+
+
+register_heif()
 
 DEFAULT_MAX_PIXELS = 200_000_000
 OUTPUT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}

@@ -86,6 +86,12 @@ class RenderSettings:
         """Raise :class:`BokehError` for settings no photo could satisfy (the network's weights and
         device are loaded here, once, when the depth is to come from it)."""
         parse_f_number(self.f_number_text)
+        if self.fmt not in OUTPUT_SUFFIX:
+            raise BokehError(f"--format must be one of {', '.join(OUTPUT_SUFFIX)}, got {self.fmt!r}")
+        if self.blades in (1, 2) or self.blades < 0:
+            raise BokehError(f"--blades must be 0 (round) or at least 3, got {self.blades}")
+        if self.highlight_boost is not None and not self.highlight_boost >= 1:
+            raise BokehError(f"--highlight-boost must be >= 1, got {self.highlight_boost}")
         try:
             if self.tile is not None:
                 validate_tiling(self.tile, overlap_for(self.tile))

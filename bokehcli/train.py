@@ -211,8 +211,9 @@ class NetworkOnCrop(nn.Module):
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on matrices and conv kernels only (not biases, norms, initial states)."""
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and not n.endswith("state_init")]
-    keep = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and not n.endswith("state_init"))]
+    decay, keep = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and not name.endswith("state_init") else keep).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
 
 

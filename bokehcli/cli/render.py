@@ -10,14 +10,13 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX
+from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY
 from ..models.tiling import DEFAULT_WORK_SIZE
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .common import EXIT_USAGE, batch_exit_code, fail_line, out, print_json, progress_bar, warn_line
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
-FORMATS = tuple(OUTPUT_SUFFIX)
 
 
 def render(
@@ -62,12 +61,6 @@ def render(
     from ..pipeline import RenderSettings, output_path, render_file
 
     try:
-        if fmt not in FORMATS:
-            raise BokehError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-        if blades in (1, 2) or blades < 0:
-            raise BokehError(f"--blades must be 0 (round) or at least 3, got {blades}")
-        if highlight_boost < 1:
-            raise BokehError(f"--highlight-boost must be >= 1, got {highlight_boost}")
         settings = RenderSettings(
             f_number_text=f, depth=depth, focal_mm=_positive(focal_length, "--focal-length"),
             focus_m=_parse_focus(focus_distance), crop_factor=_positive(crop_factor, "--crop-factor"),

@@ -105,8 +105,9 @@ def _pillow_blocks(fh: io.BufferedIOBase, path: str | os.PathLike) -> Blocks:
     """EXIF and XMP of formats Pillow opens (PNG, WebP, HEIF with pillow-heif, ...)."""
     from PIL import Image
 
-    from .. import imageio  # noqa: F401 - registers the optional HEIF opener with Pillow
+    from ..imageio import register_heif
 
+    register_heif()
     try:
         with Image.open(fh) as im:
             exif = im.info.get("exif") or b""
