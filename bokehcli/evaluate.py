@@ -41,7 +41,6 @@ from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import Lens
 from .render.layered import render_bokeh_tiled
 
-BASELINES = ("identity", "physics-gt")
 GRID_PAIRS = 4
 GRID_HEIGHT_PX = 192
 
@@ -74,11 +73,9 @@ def lens_of(pair: Pair) -> Lens:
 
 
 def make_method(name: str, device: torch.device, tile: int | None = None) -> Method:
-    """``identity``, ``physics-gt``, or BokehFlow weights (a path or a name in ``models/``)."""
-    if name == "identity":
-        return lambda pair, srgb: (srgb, None)
-    if name == "physics-gt":
-        return _physics_gt
+    """One of :data:`BASELINES`, or BokehFlow weights (a path or a name in ``models/``)."""
+    if name in BASELINES:
+        return BASELINES[name]
     if tile is not None:
         try:
             validate_tiling(tile, overlap_for(tile))
@@ -103,6 +100,14 @@ def _physics_gt(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     coc_px = lens_of(pair).coc_px(depth, width, height)[None, None]
     with torch.inference_mode():
         return linear_to_srgb(render_bokeh_tiled(srgb_to_linear(srgb[None]), coc_px))[0], 1.0 / depth
+
+
+def _identity(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """The source as the output: the floor."""
+    return srgb, None
+
+
+BASELINES: dict[str, Method] = {"identity": _identity, "physics-gt": _physics_gt}
 
 
 def inverse_depth_absrel(inv_depth: torch.Tensor, depth_m: torch.Tensor) -> float:
