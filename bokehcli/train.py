@@ -58,7 +58,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from . import losses
 from .data.realbokeh import RealBokehTrain
 from .errors import BokehError, InputError, OutputError
-from .device import resolve_device
+from .distributed import Dist, pick_device, process_group
 from .files import TMP_PREFIX, atomic_path
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
@@ -289,37 +289,6 @@ def validate(model: BokehFlow, loader: DataLoader, device: torch.device, amp: bo
 
 # --- distributed ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_name: str) -> Dist:
-    """DDP when launched by torchrun (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo on CPU."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not dist.is_initialized():
-        cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
-        backend = "nccl" if cuda else "gloo"
-        dist.init_process_group(backend=backend)
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def pick_device(name: str, ddp: Dist) -> torch.device:
-    """``auto``: CUDA when available. Under DDP every rank uses ``cuda:LOCAL_RANK``."""
-    device = resolve_device(name, ddp.local_rank if ddp.world > 1 else None)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    return device
-
-
 def reduce_mean(values: torch.Tensor, ddp: Dist) -> torch.Tensor:
     if ddp.world > 1:
         values = values.clone()
@@ -418,15 +387,11 @@ class Runtime:
 def train(given: dict[str, Any], rt: Runtime) -> dict[str, Any] | None:
     """Train (or resume) a run; returns a summary (None on ranks other than 0). ``given``: the
     explicitly set :class:`TrainSettings` fields. Raises BokehError for usage and data problems."""
-    ddp = init_distributed(rt.device)
-    if not ddp.main:
-        rt = dataclasses.replace(rt, on_note=lambda note: None, on_step=None)
-    try:
+    with process_group(rt.device) as ddp:
+        if not ddp.main:
+            rt = dataclasses.replace(rt, on_note=lambda note: None, on_step=None)
         summary = _train(given, rt, ddp)
         return summary if ddp.main else None
-    finally:
-        if ddp.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
 
 
 def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:

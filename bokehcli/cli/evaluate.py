@@ -27,39 +27,33 @@ def evaluate(
 
     Example: [bold]bokeh eval --data data/realbokeh --model runs/nano/best.safetensors --out reports/nano[/]
     """
-    import torch.distributed as dist
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from ..data.realbokeh import SPLITS
+    from ..distributed import pick_device, process_group
     from ..evaluate import evaluate_split, write_report
-    from ..train import init_distributed, pick_device
 
     if split not in SPLITS:
         fail_line(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
         raise typer.Exit(EXIT_USAGE)
 
-    with exit_on_error():
-        ddp = init_distributed(device)
+    with exit_on_error(), process_group(device) as ddp:
         torch_device = pick_device(device, ddp)
-        try:
-            with progress_bar(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                              TimeRemainingColumn(), enabled=ddp.main) as progress:
-                task = progress.add_task("eval", total=None, info="")
+        with progress_bar(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                          TimeRemainingColumn(), enabled=ddp.main) as progress:
+            task = progress.add_task("eval", total=None, info="")
 
-                def on_pair(score) -> None:
-                    progress.update(task, advance=1, info=f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB")
+            def on_pair(score) -> None:
+                progress.update(task, advance=1, info=f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB")
 
-                result = evaluate_split(data, split, model, torch_device, limit, tile, ddp.rank, ddp.world, on_pair)
-                if result is not None and out_dir is not None:
-                    summary, scores, rows = result
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                    write_report(out_dir, summary, scores, rows)
-        except OSError as exc:
-            fail_line(f"{out_dir}: cannot write the report: {exc.strerror or exc}")
-            raise typer.Exit(EXIT_SOME_FAILED) from None
-        finally:
-            if ddp.world > 1 and dist.is_initialized():
-                dist.destroy_process_group()
+            result = evaluate_split(data, split, model, torch_device, limit, tile, ddp.rank, ddp.world, on_pair)
+        if result is not None and out_dir is not None:
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                write_report(out_dir, *result)
+            except OSError as exc:
+                fail_line(f"{out_dir}: cannot write the report: {exc.strerror or exc}")
+                raise typer.Exit(EXIT_SOME_FAILED) from None
     if result is None:  # a non-zero rank under torchrun: rank 0 reports
         raise typer.Exit(EXIT_OK)
     summary = result[0]
