@@ -154,6 +154,30 @@ def reading_input(path: Path, what: str = "image") -> Iterator[list[warnings.War
             raise InputError(f"{path}: {problem}") from None
 
 
+# A JPEG whose image data stops early but still ends with an end-of-image marker decodes with no
+# error at all: libjpeg fills the missing blocks with zero coefficients (flat grey, level 128) and
+# Pillow passes on no warning. Whole rows of exactly that grey at the bottom are its trace; a
+# real photo practically never has them, but a graphic might, so it is a warning.
+_JPEG_MCU_PX = 8
+_JPEG_EMPTY_LEVEL = 128
+
+
+def _jpeg_grey_tail_rows(im: Image.Image) -> int:
+    """Rows at the bottom of a decoded 8-bit grey or RGB JPEG whose samples are all 128."""
+    if im.format != "JPEG" or im.mode not in ("L", "RGB"):
+        return 0
+    width, height = im.size
+    rows, step = 0, _JPEG_MCU_PX
+    while rows < height:
+        band = np.asarray(im.crop((0, max(height - rows - step, 0), width, height - rows)))
+        flat = (band == _JPEG_EMPTY_LEVEL).reshape(band.shape[0], -1).all(axis=1)
+        if not flat.all():
+            return rows + int(np.argmin(flat[::-1]))  # the flat rows at the bottom of this band
+        rows += band.shape[0]
+        step *= 2
+    return rows
+
+
 def _os_problem(exc: OSError) -> str:
     return {errno.ENOENT: "file not found", errno.EISDIR: "is a directory",
             errno.EACCES: "permission denied", errno.EPERM: "permission denied"}.get(
@@ -175,6 +199,10 @@ def _decode(path: Path, im: Image.Image) -> Photo:
         pixels, bit_depth, icc = pixels16.astype(np.float32) / 65535.0, 16, im.info.get("icc_profile")
     else:
         im.load()  # the full decode: a truncated file fails here rather than coming back grey
+        grey_rows = _jpeg_grey_tail_rows(im)
+        if grey_rows >= _JPEG_MCU_PX:
+            notes.append(f"{path}: the bottom {grey_rows} rows are flat mid-grey, as the missing part of a "
+                         f"JPEG cut short decodes; the file may be truncated")
         pixels, bit_depth, icc = _pixels(path, im)
     exif = exif or _source_exif(im, trailing_exif)
     orientation, problem = _orientation(exif)

@@ -499,3 +499,24 @@ def test_corpus_exif_survives_a_save(tmp_path):
         with Image.open(tmp_path / "o.jpg") as im:
             exif = im.getexif()
             assert exif[0x0112] == 1 and float(exif.get_ifd(0x8769)[0x829D]) == 4.0
+
+
+def test_jpeg_cut_short_but_closed_is_flagged(tmp_path):
+    """A JPEG whose image data stops early but ends with an end-of-image marker decodes without
+    error (the missing blocks come back flat grey); the photo carries a warning saying so."""
+    rng = np.random.default_rng(0)
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(rng.integers(0, 256, (96, 64, 3), dtype=np.uint8)).save(whole, quality=90)
+    data = whole.read_bytes()
+    scan = data.index(b"\xff\xda")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: scan + (len(data) - scan) // 3] + b"\xff\xd9")
+    warnings = load_photo(cut).warnings
+    assert len(warnings) == 1 and "may be truncated" in warnings[0] and str(cut) in warnings[0]
+    assert not load_photo(whole).warnings
+    # A real grey band narrower than one block row at the bottom is no such trace.
+    banded = rng.integers(0, 256, (96, 64, 3), dtype=np.uint8)
+    banded[-6:] = 128
+    Image.fromarray(banded).save(tmp_path / "banded.png")
+    Image.open(tmp_path / "banded.png").save(tmp_path / "banded.jpg", quality=100, subsampling=0)
+    assert not load_photo(tmp_path / "banded.jpg").warnings
