@@ -59,11 +59,12 @@ def coc_mm_from_inverse_depth(
     f = _as_tensor(focal_mm, inv_depth_per_m)
     n = _as_tensor(f_number, inv_depth_per_m)
     s1 = _as_tensor(focus_m, inv_depth_per_m)
-    # 1/S1 in 1/mm, capped so S1 >= 1.01 f; f detached inside the guard (seed audit #2).
-    inv_s1_mm = torch.minimum(1.0 / (s1 * 1000.0), 1.0 / (MIN_FOCUS_OVER_FOCAL * f.detach()))
-    inv_d_mm = inv_depth_per_m / 1000.0
+    # 1/S1 in 1/m, capped so S1 >= 1.01 f; f detached inside the guard (seed audit #2). The
+    # difference is taken in 1/m, where 1/D and 1/S1 of the same distance are the same float: the
+    # CoC is exactly 0 on the focus plane (in 1/mm the two would be rounded differently).
+    inv_s1_per_m = torch.minimum(1.0 / s1, 1000.0 / (MIN_FOCUS_OVER_FOCAL * f.detach()))
     aperture_mm = f / n
-    return aperture_mm * f * (inv_s1_mm - inv_d_mm) / (1.0 - f * inv_s1_mm)
+    return aperture_mm * f * ((inv_s1_per_m - inv_depth_per_m) / 1000.0) / (1.0 - f * inv_s1_per_m / 1000.0)
 
 
 def coc_mm(depth_m: torch.Tensor, focal_mm: Number, f_number: Number, focus_m: Number) -> torch.Tensor:

@@ -17,11 +17,14 @@ def spec_coc_mm(depth_m, focal_mm, n, focus_m):
     return a * focal_mm / (s1 - focal_mm) * (d - s1) / d
 
 
-def test_zero_exactly_at_focus_distance():
-    depth = torch.tensor([0.5, 2.0, 7.3], **F64)
-    for s1 in depth.tolist():
-        value = coc_mm(torch.tensor(s1, **F64), 50.0, 1.8, s1)
-        assert value.item() == 0.0
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_zero_exactly_at_focus_distance(dtype):
+    # Many distances: rounding 1/S1 and 1/D differently leaves ~1e-5 px on a third of them.
+    focus = torch.exp(torch.linspace(math.log(0.06), math.log(20.0), 500, dtype=torch.float64)).to(dtype)
+    for focal_mm in (24.0, 35.0, 50.0):
+        for s1 in focus.tolist():
+            value = coc_px(torch.tensor([s1], dtype=dtype), focal_mm, 1.8, s1, FULL_FRAME_DIAGONAL_MM, 6000, 4000)
+            assert value.item() == 0.0, (focal_mm, s1)
 
 
 @pytest.mark.parametrize("depth_m", [0.4, 1.0, 1.9, 2.1, 5.0, 100.0])
