@@ -59,8 +59,8 @@ MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
 # Pillow's own bomb check is a process-wide constant (warn above 89 MP, refuse above 179 MP)
 # that would refuse photos a caller allowed with ``max_pixels``. Every image bokeh reads from a
 # user goes through ``load_photo`` or ``depthio``, which check the header size against the
-# caller's limit before decoding (``read_size`` reads headers only); Pillow's leftover warning or error (should
-# anyone set the constant again) is still turned into an InputError below.
+# caller's limit before decoding (``read_size`` reads headers only); Pillow's leftover warning or
+# error (should anyone set the constant again) is still turned into an InputError below.
 Image.MAX_IMAGE_PIXELS = None
 
 # What Pillow's plugins and our decoders raise on malformed data (Pillow uses all of these).

@@ -30,6 +30,11 @@ MIN_FOCUS_OVER_FOCAL = 1.01
 Number = Union[float, torch.Tensor]
 
 
+def nearest_focus_m(focal_mm: float) -> float:
+    """The nearest focus distance the thin-lens guard allows (``MIN_FOCUS_OVER_FOCAL`` f), in m."""
+    return MIN_FOCUS_OVER_FOCAL * focal_mm / 1000.0
+
+
 def sensor_diagonal_mm(crop_factor: float) -> float:
     """Sensor diagonal from the crop factor (full frame = 43.27 mm)."""
     if not crop_factor > 0:

@@ -33,7 +33,7 @@ from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
 from .ops.color import linear_to_srgb, srgb_to_linear
-from .optics import FULL_FRAME_DIAGONAL_MM, MIN_FOCUS_OVER_FOCAL, Lens, sensor_diagonal_mm
+from .optics import FULL_FRAME_DIAGONAL_MM, Lens, nearest_focus_m, sensor_diagonal_mm
 from .render.layered import render_bokeh_tiled
 from .timing import NO_STAGES
 
@@ -297,7 +297,7 @@ def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderR
     """Focus from --focus-distance or the file; False when it must come from the depth."""
     camera_focus_m = _camera_focus_m(info)
     if settings.focus_m is not None:
-        nearest_m = MIN_FOCUS_OVER_FOCAL * result.focal_mm / 1000.0
+        nearest_m = nearest_focus_m(result.focal_mm)
         if settings.focus_m < nearest_m:
             raise BokehError(f"{result.path}: --focus-distance {settings.focus_m:g} m is nearer than a "
                              f"{result.focal_mm:g} mm lens can focus (at least {nearest_m:.3g} m)")
@@ -330,7 +330,7 @@ def _resolve_focus_from_depth(settings: RenderSettings, depth_m: np.ndarray, res
         result.focus_m = _depth_at(depth_m, (width // 2, height // 2), result.path, half)
         result.focus_source = "depth at centre"
     # Report the focus the render uses: the thin lens cannot focus nearer than its guard.
-    nearest_m = MIN_FOCUS_OVER_FOCAL * result.focal_mm / 1000.0
+    nearest_m = nearest_focus_m(result.focal_mm)
     if result.focus_m < nearest_m:
         result.warnings.append(f"{result.path}: the depth there ({result.focus_m:.3g} m) is nearer than a "
                                f"{result.focal_mm:g} mm lens can focus; focusing at {nearest_m:.3g} m")

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, exit_on_error, fail_line, out, print_json, progress_bar, warn_line
+from .common import (EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, exit_on_error, fail_line, out, print_json, progress_bar,
+                     warn_line)
 
 
 def evaluate(

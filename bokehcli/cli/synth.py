@@ -50,9 +50,12 @@ def synth(
             records = lib.synthesize(out_dir, counts, width, height, seed,
                                      workers=workers or lib.default_workers(), overwrite=overwrite,
                                      layered_fraction=layered, on_done=lambda record: bar.update(1))
-    except (InputError, OSError) as exc:
-        fail_line(str(exc) if isinstance(exc, InputError) else f"{out_dir}: cannot write the data set: "
-                  f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""))
+    except InputError as exc:
+        fail_line(str(exc))
+        raise typer.Exit(EXIT_SOME_FAILED) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail_line(f"{out_dir}: cannot write the data set: {exc.strerror or exc}{where}")
         raise typer.Exit(EXIT_SOME_FAILED) from None
     except BokehError as exc:  # settings that do not fit the set already there
         fail_line(str(exc))

@@ -11,8 +11,8 @@ Every image is rendered in linear light by :func:`accumulation_render`, clipped,
 saved as JPEG quality 95 with EXIF (Make, FocalLength, FNumber, FocalLengthIn35mmFilm,
 SubjectDistance). Scene ``(split, id)`` depends only on ``(seed, split, id)``, so a set is the
 same whatever the number of workers. The metadata file is written last: a scene whose metadata
-exists is complete, and a rerun skips it unless ``overwrite``. ``<root>/synth.json`` records the size, seed and
-layered fraction, and a run with other settings is refused rather than mixed into the set.
+exists is complete, and a rerun skips it unless ``overwrite``. ``<root>/synth.json`` records the
+size, seed and layered fraction, and a run with other settings is refused rather than mixed in.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .tiff import byte_order, read_ifd
+from .tiff import read_first_ifd
 
 MAX_TIFF_BYTES = 256 << 20       # read a TIFF file whole only up to this size
 _EXIF_ID = b"Exif\0\0"
@@ -92,9 +92,9 @@ def _jpeg_blocks(fh: io.BufferedIOBase) -> Blocks:
 def _tiff_blocks(tiff: bytes) -> Blocks:
     """A TIFF file is its own EXIF block; its first IFD gives the pixel size."""
     blocks = Blocks(tiff=tiff)
-    order = byte_order(tiff)
-    if order is not None and len(tiff) >= 8:
-        ifd0, _ = read_ifd(tiff, int.from_bytes(tiff[4:8], "little" if order == "<" else "big"), order)
+    first = read_first_ifd(tiff)
+    if first is not None:
+        ifd0, _ = first
         width, height = (ifd0[tag].first() if tag in ifd0 else None for tag in (0x0100, 0x0101))
         if width is not None and height is not None and width > 0 and height > 0:
             blocks.width, blocks.height = int(width), int(height)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .tiff import Entry, byte_order, read_ifd
+from .tiff import Entry, read_first_ifd, read_ifd
 
 _EXIF_IFD = 0x8769
 _MAKER_NOTE = 0x927C
@@ -35,10 +35,10 @@ class Exif:
 
 def read_exif(tiff: bytes) -> Exif | None:
     """Standard tags of a TIFF/EXIF block, or None when it has no valid TIFF header."""
-    order = byte_order(tiff)
-    if order is None or len(tiff) < 8:
+    first = read_first_ifd(tiff)
+    if first is None:
         return None
-    ifd0, _ = read_ifd(tiff, int.from_bytes(tiff[4:8], "little" if order == "<" else "big"), order)
+    ifd0, order = first
     exif = Exif(tiff=tiff, order=order)
     exif.make = _text(ifd0.get(0x010F))
     exif.model = _text(ifd0.get(0x0110))

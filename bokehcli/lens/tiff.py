@@ -103,6 +103,16 @@ def read_ifd(buf: bytes, pos: int, order: str, base: int = 0) -> tuple[dict[int,
     return entries, nxt
 
 
+def read_first_ifd(tiff: bytes) -> tuple[dict[int, Entry], str] | None:
+    """IFD0 of a TIFF structure (header at ``tiff[0]``) and its byte order, or None without a
+    valid header."""
+    order = byte_order(tiff)
+    if order is None or len(tiff) < 8:
+        return None
+    entries, _ = read_ifd(tiff, struct.unpack_from(order + "I", tiff, 4)[0], order)
+    return entries, order
+
+
 def plausible_ifd(buf: bytes, pos: int, order: str) -> bool:
     """True when ``buf[pos]`` looks like an IFD: a sane entry count and known field types."""
     entries, _ = read_ifd(buf, pos, order)
