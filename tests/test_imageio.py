@@ -358,7 +358,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(Image.Image, "save", broken_save)
     with pytest.raises(RuntimeError):
         save_photo(tmp_path / "o.jpg", np.zeros((4, 4, 3), np.float32))
-    monkeypatch.setattr("bokehcli.imageio.zlib.compress", lambda *a: 1 / 0)
+    monkeypatch.setattr("bokehcli.imageio.write.zlib.compress", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         save_photo(tmp_path / "o.tif", np.zeros((4, 4, 3), np.float32), fmt="tiff")
     assert list(tmp_path.iterdir()) == []

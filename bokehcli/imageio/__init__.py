@@ -1,0 +1,24 @@
+"""Photo input and output.
+
+``load_photo`` turns any supported file into upright float32 sRGB-encoded values in [0, 1]
+(alpha kept apart), whatever its format (JPEG, PNG, TIFF, HEIC when ``pillow_heif`` is
+installed), pixel mode or EXIF orientation. Linearisation is the renderer's job
+(``bokehcli.ops.color.srgb_to_linear``). Every failure is an :class:`InputError` whose one
+line names the file.
+
+``save_photo`` writes the rendered image as JPEG, 8-bit PNG or 16-bit RGB TIFF, atomically,
+carrying the source's EXIF (Orientation reset to 1, FNumber set to the rendered value, the
+rendering recorded in ImageDescription and Software) and ICC profile. Alpha is not written:
+blurring moves colour across the frame, so the source's alpha no longer matches the pixels.
+
+Pillow reads 16-bit-per-channel colour PNGs and TIFFs at 8 bits, so those two are decoded
+here (PNG: inflate + unfilter; TIFF: uncompressed or deflate strips), and Pillow cannot
+write 16-bit RGB TIFF, so that writer is here too.
+"""
+
+from .decode16 import png_unfilter
+from .read import DEFAULT_MAX_PIXELS, Photo, apply_orientation, load_photo, read_size, reading_input, register_heif
+from .write import JPEG_QUALITY, OUTPUT_SUFFIX, exif_rational, save_photo
+
+__all__ = ["DEFAULT_MAX_PIXELS", "JPEG_QUALITY", "OUTPUT_SUFFIX", "Photo", "apply_orientation", "exif_rational",
+           "load_photo", "png_unfilter", "read_size", "reading_input", "register_heif", "save_photo"]
