@@ -44,7 +44,8 @@ def make_bench_photo(folder: Path, width: int, height: int, seed: int = 0) -> tu
     depth[height // 4: 3 * height // 4, width // 3: 2 * width // 3] = BENCH_FOCUS_M
     exif = Image.Exif()
     exif[0x010F] = "bokeh-bench"
-    exif[0x8769] = {0x920A: exif_rational(BENCH_FOCAL_MM), 0x9206: exif_rational(BENCH_FOCUS_M), 0xA405: int(BENCH_FOCAL_MM)}
+    exif[0x8769] = {0x920A: exif_rational(BENCH_FOCAL_MM), 0x9206: exif_rational(BENCH_FOCUS_M),
+                    0xA405: int(BENCH_FOCAL_MM)}
     photo, depth_png = folder / f"bench_{width}x{height}.jpg", folder / f"bench_{width}x{height}_depth.png"
     with atomic_path(photo) as tmp:
         Image.fromarray(pixels).save(tmp, format="JPEG", quality=95, exif=exif.tobytes())
@@ -75,7 +76,7 @@ def bench_render(photo: Path, settings: RenderSettings, repeat: int) -> dict:
     return {
         "photo": str(photo), "megapixels": round(megapixels, 2), "repeat": repeat, "device": str(device),
         "depth": "given" if settings.depth else f"network ({settings.model})",
-        "settings": {"f_number": settings.f_number, "work_size": settings.work_size, "tile": settings.tile,
+        "settings": {"f_number": settings.f_number, "work_size_px": settings.work_size_px, "tile_px": settings.tile_px,
                      "tsp": settings.tsp, "threads": torch.get_num_threads()},
         "median_seconds": {k: round(v, 3) for k, v in medians.items()},
         "megapixels_per_second": round(megapixels / medians["total"], 3),
@@ -117,14 +118,15 @@ def compare_tiling(photo: Path, settings: RenderSettings) -> dict:
     from .pipeline import load_network
 
     model, device = load_network(settings.model, settings.device)
-    srgb = torch.from_numpy(np.ascontiguousarray(load_photo(photo).srgb)).permute(2, 0, 1).to(device)
+    srgb = load_photo(photo).srgb_chw().to(device)
     lens = Lens(BENCH_FOCAL_MM, settings.f_number, BENCH_FOCUS_M)
     report = {}
     results = {}
-    tile_px = settings.tile or COMPARE_TILE_PX
-    for name, tile, tsp in (("whole", 0, True), ("tiled_tsp", tile_px, True), ("tiled_no_tsp", tile_px, False)):
+    compare_tile_px = settings.tile_px or COMPARE_TILE_PX
+    for name, tile_px, tsp in (("whole", 0, True), ("tiled_tsp", compare_tile_px, True),
+                               ("tiled_no_tsp", compare_tile_px, False)):
         start = time.perf_counter()
-        results[name] = predict(model, srgb, lens, settings.work_size, tile, tsp=tsp).inv_depth
+        results[name] = predict(model, srgb, lens, settings.work_size_px, tile_px, tsp=tsp).inv_depth
         report[f"{name}_s"] = round(time.perf_counter() - start, 3)
     for name in ("tiled_tsp", "tiled_no_tsp"):
         report[f"{name}_inv_depth_psnr_db"] = round(inverse_depth_psnr(results[name], results["whole"]), 2)

@@ -72,20 +72,20 @@ def lens_of(pair: Pair) -> Lens:
                 sensor_diag_mm=pair.sensor_diag_mm)
 
 
-def make_method(name: str, device: torch.device, tile: int | None = None) -> Method:
+def make_method(name: str, device: torch.device, tile_px: int | None = None) -> Method:
     """One of :data:`BASELINES`, or BokehFlow weights (a path or a name in ``models/``)."""
     if name in BASELINES:
         return BASELINES[name]
-    if tile is not None:
+    if tile_px is not None:
         try:
-            validate_tiling(tile, overlap_for(tile))
+            validate_tiling(tile_px, overlap_for(tile_px))
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
     model = load_model(name, device=device)
 
     def bokehflow(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lens = lens_of(pair)
-        prediction = predict(model, srgb, lens, work_size=0, tile=tile)
+        prediction = predict(model, srgb, lens, work_size_px=0, tile_px=tile_px)
         return linear_to_srgb(render_prediction(srgb, prediction, lens))[0], prediction.inv_depth[0, 0]
 
     return bokehflow
@@ -128,7 +128,7 @@ def check_method_inputs(name: str, pairs: list[Pair]) -> None:
 
 def load_srgb(path: Path, device: torch.device) -> torch.Tensor:
     """Decoded, upright sRGB (3, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(load_photo(path).srgb)).permute(2, 0, 1).to(device)
+    return load_photo(path).srgb_chw().to(device)
 
 
 def score_pair(index: int, pair: Pair, method: Method, device: torch.device,
@@ -249,7 +249,7 @@ def write_report(out_dir: Path, summary: dict, scores: list[PairScore],
 
 
 def evaluate_split(data: Path, split: str, model: str, device: torch.device, limit: int | None = None,
-                   tile: int | None = None, rank: int = 0, world: int = 1,
+                   tile_px: int | None = None, rank: int = 0, world: int = 1,
                    on_pair: Callable[[PairScore], None] | None = None
                    ) -> tuple[dict, list[PairScore], list[tuple[PairScore, dict[str, np.ndarray]]]] | None:
     """Score ``model`` on the first ``limit`` (default all) pairs of ``split``.
@@ -262,7 +262,7 @@ def evaluate_split(data: Path, split: str, model: str, device: torch.device, lim
     if limit is not None:
         pairs = pairs[:limit]
     check_method_inputs(model, pairs)
-    method = make_method(model, device, tile)
+    method = make_method(model, device, tile_px)
     lpips_net, lpips_note = losses.load_lpips(device)
     keep = set(grid_indices(len(pairs)))
     scores, rows = [], []

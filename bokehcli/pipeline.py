@@ -31,7 +31,7 @@ from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, load_photo, save_photo
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .models.factory import load_model
-from .models.tiling import DEFAULT_WORK_SIZE, overlap_for, predict, render_prediction, validate_tiling
+from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, predict, render_prediction, validate_tiling
 from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, nearest_focus_m, sensor_diagonal_mm
 from .render.layered import render_bokeh_tiled
@@ -74,8 +74,8 @@ class RenderSettings:
     save_depth: bool = False
     model: str = DEFAULT_MODEL
     device: str = "auto"
-    work_size: int = DEFAULT_WORK_SIZE
-    tile: int | None = None  # network tile; None = chosen from the working size
+    work_size_px: int = DEFAULT_WORK_SIZE_PX
+    tile_px: int | None = None  # network tile; None = chosen from the working size
     tsp: bool = True
 
     @property
@@ -93,8 +93,8 @@ class RenderSettings:
         if self.highlight_boost is not None and not self.highlight_boost >= 1:
             raise BokehError(f"--highlight-boost must be >= 1, got {self.highlight_boost}")
         try:
-            if self.tile is not None:
-                validate_tiling(self.tile, overlap_for(self.tile))
+            if self.tile_px is not None:
+                validate_tiling(self.tile_px, overlap_for(self.tile_px))
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
         if self.depth is not None and "{stem}" in self.depth:
@@ -187,7 +187,7 @@ def render_file(path: str | Path, settings: RenderSettings,
     with stages("decode"):
         photo = load_photo(path, max_pixels=settings.max_pixels)
         info = read_lens(path)
-        srgb_in = torch.from_numpy(np.ascontiguousarray(photo.srgb)).permute(2, 0, 1)
+        srgb_in = photo.srgb_chw()
     depth_path = resolve_depth_path(settings.depth, path) if settings.depth is not None else None
     write_depth = settings.save_depth and _depth_outputs_to_write(path, out.parent, depth_path, settings.overwrite,
                                                                   result.warnings)
@@ -207,7 +207,7 @@ def render_file(path: str | Path, settings: RenderSettings,
     else:
         model, device = load_network(settings.model, settings.device)
         prediction = predict(model, srgb_in.to(device), _lens(result, _network_focus_m(info, settings)),
-                             settings.work_size, settings.tile,
+                             settings.work_size_px, settings.tile_px,
                              tsp=settings.tsp, stages=stages)
         depth_m = prediction.depth_m[0, 0].float().cpu().numpy()
     if not focus_known:

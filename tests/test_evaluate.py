@@ -150,13 +150,13 @@ def test_model_numbers_equal_a_direct_computation(data, tmp_path):
         for p in model.refine_head.parameters():
             p.normal_(std=0.05)
     save_model(model, tmp_path / "m.safetensors")
-    summary, scores, _ = evaluate_split(data, "test", str(tmp_path / "m.safetensors"), CPU, limit=2, tile=32)
+    summary, scores, _ = evaluate_split(data, "test", str(tmp_path / "m.safetensors"), CPU, limit=2, tile_px=32)
     assert summary["n_pairs"] == 2 and summary["seconds_per_mp"] > 0
     for pair, score in zip(list_pairs(data, "test")[:2], scores):
         src = torch.from_numpy(decode(pair.source_path)).float()
         lens = lens_of(pair)
         with torch.inference_mode():
-            out = linear_to_srgb(render_prediction(src, predict(model, src, lens, work_size=0, tile=32), lens))[0]
+            out = linear_to_srgb(render_prediction(src, predict(model, src, lens, work_size_px=0, tile_px=32), lens))[0]
         out = (torch.round(out.clamp(0, 1) * 255) / 255).double().numpy()
         assert score.psnr == pytest.approx(psnr_reference(out, decode(pair.target_path)), abs=1e-6)
         assert score.ssim == pytest.approx(torchmetrics_ssim_reference(out, decode(pair.target_path)), abs=1e-6)

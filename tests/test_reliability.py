@@ -126,12 +126,12 @@ def test_acceptance_batch_depth_path_keeps_orientation(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("height, width", [(1, 1), (2, 3), (5, 7), (9, 70), (130, 3)])
-@pytest.mark.parametrize("work_size, tile", [(1024, 512), (0, 0), (128, 64)])
-def test_tiny_and_thin_images_through_the_network(tmp_path, model_path, height, width, work_size, tile):
+@pytest.mark.parametrize("work_size_px, tile_px", [(1024, 512), (0, 0), (128, 64)])
+def test_tiny_and_thin_images_through_the_network(tmp_path, model_path, height, width, work_size_px, tile_px):
     """Sizes below a tile and not multiples of the token stride (the network pads)."""
     photo = write_photo(tmp_path / "t.png", upright_pattern(height, width))
     result = render_file(photo, RenderSettings("2.0", model=str(model_path), out_dir=tmp_path / "out",
-                                               work_size=work_size, tile=tile))
+                                               work_size_px=work_size_px, tile_px=tile_px))
     with Image.open(result.output) as im:
         assert im.size == (width, height)
 
@@ -359,7 +359,7 @@ def test_render_file_on_mutated_corpus_files(tmp_path, model_path, data):
             depth = str(tmp_path / "mutant.npy")
             np.save(depth, np.full((height, width), 3.0, np.float32))
     options = RenderSettings("2.0", depth=depth, model=str(model_path), out_dir=tmp_path / "out", overwrite=True,
-                             max_pixels=300_000, work_size=64, tile=0)
+                             max_pixels=300_000, work_size_px=64, tile_px=0)
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(FUZZ_SECONDS_PER_FILE)
     try:

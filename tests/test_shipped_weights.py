@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from bokehcli.bench import inverse_depth_psnr
 from bokehcli.data.scenes import fronto_parallel_scene, random_scene
@@ -70,11 +69,11 @@ def tiled_inverse_depth(tmp_path_factory):
     for generator, seed in ((random_scene, 99), (random_scene, 98), (fronto_parallel_scene, 97)):
         scene = generator(HELD_OUT_SEED + seed, 768, 512)
         files = SceneFiles(tmp_path_factory.mktemp("tsp"), "tsp", scene)
-        srgb = torch.from_numpy(np.ascontiguousarray(load_photo(files.photo).srgb)).permute(2, 0, 1)
+        srgb = load_photo(files.photo).srgb_chw()
         lens = Lens(scene.focal_mm, 1.8, scene.focus_m)
-        whole = predict(model, srgb, lens, work_size=0, tile=0).inv_depth
-        tsp = predict(model, srgb, lens, work_size=0, tile=256).inv_depth
-        no_tsp = predict(model, srgb, lens, work_size=0, tile=256, tsp=False).inv_depth
+        whole = predict(model, srgb, lens, work_size_px=0, tile_px=0).inv_depth
+        tsp = predict(model, srgb, lens, work_size_px=0, tile_px=256).inv_depth
+        no_tsp = predict(model, srgb, lens, work_size_px=0, tile_px=256, tsp=False).inv_depth
         with_state.append(inverse_depth_psnr(tsp, whole))
         without.append(inverse_depth_psnr(no_tsp, whole))
     print(f"inverse depth PSNR vs whole image: TSP {with_state} dB, no TSP {without} dB")

@@ -43,8 +43,8 @@ def test_one_tile_equals_whole_image(model):
     torch.manual_seed(1)
     x = torch.rand(3, 40, 56)
     whole = model.network(x[None], LensBatch.from_lens(LENS, pixel_pitch_mm(LENS.sensor_diag_mm, 56, 40)))
-    for tile in (0, 64):
-        pred = predict(model, x, LENS, work_size=0, tile=tile, overlap=16)
+    for tile_px in (0, 64):
+        pred = predict(model, x, LENS, work_size_px=0, tile_px=tile_px, overlap_px=16)
         assert pred.work_hw == (40, 56)
         assert torch.allclose(pred.inv_depth, whole.inv_depth, atol=1e-6)
         assert torch.allclose(pred.refine_lin, whole.refine_lin, atol=1e-6)
@@ -65,7 +65,7 @@ def test_network_memory_is_bounded_by_the_tile(model):
             return model.network(srgb, lens, inv_depth, states)
 
     x = torch.rand(3, 150, 200)
-    pred = predict(Spy(), x, LENS, work_size=160, tile=64, overlap=16)
+    pred = predict(Spy(), x, LENS, work_size_px=160, tile_px=64, overlap_px=16)
     assert pred.inv_depth.shape == (1, 1, 150, 200) and pred.refine_lin.shape == (1, 3, 150, 200)
     assert pred.work_hw == (120, 160)
     assert len(seen) == 3 * 3 and all(h <= 64 and w <= 64 for h, w in seen)
@@ -79,8 +79,8 @@ def test_tsp_carries_state_between_tiles(model):
     x = torch.rand(1, 3, 32, 64)
     lb = LensBatch.from_lens(LENS, 0.01)
     with torch.no_grad():
-        carried, _ = run_tiles(model, x, lb, tile=32, overlap=0, tsp=True)
-        reset, _ = run_tiles(model, x, lb, tile=32, overlap=0, tsp=False)
+        carried, _ = run_tiles(model, x, lb, tile_px=32, overlap_px=0, tsp=True)
+        reset, _ = run_tiles(model, x, lb, tile_px=32, overlap_px=0, tsp=False)
     assert torch.equal(carried[..., :32], reset[..., :32])  # first tile: same learned S_init
     assert not torch.allclose(carried[..., 32:], reset[..., 32:])
 

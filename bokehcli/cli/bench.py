@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ..models.tiling import DEFAULT_WORK_SIZE
+from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from .common import exit_on_error, out, print_json
 
@@ -22,8 +22,8 @@ def bench(
                                     help="Use the generated depth map instead of the network."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", help="Network weights (name or path)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    work_size: int = typer.Option(DEFAULT_WORK_SIZE, "--work-size", min=0, help="Network working size (px)."),
-    tile: Optional[int] = typer.Option(None, "--tile", min=0, help="Network tile size (px; default: by size)."),
+    work_size_px: int = typer.Option(DEFAULT_WORK_SIZE_PX, "--work-size", min=0, help="Network working size (px)."),
+    tile_px: Optional[int] = typer.Option(None, "--tile", min=0, help="Network tile size (px; default: by size)."),
     repeat: int = typer.Option(3, "--repeat", min=1, help="Runs; medians are reported."),
     compare: bool = typer.Option(False, "--compare",
                                  help="Also: whole image vs tiles (network) and chunked vs per-token op."),
@@ -51,7 +51,7 @@ def bench(
         elif with_depth:
             raise BokehError("--with-depth needs the generated photo (leave out PHOTO)")
         settings = RenderSettings(f_number_text=f, depth=depth, out_dir=Path(tmp) / "out", model=model,
-                                  device=device, work_size=work_size, tile=tile)
+                                  device=device, work_size_px=work_size_px, tile_px=tile_px)
         settings.validate()
         report = bench_render(photo, settings, repeat)
         if compare:

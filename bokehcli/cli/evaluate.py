@@ -19,7 +19,7 @@ def evaluate(
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Report folder: metrics.json, per_image.csv, grid.png."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N pairs."),
-    tile: int = typer.Option(512, "--tile", help="Network tile size in px (TSP across tiles; 0 = whole image)."),
+    tile_px: int = typer.Option(512, "--tile", help="Network tile size in px (TSP across tiles; 0 = whole image)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json to stdout instead of a table."),
 ) -> None:
@@ -47,7 +47,7 @@ def evaluate(
             def on_pair(score) -> None:
                 progress.update(task, advance=1, info=f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB")
 
-            result = evaluate_split(data, split, model, torch_device, limit, tile, ddp.rank, ddp.world, on_pair)
+            result = evaluate_split(data, split, model, torch_device, limit, tile_px, ddp.rank, ddp.world, on_pair)
         if result is not None and out_dir is not None:
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)

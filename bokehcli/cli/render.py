@@ -11,7 +11,7 @@ from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY
-from ..models.tiling import DEFAULT_WORK_SIZE
+from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .common import EXIT_USAGE, batch_exit_code, fail_line, out, print_json, progress_bar, warn_line
@@ -44,10 +44,10 @@ def render(
     model: str = typer.Option(DEFAULT_MODEL, "--model",
                               help="Depth network weights when no --depth is given: a name in models/ or a path."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device)."),
-    work_size: int = typer.Option(DEFAULT_WORK_SIZE, "--work-size", min=0,
+    work_size_px: int = typer.Option(DEFAULT_WORK_SIZE_PX, "--work-size", min=0,
                                   help="Long side (px) the network runs at; 0 = full resolution."),
-    tile: Optional[int] = typer.Option(None, "--tile", min=0,
-                                       help="Network tile size in px; 0 = whole image (default: by working size)."),
+    tile_px: Optional[int] = typer.Option(None, "--tile", min=0,
+                                          help="Network tile size in px; 0 = whole image (default: by working size)."),
     no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
@@ -67,7 +67,8 @@ def render(
             sensor_diag_mm=_positive(sensor_diagonal, "--sensor-diagonal"), focus_at=_parse_xy(focus_at),
             blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
             out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
-            save_depth=save_depth, model=model, device=device, work_size=work_size, tile=tile, tsp=not no_tsp)
+            save_depth=save_depth, model=model, device=device, work_size_px=work_size_px, tile_px=tile_px,
+            tsp=not no_tsp)
         settings.validate()
     except BokehError as exc:
         fail_line(str(exc))

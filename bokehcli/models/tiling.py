@@ -1,8 +1,8 @@
 """Tiled inference with tile state propagation (TSP), and the tiled-training hook.
 
-Inference (:func:`predict`): the photo is resized to a working size (long side ``work_size`` px;
-0 = full resolution) and cut into ``tile`` x ``tile`` tiles (0 = one tile) that overlap by
-``overlap`` px. Tiles run one after another in serpentine order (left to right on even tile
+Inference (:func:`predict`): the photo is resized to a working size (long side ``work_size_px``;
+0 = full resolution) and cut into ``tile_px`` x ``tile_px`` tiles (0 = one tile) that overlap by
+``overlap_px``. Tiles run one after another in serpentine order (left to right on even tile
 rows, right to left on odd ones, so consecutive tiles are neighbours); with ``tsp`` the final
 state of every block and scan direction for one tile is the initial state of the same block and
 direction for the next, the first tile starting from the learned ``state_init``. Overlaps are
@@ -35,12 +35,12 @@ from ..timing import NO_STAGES
 from .bokehflow import (BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, States, apply_refinement, finish,
                         pg_coc)
 
-DEFAULT_WORK_SIZE = 1024
+DEFAULT_WORK_SIZE_PX = 1024
 # Tiles are for memory: below this many working pixels the whole image is one tile (fastest: no
 # overlap is computed twice); above it, tiles of AUTO_TILE_PX with carried state.
 WHOLE_IMAGE_MAX_PIXELS = 1_500_000
 AUTO_TILE_PX = 768
-DEFAULT_OVERLAP = 64
+DEFAULT_OVERLAP_PX = 64
 GUIDE_RADIUS = 2
 GUIDE_EPS = 1e-3
 _LUMA = (0.299, 0.587, 0.114)
@@ -63,34 +63,34 @@ class Prediction:
         return 1.0 / self.inv_depth
 
 
-def working_size(height: int, width: int, work_size: int) -> tuple[int, int]:
-    """(h, w) with long side ``work_size`` and the aspect ratio kept; full size if 0 or larger."""
-    if work_size < 0:
-        raise ValueError(f"work size must be >= 0, got {work_size}")
+def working_size(height: int, width: int, work_size_px: int) -> tuple[int, int]:
+    """(h, w) with long side ``work_size_px`` and the aspect ratio kept; full size if 0 or larger."""
+    if work_size_px < 0:
+        raise ValueError(f"work size must be >= 0, got {work_size_px}")
     long_side = max(height, width)
-    if work_size == 0 or work_size >= long_side:
+    if work_size_px == 0 or work_size_px >= long_side:
         return height, width
-    scale = work_size / long_side
+    scale = work_size_px / long_side
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def overlap_for(tile: int) -> int:
-    """Default overlap of tiles: DEFAULT_OVERLAP, or a quarter of small tiles (multiple of 8 px)."""
-    return DEFAULT_OVERLAP if tile == 0 else min(DEFAULT_OVERLAP, tile // 32 * 8)
+def overlap_for(tile_px: int) -> int:
+    """Default overlap of tiles in px: DEFAULT_OVERLAP_PX, or a quarter of small tiles (multiple of 8)."""
+    return DEFAULT_OVERLAP_PX if tile_px == 0 else min(DEFAULT_OVERLAP_PX, tile_px // 32 * 8)
 
 
 def auto_tile(height: int, width: int) -> int:
-    """The default tile for a working size: the whole image when small enough, else AUTO_TILE_PX."""
+    """The default tile (px) for a working size: the whole image when small enough, else AUTO_TILE_PX."""
     return 0 if height * width <= WHOLE_IMAGE_MAX_PIXELS else AUTO_TILE_PX
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least ``overlap``
-    shared px; the last tile is aligned to the end. ``tile <= 0`` or ``>= length``: one tile."""
-    if tile <= 0 or tile >= length:
+def tile_starts(length_px: int, tile_px: int, overlap_px: int) -> list[int]:
+    """Start offsets of tiles of ``tile_px`` covering ``[0, length_px)`` with at least ``overlap_px``
+    shared; the last tile is aligned to the end. ``tile_px <= 0`` or ``>= length_px``: one tile."""
+    if tile_px <= 0 or tile_px >= length_px:
         return [0]
-    step = tile - overlap
-    return list(range(0, length - tile, step)) + [length - tile]
+    step = tile_px - overlap_px
+    return list(range(0, length_px - tile_px, step)) + [length_px - tile_px]
 
 
 def serpentine(n_rows: int, n_cols: int) -> list[tuple[int, int]]:
@@ -98,34 +98,34 @@ def serpentine(n_rows: int, n_cols: int) -> list[tuple[int, int]]:
     return [(r, c if r % 2 == 0 else n_cols - 1 - c) for r in range(n_rows) for c in range(n_cols)]
 
 
-def _ramp(start: int, size: int, total: int, overlap: int) -> torch.Tensor:
-    """1-D feather weights (size,): rise over ``overlap`` px where another tile precedes, fall
+def _ramp(start: int, size: int, total: int, overlap_px: int) -> torch.Tensor:
+    """1-D feather weights (size,): rise over ``overlap_px`` where another tile precedes, fall
     where one follows, 1 at the image border and in the interior; always > 0."""
     w = torch.ones(size)
-    if overlap > 0:
-        ramp = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+    if overlap_px > 0:
+        ramp = (torch.arange(overlap_px, dtype=torch.float32) + 0.5) / overlap_px
         if start > 0:
-            w[:overlap] = torch.minimum(w[:overlap], ramp)
+            w[:overlap_px] = torch.minimum(w[:overlap_px], ramp)
         if start + size < total:
-            w[size - overlap:] = torch.minimum(w[size - overlap:], ramp.flip(0))
+            w[size - overlap_px:] = torch.minimum(w[size - overlap_px:], ramp.flip(0))
     return w
 
 
-def validate_tiling(tile: int, overlap: int) -> None:
-    if tile < 0 or (tile and (tile % TOKEN_STRIDE or tile < 4 * TOKEN_STRIDE)):
-        raise ValueError(f"tile must be 0 or a multiple of {TOKEN_STRIDE} >= {4 * TOKEN_STRIDE} px, got {tile}")
-    if overlap < 0 or (tile and 2 * overlap > tile):
-        raise ValueError(f"overlap must be in [0, tile/2], got {overlap}")
+def validate_tiling(tile_px: int, overlap_px: int) -> None:
+    if tile_px < 0 or (tile_px and (tile_px % TOKEN_STRIDE or tile_px < 4 * TOKEN_STRIDE)):
+        raise ValueError(f"tile must be 0 or a multiple of {TOKEN_STRIDE} >= {4 * TOKEN_STRIDE} px, got {tile_px}")
+    if overlap_px < 0 or (tile_px and 2 * overlap_px > tile_px):
+        raise ValueError(f"overlap must be in [0, tile/2], got {overlap_px}")
 
 
-def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile: int, overlap: int,
+def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile_px: int, overlap_px: int,
               tsp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Network over overlapping tiles of ``srgb`` (B, 3, h, w) -> stitched inverse depth
     (B, 1, h, w) and refinement (B, 3, h, w). ``tsp=False`` starts every tile from ``state_init``."""
-    validate_tiling(tile, overlap)
+    validate_tiling(tile_px, overlap_px)
     b, _, h, w = srgb.shape
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
-    th, tw = min(tile or h, h), min(tile or w, w)
+    ys, xs = tile_starts(h, tile_px, overlap_px), tile_starts(w, tile_px, overlap_px)
+    th, tw = min(tile_px or h, h), min(tile_px or w, w)
     acc = srgb.new_zeros(b, 4, h, w)
     weight = srgb.new_zeros(1, 1, h, w)
     states: States | None = None
@@ -133,7 +133,7 @@ def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile: int, 
         y0, x0 = ys[r], xs[c]
         net = model.network(srgb[..., y0:y0 + th, x0:x0 + tw], lens, states=states)
         states = net.states if tsp else None
-        feather = (_ramp(y0, th, h, overlap)[:, None] * _ramp(x0, tw, w, overlap)[None, :]).to(srgb)
+        feather = (_ramp(y0, th, h, overlap_px)[:, None] * _ramp(x0, tw, w, overlap_px)[None, :]).to(srgb)
         acc[..., y0:y0 + th, x0:x0 + tw] += feather * torch.cat([net.inv_depth, net.refine_lin], dim=1)
         weight[..., y0:y0 + th, x0:x0 + tw] += feather
     out = acc / weight
@@ -175,8 +175,8 @@ def guided_upsample(src: torch.Tensor, guide: torch.Tensor, radius: int = GUIDE_
     return up(a) * guide + up(b) + src_mean
 
 
-def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: int = DEFAULT_WORK_SIZE,
-            tile: int | None = None, overlap: int | None = None, tsp: bool = True,
+def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px: int = DEFAULT_WORK_SIZE_PX,
+            tile_px: int | None = None, overlap_px: int | None = None, tsp: bool = True,
             stages=NO_STAGES) -> Prediction:
     """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1].
 
@@ -186,18 +186,18 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size: in
     if srgb_full.dim() != 3 or srgb_full.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) image, got {tuple(srgb_full.shape)}")
     height, width = srgb_full.shape[-2:]
-    h, w = working_size(height, width, work_size)
-    if tile is None:
-        tile = auto_tile(h, w)
-    if overlap is None:
-        overlap = overlap_for(tile)
+    h, w = working_size(height, width, work_size_px)
+    if tile_px is None:
+        tile_px = auto_tile(h, w)
+    if overlap_px is None:
+        overlap_px = overlap_for(tile_px)
     photo = srgb_full.unsqueeze(0)
     lens_work = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, w, h), device=photo.device)
     with torch.inference_mode():
         with stages("network"):
             work = photo if (h, w) == (height, width) else F.interpolate(
                 photo, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
-            inv_depth, refine = run_tiles(model, work, lens_work, tile, overlap, tsp)
+            inv_depth, refine = run_tiles(model, work, lens_work, tile_px, overlap_px, tsp)
         with stages("depth upsampling"):
             if (h, w) == (height, width):
                 return Prediction(inv_depth, refine, (h, w))
