@@ -103,13 +103,15 @@ def log_inverse_depth_l1(inv_depth: torch.Tensor, depth_m: torch.Tensor, min_dep
     return (torch.log(inv_depth) - torch.log(target)).abs().mean()
 
 
-def tile_consistency(tiled_inv_depth: torch.Tensor, whole_inv_depth: torch.Tensor, tiles_xy: tuple[int, int],
-                     seam_margin_px: int) -> torch.Tensor:
-    """TSP consistency: mean ``|log(1/D_tiled) - log(1/D_whole)|`` away from the tile seams, scalar.
+def depth_consistency(tiled_inv_depth: torch.Tensor, whole_inv_depth: torch.Tensor, tiles_xy: tuple[int, int],
+                      seam_margin_px: int) -> torch.Tensor:
+    """Agreement of two runs on one crop: mean ``|log(1/D_tiled) - log(1/D_whole)|`` away from the
+    tile seams, scalar (TSP: tiles vs the whole crop; aperture: the crop at two f-numbers).
 
-    Both (B, 1, H, W); the crop is cut into ``nx x ny`` equal tiles. Pixels within
-    ``seam_margin_px`` (at most a quarter of the tile) of an inner seam are left out: there the
-    convolutions see the tile's border, which inference covers with overlapping, feathered tiles.
+    Both (B, 1, H, W); the first run cut the crop into ``nx x ny`` equal tiles ((1, 1): none).
+    Pixels within ``seam_margin_px`` (at most a quarter of the tile) of an inner seam are left
+    out: there the convolutions see the tile's border, which inference covers with overlapping,
+    feathered tiles.
     """
     height, width = tiled_inv_depth.shape[-2:]
     device = tiled_inv_depth.device

@@ -4,8 +4,11 @@ Per step, each sample is a random crop of one (f/22 source, target) pair with it
 
     network (optionally as 2x2 tiles with carried TSP states, ``TILED_FRACTION`` of the steps)
       -> inverse depth, refinement -> PG-CoC with the FULL-frame pixel pitch -> thin-lens render
-    (tiled steps also run the whole crop: TSP_WEIGHT * |log inverse depth, tiled - whole| teaches
-     the carried state to stand in for the context a tile cannot see)
+    every step also runs the whole crop at another f-number (log-uniform in OTHER_F_RANGE), and
+    CONSISTENCY_WEIGHT * |log inverse depth - that run's| ties the two: on tiled steps it teaches
+    the carried state to stand in for the context a tile cannot see; on all steps it keeps the
+    depth a property of the scene, not of the aperture rendered (the bokeh stream that sees the
+    f-number feeds the depth stream through the cross-fusion)
     loss = L1 + (1 - SSIM) on the rendered sRGB
          + LPIPS_WEIGHT * LPIPS            (only when its weights are available locally)
          + SMOOTH_WEIGHT * edge-aware smoothness of inverse depth
@@ -73,8 +76,9 @@ DEPTH_WEIGHT = 0.1
 AUX_DEPTH_WEIGHT = 0.05
 TILED_FRACTION = 0.5  # share of steps whose crops run as 2x2 tiles with carried states
 TILES_XY = (2, 2)
-TSP_WEIGHT = 1.0
+CONSISTENCY_WEIGHT = 1.0
 TSP_SEAM_MARGIN_PX = 16
+OTHER_F_RANGE = (1.4, 22.0)
 GRAD_CLIP = 1.0  # seed audit #4
 MIN_LR_RATIO = 0.1
 BETAS = (0.9, 0.99)
@@ -195,18 +199,22 @@ def lens_of(batch: dict[str, torch.Tensor]) -> LensBatch:
 class NetworkOnCrop(nn.Module):
     """The network on a crop, as ``tiles x tiles`` TSP tiles; a module of its own so DDP sees a
     ``forward`` (``forward_tiled`` calls ``BokehFlow.network``). Returns (inv_depth, refine, aux,
-    whole-crop inverse depth or None): with tiles the whole crop runs too, for the TSP loss."""
+    inverse depth of the whole crop seen at ``other_f_number`` or None), the last for the
+    consistency loss."""
 
     def __init__(self, model: BokehFlow) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, srgb: torch.Tensor, f_number: torch.Tensor, focal_mm: torch.Tensor, focus_m: torch.Tensor,
-                sensor_diag_mm: torch.Tensor, pixel_pitch_mm: torch.Tensor, tiles: int):
+                sensor_diag_mm: torch.Tensor, pixel_pitch_mm: torch.Tensor, tiles: int,
+                other_f_number: torch.Tensor | None = None):
         lens = LensBatch(f_number, focal_mm, focus_m, sensor_diag_mm, pixel_pitch_mm)
         out = forward_tiled(self.model, srgb, lens, (tiles, tiles), render=False)
-        whole = self.model.network(srgb, lens).inv_depth if tiles > 1 else None
-        return out.inv_depth, out.refine_lin, out.aux_inv_depth, whole
+        if other_f_number is None:
+            return out.inv_depth, out.refine_lin, out.aux_inv_depth, None
+        other = LensBatch(other_f_number, focal_mm, focus_m, sensor_diag_mm, pixel_pitch_mm)
+        return out.inv_depth, out.refine_lin, out.aux_inv_depth, self.model.network(srgb, other).inv_depth
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -232,10 +240,11 @@ def update_ema(ema_model: nn.Module, model: nn.Module, decay: float, step: int) 
 
 def compute_loss(rendered_srgb: torch.Tensor, target: torch.Tensor, source: torch.Tensor,
                  inv_depth: torch.Tensor, aux_inv_depth: list[torch.Tensor], depth_m: torch.Tensor | None,
-                 config: BokehFlowConfig, lpips_net: nn.Module | None, whole_inv_depth: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 config: BokehFlowConfig, lpips_net: nn.Module | None, other_inv_depth: torch.Tensor | None = None,
+                 tiles: int = 1) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss (scalar) and its unweighted parts; images (B, 3, H, W) sRGB in [0, 1].
-    ``whole_inv_depth``: on tiled steps, the whole crop's inverse depth (the TSP term)."""
+    ``other_inv_depth``: the whole crop's inverse depth at another f-number (the consistency
+    term; ``inv_depth`` came from ``tiles x tiles`` tiles, whose seams it leaves out)."""
     parts = {"l1": (rendered_srgb - target).abs().mean(),
              "ssim": 1.0 - losses.ssim(rendered_srgb, target).mean(),
              "smooth": losses.edge_aware_smoothness(inv_depth, source)}
@@ -249,23 +258,26 @@ def compute_loss(rendered_srgb: torch.Tensor, target: torch.Tensor, source: torc
         parts["aux_depth"] = torch.stack([losses.log_inverse_depth_l1(a, depth_m, *bounds)
                                           for a in aux_inv_depth]).mean()
         total = total + DEPTH_WEIGHT * parts["depth"] + AUX_DEPTH_WEIGHT * parts["aux_depth"]
-    if whole_inv_depth is not None:
-        parts["tsp"] = losses.tile_consistency(inv_depth, whole_inv_depth, TILES_XY, TSP_SEAM_MARGIN_PX)
-        total = total + TSP_WEIGHT * parts["tsp"]
+    if other_inv_depth is not None:
+        parts["consistency"] = losses.depth_consistency(inv_depth, other_inv_depth, (tiles, tiles),
+                                                       TSP_SEAM_MARGIN_PX)
+        total = total + CONSISTENCY_WEIGHT * parts["consistency"]
     return total, parts
 
 
-def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, amp: bool
+def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, amp: bool,
+                other_f_number: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
     """Network (bf16 autocast if ``amp``) then the fp32 thin-lens render: rendered sRGB (B, 3, H, W),
-    inverse depth, coarse inverse depths, whole-crop inverse depth (tiled steps only)."""
+    inverse depth, coarse inverse depths, and the whole crop's inverse depth at ``other_f_number``
+    (B,) (None without it)."""
     lens = lens_of(batch)
     source = batch["source"]
     with torch.autocast(device_type=source.device.type, dtype=torch.bfloat16, enabled=amp):
-        inv_depth, refine, aux, whole = net(source, lens.f_number, lens.focal_mm, lens.focus_m,
-                                            lens.sensor_diag_mm, lens.pixel_pitch_mm, tiles)
+        inv_depth, refine, aux, other = net(source, lens.f_number, lens.focal_mm, lens.focus_m,
+                                            lens.sensor_diag_mm, lens.pixel_pitch_mm, tiles, other_f_number)
     out = finish(NetworkOutput(inv_depth.float(), refine.float(), [a.float() for a in aux], {}), source, lens)
-    return linear_to_srgb(out.rendered_lin), out.inv_depth, out.aux_inv_depth, None if whole is None else whole.float()
+    return linear_to_srgb(out.rendered_lin), out.inv_depth, out.aux_inv_depth, None if other is None else other.float()
 
 
 @torch.no_grad()
@@ -482,10 +494,12 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
     step = start_step
     for step, batch in enumerate(loader, start=start_step + 1):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        use_tiles = np.random.default_rng((settings.seed, step)).random() < TILED_FRACTION
-        rendered, inv_depth, aux, whole = render_crop(net, batch, TILES_XY[0] if use_tiles else 1, amp)
+        step_rng = np.random.default_rng((settings.seed, step))
+        tiles = TILES_XY[0] if step_rng.random() < TILED_FRACTION else 1
+        other_f = torch.from_numpy(np.exp(step_rng.uniform(*np.log(OTHER_F_RANGE), len(batch["f_number"]))))
+        rendered, inv_depth, aux, other = render_crop(net, batch, tiles, amp, other_f.float().to(device))
         loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
-                                   batch.get("depth_m"), model.config, lpips_net, whole)
+                                   batch.get("depth_m"), model.config, lpips_net, other, tiles)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP))
@@ -502,7 +516,7 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
 
         now = time.perf_counter()  # throughput of data + step, not of validation and checkpoints
         record = {"step": step, **{n: float(v) for n, v in zip(names, values)}, "lr": lr, "grad_norm": grad_norm,
-                  "skipped_steps": skipped, "tiles": TILES_XY[0] if use_tiles else 1,
+                  "skipped_steps": skipped, "tiles": tiles,
                   "samples_per_s": global_batch / (now - tick), "elapsed_s": now - run_start}
         checkpoint = step % settings.save_every == 0 or step == last_step
         validation = val_loader is not None and (step % settings.val_every == 0 or step == last_step)

@@ -1,5 +1,6 @@
 """`bokeh train` on a tiny generated set: schedule, data order, loss, resume exactness, files."""
 
+import dataclasses
 import json
 import math
 
@@ -85,10 +86,12 @@ def test_loss_falls_on_a_fixed_batch(data):
     history = []
     for step in range(8):
         tiled = step % 2 == 1
-        rendered, inv_depth, aux, whole = tr.render_crop(net, batch, 2 if tiled else 1, amp=False)
+        tiles = 2 if tiled else 1
+        rendered, inv_depth, aux, other = tr.render_crop(net, batch, tiles, amp=False,
+                                                         other_f_number=torch.tensor([1.4, 22.0]))
         loss, parts = tr.compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux, batch["depth_m"],
-                                      model.config, None, whole)
-        assert set(parts) == {"l1", "ssim", "smooth", "depth", "aux_depth"} | ({"tsp"} if tiled else set())
+                                      model.config, None, other, tiles)
+        assert set(parts) == {"l1", "ssim", "smooth", "depth", "aux_depth", "consistency"}
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -200,14 +203,46 @@ def test_truncate_log_drops_later_and_torn_lines(tmp_path):
     assert read_log(path) == [{"step": 1}, {"step": 2}]
 
 
-def test_tile_consistency_ignores_the_seams_only():
+def test_depth_consistency_ignores_the_seams_only():
     whole = torch.full((1, 1, 64, 96), 0.5)
     tiled = whole.clone()
     tiled[..., 28:36, :] = 0.9  # inside the 8-px band of the horizontal seam at y = 32
     tiled[..., :, 44:52] = 0.9  # and of the vertical seam at x = 48
-    assert float(losses.tile_consistency(tiled, whole, (2, 2), 8)) == 0.0
+    assert float(losses.depth_consistency(tiled, whole, (2, 2), 8)) == 0.0
     tiled[..., 5, 5] = 0.5 * math.e  # |log ratio| = 1 at one kept pixel
     kept = 64 * 96 - (16 * 96 + 16 * 64 - 16 * 16)
-    assert float(losses.tile_consistency(tiled, whole, (2, 2), 8)) == pytest.approx(1.0 / kept, rel=1e-5)
+    assert float(losses.depth_consistency(tiled, whole, (2, 2), 8)) == pytest.approx(1.0 / kept, rel=1e-5)
     # the band never swallows a small tile
-    assert math.isfinite(float(losses.tile_consistency(tiled[..., :16, :16], whole[..., :16, :16], (2, 2), 16)))
+    assert math.isfinite(float(losses.depth_consistency(tiled[..., :16, :16], whole[..., :16, :16], (2, 2), 16)))
+    # one tile (two f-numbers of the whole crop): every pixel counts
+    ones = torch.zeros_like(whole).fill_(0.5)
+    ones[..., 30, 46] = 0.5 * math.e
+    assert float(losses.depth_consistency(ones, whole, (1, 1), 8)) == pytest.approx(1.0 / (64 * 96), rel=1e-5)
+
+
+def test_every_step_ties_the_depth_at_two_f_numbers(data):
+    """The depth is the scene's, not the aperture's: the crop runs again, whole, at another
+    f-number, and its inverse depth is what the consistency term compares with."""
+    torch.manual_seed(0)
+    base = RealBokehTrain(data, "train", crop=32, seed=1)
+    batch = {k: torch.stack([base[i][k] for i in range(2)]) for k in base[0]}
+    model = create_model("nano").eval()
+    with torch.no_grad():  # an initialised model ignores the f-number (zero-initialised modulation)
+        for param in model.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    other_f = torch.tensor([1.4, 16.0])
+    with torch.no_grad():
+        _, inv_depth, _, other = tr.render_crop(tr.NetworkOnCrop(model), batch, 1, amp=False, other_f_number=other_f)
+        lens = tr.lens_of(batch)
+        expected = model.network(batch["source"], dataclasses.replace(lens, f_number=other_f)).inv_depth
+    assert torch.allclose(other, expected) and not torch.allclose(other, inv_depth)
+    _, parts = tr.compute_loss(batch["target"], batch["target"], batch["source"], inv_depth, [], None,
+                               model.config, None, other, tiles=1)
+    assert float(parts["consistency"]) == pytest.approx(float((inv_depth.log() - other.log()).abs().mean()), rel=1e-5)
+
+
+def test_training_logs_the_consistency_on_whole_and_tiled_steps(data, tmp_path):
+    run(data, tmp_path / "run", steps=6)
+    records = read_log(tmp_path / "run" / "log.jsonl")
+    assert {r["tiles"] for r in records} == {1, 2}  # both kinds of step ran
+    assert all("consistency" in r for r in records)  # untiled steps too: the crop at another f-number
