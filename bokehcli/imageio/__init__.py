@@ -11,9 +11,13 @@ carrying the source's EXIF (Orientation reset to 1, FNumber set to the rendered 
 rendering recorded in ImageDescription and Software) and ICC profile. Alpha is not written:
 blurring moves colour across the frame, so the source's alpha no longer matches the pixels.
 
-Pillow reads 16-bit-per-channel colour PNGs and TIFFs at 8 bits, so those two are decoded
-here (PNG: inflate + unfilter; TIFF: uncompressed or deflate strips), and Pillow cannot
-write 16-bit RGB TIFF, so that writer is here too.
+Pillow reads 16-bit-per-channel colour PNGs and TIFFs at 8 bits, so those two are decoded by
+our own code (PNG: inflate + unfilter; TIFF: uncompressed or deflate strips), and Pillow cannot
+write 16-bit RGB TIFF, so that writer is ours too.
+
+Modules: ``read`` (decoding, orientation, colour profiles, the one-line errors), ``decode16``
+(the 16-bit PNG and TIFF decoders), ``write`` (encoding, EXIF stamping, the 16-bit TIFF
+writer), ``tags`` (the EXIF/TIFF tag numbers the two sides share).
 """
 
 from .decode16 import png_unfilter
