@@ -496,7 +496,9 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         step_rng = np.random.default_rng((settings.seed, step))
         tiles = TILES_XY[0] if step_rng.random() < TILED_FRACTION else 1
-        other_f = torch.from_numpy(np.exp(step_rng.uniform(*np.log(OTHER_F_RANGE), len(batch["f_number"]))))
+        # Drawn for the global batch, each rank taking its slice: DDP then sees what one process would.
+        other_f = np.exp(step_rng.uniform(*np.log(OTHER_F_RANGE), global_batch))
+        other_f = torch.from_numpy(other_f[ddp.rank * settings.batch_size:][:len(batch["f_number"])])
         rendered, inv_depth, aux, other = render_crop(net, batch, tiles, amp, other_f.float().to(device))
         loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
                                    batch.get("depth_m"), model.config, lpips_net, other, tiles)

@@ -61,15 +61,19 @@ def test_ddp_training_equals_one_process_with_the_global_batch(data, tmp_path):
     one, two = log("one"), log("two")
     assert [r["step"] for r in two] == [1, 2, 3]
     for a, b in zip(one, two):
-        for key in ("loss", "l1", "ssim", "depth", "grad_norm", "lr"):
+        for key in ("loss", "l1", "ssim", "depth", "consistency", "grad_norm", "lr"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["step"], key)
     sa = torch.load(tmp_path / "one" / "state.pt", weights_only=True)
     sb = torch.load(tmp_path / "two" / "state.pt", weights_only=True)
     assert sa["data_position"] == sb["data_position"] == 6
-    # Adam divides by sqrt(v): float differences in near-zero gradients move a weight by up to a
-    # fraction of the step size (lr 3e-4 here), so compare at 1/6 of one step.
+    # Adam divides by sqrt(v): float differences in near-zero gradients (the zero-initialised FiLM
+    # projections' first steps) move a weight by up to a fraction of the step size (lr 3e-4 here).
+    # Every weight within half a step, and all but a handful within a sixth of one.
+    far = 0
     for name, tensor in sa["model"].items():
-        torch.testing.assert_close(sb["model"][name], tensor, rtol=1e-4, atol=5e-5)
+        torch.testing.assert_close(sb["model"][name], tensor, rtol=1e-4, atol=1.5e-4)
+        far += int(((sb["model"][name] - tensor).abs() > 5e-5 + 1e-4 * tensor.abs()).sum())
+    assert far <= 1e-4 * sum(w.numel() for w in sa["model"].values()), far
 
 
 def test_sharded_eval_equals_one_process(data, tmp_path):
