@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .device import resolve_device
 from .files import atomic_path
 from .imageio import exif_rational
-from .device import resolve_device
 from .pipeline import RenderSettings, render_file
 from .timing import Stages, peak_rss_bytes, reset_peak_rss
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .data.scenes import random_scene
-from .files import atomic_path
 from .data.realbokeh import SOURCE_F_NUMBER
+from .data.scenes import random_scene
 from .data.synth import write_jpeg
+from .files import atomic_path
 from .imageio import load_photo
 from .pipeline import RenderSettings, render_file
 from .render.accumulation import pinhole_view

@@ -30,7 +30,7 @@ MIN_FOCUS_OVER_FOCAL = 1.01
 Number = Union[float, torch.Tensor]
 
 
-def nearest_focus_m(focal_mm: float) -> float:
+def nearest_focus_m(focal_mm: Number) -> Number:
     """The nearest focus distance the thin-lens guard allows (``MIN_FOCUS_OVER_FOCAL`` f), in m."""
     return MIN_FOCUS_OVER_FOCAL * focal_mm / 1000.0
 
@@ -67,7 +67,7 @@ def coc_mm_from_inverse_depth(
     # 1/S1 in 1/m, capped so S1 >= 1.01 f; f detached inside the guard (seed audit #2). The
     # difference is taken in 1/m, where 1/D and 1/S1 of the same distance are the same float: the
     # CoC is exactly 0 on the focus plane (in 1/mm the two would be rounded differently).
-    inv_s1_per_m = torch.minimum(1.0 / s1, 1000.0 / (MIN_FOCUS_OVER_FOCAL * f.detach()))
+    inv_s1_per_m = torch.minimum(1.0 / s1, 1.0 / nearest_focus_m(f.detach()))
     aperture_mm = f / n
     return aperture_mm * f * ((inv_s1_per_m - inv_depth_per_m) / 1000.0) / (1.0 - f * inv_s1_per_m / 1000.0)
 

@@ -77,13 +77,13 @@ def render(
     paths, failures = _expand(inputs)  # failures: (input, one-line message)
     results = []
     claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
-    inputs = {p.resolve() for p in paths}  # never written over, even with --overwrite
+    batch_inputs = {p.resolve() for p in paths}  # never written over, even with --overwrite
     with progress_bar(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()) as progress:
         for path in paths:
             task = progress.add_task(path.name, total=None)
             try:
                 target = output_path(path, settings).absolute()
-                if target.resolve() in inputs:
+                if target.resolve() in batch_inputs:
                     raise BokehError(f"{path}: its output {target} is an input of this batch; choose another --out")
                 if claimed.get(target, path.absolute()) != path.absolute():
                     raise BokehError(f"{path}: same output {target.name} as {claimed[target]}; "
