@@ -8,6 +8,7 @@ import torch
 from bokehcli.ops.aperture import aperture_kernel
 from bokehcli.ops.blur import fft_convolve
 from bokehcli.optics import Lens
+from bokehcli.render.accumulation import Plane, accumulation_render, pinhole_view
 from bokehcli.render.layered import (HighlightBoost, layer_centres, layer_weights, render_bokeh,
                                      render_bokeh_tiled)
 
@@ -96,6 +97,45 @@ def test_blurred_foreground_spreads_over_sharp_background():
     assert torch.allclose(row[:, 140], torch.tensor([0.0, 0.0, 0.8]), atol=1e-5)
 
 
+def _plane_scene(specs, width=72, height=56, margin=20):
+    """Accumulation reference and our render of constant-colour planes, back to front.
+
+    ``specs``: (rgb, columns of the padded frame it covers, signed CoC in px at its depth)."""
+    lens = Lens(85.0, 1.4, 1.0, 4.0)
+    coc_inf = float(lens.coc_px(torch.tensor(math.inf), width, height))
+    planes = []
+    for rgb, cols, coc in specs:
+        alpha = torch.zeros(height + 2 * margin, width + 2 * margin)
+        alpha[:, cols] = 1.0
+        colour = torch.tensor(rgb)[:, None, None].expand(3, *alpha.shape).contiguous()
+        planes.append(Plane(colour, alpha, lens.focus_m / (1 - coc / coc_inf)))
+    reference = accumulation_render(planes, lens, width, height)
+    rgb, depth = pinhole_view(planes, width, height)
+    ours = render_bokeh(rgb[None], lens.coc_px(depth[None, None], width, height), highlight_boost=1.0)[0]
+    return reference[:, height // 2], ours[:, height // 2]
+
+
+def test_blurred_foreground_lets_the_background_through_inside_its_edge_too():
+    """Partial occlusion on both sides of a defocused edge (red half plane, CoC -16 px, over sharp
+    green): a real lens sees round the edge, so 2-8 px inside it the background shows as well."""
+    reference, ours = _plane_scene([((0.0, 1.0, 0.0), slice(None), 0.0), ((1.0, 0.0, 0.0), slice(0, 56), -16.0)])
+    inside = slice(36 - 8, 36 - 1)                      # the edge sits at column 36 of the frame
+    assert reference[1, inside].max() > 0.1             # the physics: green shows inside the red
+    assert (ours[:, inside] - reference[:, inside]).abs().max() < 0.06
+    assert (ours[:, 36:48] - reference[:, 36:48]).abs().max() < 0.06
+
+
+def test_an_edge_hidden_by_a_nearer_surface_lets_nothing_through():
+    """A slightly blurred green wall (CoC +6) meets a sharp red subject in front of it; far blue
+    (CoC +40) shows from 20 px further right. Behind the wall's edge next to the subject is more
+    wall, not the far blue: the wall's rim there must stay green."""
+    reference, ours = _plane_scene([((0.0, 0.0, 1.0), slice(None), 40.0), ((0.0, 1.0, 0.0), slice(0, 60), 6.0),
+                                    ((1.0, 0.0, 0.0), slice(0, 40), 0.0)])
+    wall = slice(40 - 20 + 1, 40 - 20 + 6)              # frame columns just right of the subject
+    assert ours[2, wall].max() < 0.02 and reference[2, wall].max() < 0.02
+    assert (ours[:, wall] - reference[:, wall]).abs().max() < 0.06
+
+
 def test_front_shape_is_rotated_180_degrees():
     img = torch.zeros(1, 3, 81, 81)
     img[..., 40, 40] = 0.9
@@ -122,6 +162,22 @@ def test_highlight_boost_makes_bright_bokeh_and_is_exact_in_focus():
     assert (sharp - img).abs().max() < 1e-5
 
 
+def test_highlight_boost_is_finite_and_invertible_on_hdr_input():
+    """Linear radiance above 1 is scaled by the gain, not pushed through the exponential."""
+    boost = HighlightBoost()
+    x = torch.tensor([0.5, 0.95, 1.0, 2.5, 27.0, 1e4]).view(1, 1, 1, -1).expand(1, 3, 1, 6)
+    y = boost.forward(x)
+    assert torch.isfinite(y).all() and (y[0, 0, 0].diff() > 0).all()
+    assert torch.allclose(y[..., 3:], x[..., 3:] * boost.gain)
+    assert torch.allclose(boost.inverse(y), x, rtol=1e-5)
+    img = torch.full((1, 3, 41, 41), 0.2)
+    img[..., 20, 20] = 27.0                                    # a lamp in an HDR image
+    out = render_bokeh(img, torch.full((1, 1, 41, 41), 10.0))
+    assert torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="between 1 and 100"):
+        HighlightBoost(1e20)
+
+
 def test_gradients_reach_depth():
     img = texture(48, 64).requires_grad_()
     depth = torch.full((1, 1, 48, 64), 3.0)
@@ -140,4 +196,21 @@ def test_tiled_equals_whole_image():
     coc = torch.linspace(-35, 70, 420).expand(1, 1, 300, 420).contiguous()
     whole = render_bokeh(img, coc)
     tiled = render_bokeh_tiled(img, coc, tile_px=128)
+    assert (whole - tiled).abs().max() < 1e-5
+    # depth edges, where each layer's fill reads what lies behind it across tile seams
+    rows, cols = torch.meshgrid(torch.arange(300), torch.arange(420), indexing="ij")
+    coc = torch.full((1, 1, 300, 420), 66.0)
+    coc[..., (rows - 128) ** 2 + (cols - 128) ** 2 < 60 ** 2] = -66.0
+    coc[..., 200:, 250:] = 3.0
+    whole = render_bokeh(img, coc)
+    assert (whole - render_bokeh_tiled(img, coc, tile_px=128)).abs().max() < 1e-5
+
+
+def test_tiled_equals_whole_image_when_the_blur_is_downsampled_128x():
+    """A 2100-px CoC blurs at 1/128 resolution: tile crops must start on that grid, not just on 64."""
+    img = texture(32, 2600, seed=3)
+    coc = torch.full((1, 1, 32, 2600), 2100.0)
+    coc[..., :1200] = 300.0
+    whole = render_bokeh(img, coc)
+    tiled = render_bokeh_tiled(img, coc, tile_px=320)
     assert (whole - tiled).abs().max() < 1e-5

@@ -14,11 +14,14 @@ degrees in front of the focus plane) and composited back to front:
 
 so a sharp foreground occludes a blurred background, a blurred foreground spreads over a sharp
 background whose content shows through its semi-transparent rim (partial occlusion), and the two
-fragments of a pixel between two centres blend linearly instead of occluding each other. Colour and
-coverage go through exactly the same operations and are divided once at the end: normalisation is
-right by construction (the seed's double multiplication by visibility, audit #1, cannot be written
-in this form), a plane at the focus distance is returned unchanged, and missing content outside
-the frame or behind occluders is renormalised instead of darkening edges.
+fragments of a pixel between two centres blend linearly instead of occluding each other. The rim
+reaches inside the foreground's edge too, where the lens sees round it onto background the photo
+never recorded: before each layer is composited, what lies behind it is extended under its
+occluding pixels at true depth edges (:func:`_fill_behind`).
+Colour and coverage go through exactly the same operations and are divided once at the end:
+normalisation is right by construction (the seed's double multiplication by visibility, audit #1,
+cannot be written in this form), a plane at the focus distance is returned unchanged, and missing
+content outside the frame or behind occluders is renormalised instead of darkening edges.
 
 Highlights: clipped pixels hide radiance above 1. Before blurring, the max channel ``m`` is mapped
 by a smooth, strictly increasing ``f`` (identity below a threshold ``t``, ``f(1) = gain``) and after
@@ -27,7 +30,8 @@ points keep their energy and become bright bokeh balls.
 
 Cost: layer centres are spaced by ~1.5 px near focus and ~20 % of the CoC beyond, so K grows
 with log(c_max); each layer is blurred only inside the box it touches, with cost independent of
-the radius (:mod:`bokehcli.ops.blur`); :func:`render_bokeh_tiled` bounds memory by the tile.
+the radius (:mod:`bokehcli.ops.blur`), plus one more for the fill behind it at depth edges;
+:func:`render_bokeh_tiled` bounds memory by the tile.
 """
 
 from __future__ import annotations
@@ -41,20 +45,27 @@ from ..ops.aperture import kernel_size
 from ..ops.blur import aperture_blur, reduction_factor
 
 DEFAULT_HIGHLIGHT_GAIN = 3.0
+# Far above any real highlight's hidden range; larger gains only add float32 FFT leakage.
+MAX_HIGHLIGHT_GAIN = 100.0
 HIGHLIGHT_THRESHOLD = 0.92  # linear; sRGB ~0.965
 FIRST_STEP_PX = 1.5  # CoC-diameter spacing of the layers around the focus plane
 STEP_RATIO = 0.2  # relative spacing far from it
 _EPS_ALPHA = 1e-4
+FILL_MIN_COC_PX = 1.0  # a layer this sharp hides what is behind it: nothing to fill
+FILL_MIN_ALPHA = 1e-3  # coverage below which a blurred background colour is not trusted
 MAX_COC_DIAGONALS = 2.0
 
 
 @dataclass(frozen=True)
 class HighlightBoost:
-    """Invertible tone curve on the max channel: ``f(m) = m`` for ``m <= t``, else
+    """Invertible tone curve on the max channel: ``f(m) = m`` for ``m <= t``,
 
-    ``f(m) = t + (1 - t) (exp(k u) - 1) / k`` with ``u = (m - t) / (1 - t)``,
+    ``f(m) = t + (1 - t) (exp(k u) - 1) / k`` with ``u = (m - t) / (1 - t)`` for ``t < m <= 1``,
 
-    C1-continuous at ``t`` and with ``k`` chosen so that ``f(1) = gain``. ``gain = 1`` is identity.
+    C1-continuous at ``t`` and with ``k`` chosen so that ``f(1) = gain``; ``gain = 1`` is identity.
+    Above 1 (linear HDR input, whose radiance is not clipped) ``f(m) = gain * m``: continuous,
+    increasing and free of the exponential's float32 overflow (``exp(k u)`` passes 3.4e38 near
+    ``m = 2.4`` at the default gain).
     """
 
     gain: float = DEFAULT_HIGHLIGHT_GAIN
@@ -62,26 +73,29 @@ class HighlightBoost:
     k: float = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not (self.gain >= 1.0 and math.isfinite(self.gain)):
-            raise ValueError(f"highlight boost must be >= 1, got {self.gain}")
+        if not 1.0 <= self.gain <= MAX_HIGHLIGHT_GAIN:
+            raise ValueError(f"highlight boost must be between 1 and {MAX_HIGHLIGHT_GAIN:g}, got {self.gain}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"highlight threshold must be in (0, 1), got {self.threshold}")
         object.__setattr__(self, "k", _solve_k((self.gain - self.threshold) / (1 - self.threshold)))
 
-    def _scale(self, x: torch.Tensor, curve) -> torch.Tensor:
+    def _scale(self, x: torch.Tensor, curve, knee: float, beyond) -> torch.Tensor:
         if self.gain == 1.0:
             return x
         m = x.amax(dim=1, keepdim=True)
-        mapped = torch.where(m > self.threshold, curve(m.clamp_min(self.threshold)), m)
+        mapped = torch.where(m > knee, beyond(m.clamp_min(knee)), curve(m.clamp(self.threshold, knee)))
+        mapped = torch.where(m > self.threshold, mapped, m)
         return x * (mapped / m.clamp_min(1e-12))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, k = self.threshold, self.k
-        return self._scale(x, lambda m: t + (1 - t) * torch.expm1(k * (m - t) / (1 - t)) / k)
+        return self._scale(x, lambda m: t + (1 - t) * torch.expm1(k * (m - t) / (1 - t)) / k,
+                           1.0, lambda m: m * self.gain)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         t, k = self.threshold, self.k
-        return self._scale(y, lambda m: t + (1 - t) * torch.log1p(k * (m - t) / (1 - t)) / k)
+        return self._scale(y, lambda m: t + (1 - t) * torch.log1p(k * (m - t) / (1 - t)) / k,
+                           self.gain, lambda m: m / self.gain)
 
 
 def _solve_k(target: float) -> float:
@@ -168,12 +182,21 @@ def render_bokeh(
         centres = layer_centres(float(c.min()), float(c.max()))
     colour = boost.forward(image_lin)
     acc = image_lin.new_zeros(image_lin.shape[0], 4, *image_lin.shape[2:])
+    # Sharp coverage of the layers at least two centres behind the current one (see _fill_behind);
+    # the two just behind wait in `nearest` until they qualify.
+    far_behind = image_lin.new_zeros(image_lin.shape[0], 1, *image_lin.shape[2:])
+    nearest: list[torch.Tensor] = []
     for k in reversed(range(len(centres))):  # back (largest c) to front
         weight, occluder = layer_weights(coc_px, centres, k)
+        if len(nearest) == 2:
+            far_behind = far_behind + nearest.pop(0)
+        nearest.append(weight.detach())
         box = _active_box(weight, centres[k])
         if box is None:
             continue
         y0, y1, x0, x1 = box
+        if abs(centres[k]) > FILL_MIN_COC_PX and k + 2 < len(centres):
+            acc = _fill_behind(acc, occluder, far_behind, centres[k], box)
         w = weight[..., y0:y1, x0:x1]
         layer = torch.cat([colour[..., y0:y1, x0:x1] * w, w, occluder[..., y0:y1, x0:x1]], dim=1)
         acc = _over(acc, aperture_blur(layer, centres[k], blades, rotation_deg), box)
@@ -195,6 +218,39 @@ def _active_box(weight: torch.Tensor, coc_px: float) -> tuple[int, int, int, int
     y0, x0 = max(int(rows[0]) - margin, 0), max(int(cols[0]) - margin, 0)
     return (y0 - y0 % step, min(int(rows[-1]) + 1 + margin, height),
             x0 - x0 % step, min(int(cols[-1]) + 1 + margin, width))
+
+
+def _fill_behind(acc: torch.Tensor, occluder: torch.Tensor, far_behind: torch.Tensor, coc_px: float,
+                 box: tuple[int, int, int, int]) -> torch.Tensor:
+    """Extend what lies behind layer ``k`` under its occluding pixels before it is composited.
+
+    The photo never saw the background behind an object, so ``acc`` has no coverage there. A
+    blurred object is semi-transparent up to half its CoC *inside* its edge too (the lens sees
+    round it): with nothing behind, renormalisation would keep that inner rim opaque. Under the
+    occluder mask ``o`` the coverage deficit is filled with the colour ``acc`` has within the
+    layer's CoC (normalised convolution with the same disc):
+
+        acc <- acc + o (1 - a)_+ g [blur(acc_rgb) / blur(a), 1]
+
+    The gate ``g`` is 1 only where the disc holds pixels of a layer at least two centres behind
+    (``far_behind``, their sharp coverage): a true depth edge. Where the object's edge is where a
+    nearer surface hides it, or where a slanted surface passes into the next layer, nothing lies
+    behind the rim, and nothing is filled. Deep inside the object the blurred occluder hides the
+    fill completely.
+    """
+    y0, y1, x0, x1 = box
+    region = acc[..., y0:y1, x0:x1]
+    spread = aperture_blur(torch.cat([region, far_behind[..., y0:y1, x0:x1]], dim=1), coc_px)
+    gate = ((spread[:, 4:] > FILL_MIN_ALPHA) & (spread[:, 3:4] > FILL_MIN_ALPHA)).to(acc.dtype)
+    deficit = (1.0 - region[:, 3:]).clamp_min(0.0) * occluder[..., y0:y1, x0:x1] * gate
+    fill = deficit * torch.cat([spread[:, :3] / spread[:, 3:4].clamp_min(FILL_MIN_ALPHA),
+                                torch.ones_like(deficit)], 1)
+    if torch.is_grad_enabled() and acc.requires_grad:
+        acc = acc.clone()  # autograd needs the old acc intact
+        acc[..., y0:y1, x0:x1] = region + fill
+        return acc
+    region.add_(fill)
+    return acc
 
 
 def _over(acc: torch.Tensor, layer: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
@@ -220,16 +276,20 @@ def render_bokeh_tiled(
     highlight_boost: float | None = None,
     progress=None,
 ) -> torch.Tensor:
-    """:func:`render_bokeh` in tiles of ``tile_px`` with a halo of the largest CoC radius, so
+    """:func:`render_bokeh` in tiles of ``tile_px`` with a halo of twice the largest CoC radius, so
     memory is bounded by the tile. Tiles share one layer grid; tile origins and halos are
-    multiples of 64 so the reduced-resolution blur grids line up across tiles. Inference only
-    (no autograd). ``progress(n)`` is called with the number of finished tiles' pixels.
+    multiples of the coarsest blur's downsampling factor (and of 64) so the reduced-resolution
+    blur grids line up across tiles. Inference only (no autograd). ``progress(n)`` is called with
+    the number of finished tiles' pixels.
     """
     coc_px = clamp_coc(coc_px)
     centres = layer_centres(float(coc_px.min()), float(coc_px.max()))
     r_max = max(abs(centres[0]), abs(centres[-1])) / 2
-    halo = _round_up(kernel_size(2 * r_max) // 2 + 2 * reduction_factor(r_max) + 2, 64)
-    tile_px = _round_up(max(tile_px, 64), 64)
+    align = max(64, reduction_factor(r_max))            # both powers of two: the larger is a multiple
+    # Twice the blur radius: a layer's fill reads what lies behind it within its radius, and that
+    # was blurred with a radius of its own (_fill_behind).
+    halo = _round_up(2 * (kernel_size(2 * r_max) // 2) + 2 * reduction_factor(r_max) + 2, align)
+    tile_px = _round_up(max(tile_px, align), align)
     height, width = image_lin.shape[-2:]
     out = torch.empty_like(image_lin)
     with torch.inference_mode():
