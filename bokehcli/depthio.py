@@ -148,15 +148,18 @@ def depth_output_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path]:
     return Path(out_dir) / f"{stem}_depth.npy", Path(out_dir) / f"{stem}_depth.png"
 
 
-def save_depth(out_dir: str | Path, stem: str, depth_m: np.ndarray) -> tuple[Path, Path]:
+def save_depth(out_dir: str | Path, stem: str, depth_m: np.ndarray, keep_existing: bool = False) -> tuple[Path, Path]:
     """Write ``<out_dir>/<stem>_depth.npy`` (float32 metres, NaN unknown) and
-    ``<stem>_depth.png`` (uint16 mm, 0 unknown, far and inf clamped to 65535), atomically."""
+    ``<stem>_depth.png`` (uint16 mm, 0 unknown, far and inf clamped to 65535), atomically.
+    ``keep_existing``: leave a map that is already there (an interrupted run wrote only one)."""
     npy_path, png_path = depth_output_paths(out_dir, stem)
     depth_m = np.asarray(depth_m, dtype=np.float32)
-    with atomic_path(npy_path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, depth_m, allow_pickle=False)
-    known = depth_m > 0  # NaN compares False
-    mm = np.where(known, np.clip(np.rint(np.where(known, depth_m, 0) * MM_PER_M), 1, PNG_MAX_MM), 0)
-    with atomic_path(png_path) as tmp:
-        Image.fromarray(mm.astype(np.uint16)).save(tmp, format="PNG")
+    if not (keep_existing and npy_path.exists()):
+        with atomic_path(npy_path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, depth_m, allow_pickle=False)
+    if not (keep_existing and png_path.exists()):
+        known = depth_m > 0  # NaN compares False
+        mm = np.where(known, np.clip(np.rint(np.where(known, depth_m, 0) * MM_PER_M), 1, PNG_MAX_MM), 0)
+        with atomic_path(png_path) as tmp:
+            Image.fromarray(mm.astype(np.uint16)).save(tmp, format="PNG")
     return npy_path, png_path

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -34,13 +35,10 @@ from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, predict, render_prediction, validate_tiling
 from .ops.color import linear_to_srgb, srgb_to_linear
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, nearest_focus_m, sensor_diagonal_mm
-from .render.layered import render_bokeh_tiled
+from .render.layered import MAX_HIGHLIGHT_GAIN, render_bokeh_tiled
 from .timing import NO_STAGES
 
 DEFAULT_FOCAL_MM = 50.0
-# Focal lengths a photo's metadata may claim (phone ultra-wides to the longest telephotos);
-# anything else is garbage that would turn the CoC astronomically large.
-PLAUSIBLE_FOCAL_MM = (0.5, 10_000.0)
 DEFAULT_MODEL = "bokehflow-nano"
 # Without a focus distance from EXIF or flags the network is conditioned on this one; the
 # render's focus is then the predicted depth at the focus point.
@@ -90,8 +88,17 @@ class RenderSettings:
             raise BokehError(f"--format must be one of {', '.join(OUTPUT_SUFFIX)}, got {self.fmt!r}")
         if self.blades in (1, 2) or self.blades < 0:
             raise BokehError(f"--blades must be 0 (round) or at least 3, got {self.blades}")
-        if self.highlight_boost is not None and not self.highlight_boost >= 1:
-            raise BokehError(f"--highlight-boost must be >= 1, got {self.highlight_boost}")
+        if self.out_dir is not None:       # found now, not after the first photo's render
+            existing = next(p for p in (self.out_dir, *self.out_dir.absolute().parents) if p.exists())
+            if not existing.is_dir():
+                raise BokehError(f"--out {self.out_dir}: {existing} is a file, not a folder")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise BokehError(f"--out {self.out_dir}: cannot write in {existing} (permission denied)")
+        if not math.isfinite(self.blade_rotation_deg):
+            raise BokehError(f"--blade-rotation must be a finite angle in degrees, got {self.blade_rotation_deg}")
+        if self.highlight_boost is not None and not 1 <= self.highlight_boost <= MAX_HIGHLIGHT_GAIN:
+            raise BokehError(f"--highlight-boost must be between 1 and {MAX_HIGHLIGHT_GAIN:g}, "
+                             f"got {self.highlight_boost}")
         try:
             if self.tile_px is not None:
                 validate_tiling(self.tile_px, overlap_for(self.tile_px))
@@ -231,9 +238,10 @@ def render_file(path: str | Path, settings: RenderSettings,
         make_folder(out.parent, out)
         # The photo last: its presence is what marks this input done (skipped on a rerun).
         if write_depth:
-            save_depth(out.parent, path.stem, depth_m)
+            save_depth(out.parent, path.stem, depth_m, keep_existing=not settings.overwrite)
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
-                                      f_number=settings.f_number, description=_description(result))
+                                      f_number=settings.f_number, description=_description(result),
+                                      focus_m=_focus_to_record(info))
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
@@ -241,15 +249,17 @@ def render_file(path: str | Path, settings: RenderSettings,
 
 def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None, overwrite: bool,
                             warnings: list[str]) -> bool:
-    """Whether --save-depth writes its maps: never over the depth map being read (an input, even
-    with --overwrite); existing maps are kept unless --overwrite, like the photo."""
-    existing = [p for p in depth_output_paths(folder, photo.stem) if p.exists()]
+    """Whether --save-depth has maps to write: never over the depth map being read (an input, even
+    with --overwrite); existing maps are kept unless --overwrite, like the photo, and a missing
+    one is still written."""
+    paths = depth_output_paths(folder, photo.stem)
+    existing = [p for p in paths if p.exists()]
     if depth_input is not None and any(p.resolve() == depth_input.resolve() for p in existing):
         raise BokehError(f"{photo}: --save-depth would overwrite the input depth map {depth_input}; "
                          f"choose another --out")
     if existing and not overwrite:
-        warnings.append(f"{photo}: kept the existing {existing[0].name} (--overwrite replaces it)")
-        return False
+        warnings.append(f"{photo}: kept the existing {', '.join(p.name for p in existing)} (--overwrite replaces it)")
+        return len(existing) < len(paths)
     return True
 
 
@@ -266,13 +276,11 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
     """SPEC §2 order (flag > file > default) for focal length and sensor size."""
     if settings.focal_mm is not None:
         result.focal_mm, result.focal_source = settings.focal_mm, "flag"
-    elif info.focal_mm and PLAUSIBLE_FOCAL_MM[0] <= info.focal_mm <= PLAUSIBLE_FOCAL_MM[1]:
+    elif info.focal_mm:            # the lens reader has already dropped implausible ones, with a warning
         result.focal_mm, result.focal_source = info.focal_mm, info.sources.get("focal_mm", "EXIF")
     else:
-        problem = (f"ignored implausible focal length {info.focal_mm:g} mm ({info.sources.get('focal_mm', 'EXIF')})"
-                   if info.focal_mm else "no focal length in the file")
         result.focal_mm, result.focal_source = DEFAULT_FOCAL_MM, "default"
-        result.warnings.append(f"{result.path}: {problem}; assuming {DEFAULT_FOCAL_MM:g} mm")
+        result.warnings.append(f"{result.path}: no usable focal length in the file; assuming {DEFAULT_FOCAL_MM:g} mm")
 
     if settings.sensor_diag_mm is not None:
         result.sensor_diag_mm, result.sensor_source = settings.sensor_diag_mm, "flag"
@@ -284,6 +292,14 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
     else:
         result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "default"
         result.warnings.append(f"{result.path}: sensor size unknown; assuming full frame")
+
+
+def _focus_to_record(info) -> float | None:
+    """The camera's focus distance where the output's EXIF would lose it: read from a maker note
+    (not copied, see ``bokehcli.imageio``) or XMP rather than from EXIF SubjectDistance."""
+    if info.sources.get("focus_m", "EXIF:SubjectDistance") == "EXIF:SubjectDistance":
+        return None
+    return _camera_focus_m(info)
 
 
 def _camera_focus_m(info) -> float | None:

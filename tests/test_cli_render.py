@@ -1,6 +1,7 @@
 """`bokeh render` end to end on generated photos with EXIF and depth maps."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -137,6 +138,11 @@ def test_usage_errors_exit_2(scene):
     assert run(photo, "--f", "abc", "--depth", depth).exit_code == 2
     assert run(photo, "--f", "2", "--depth", depth, "--blades", "2").exit_code == 2
     assert run(photo, "--depth", depth).exit_code == 2  # --f is required
+    result = run(photo, "--f", "2", "--depth", depth, "--blades", "6", "--blade-rotation", "nan")
+    assert result.exit_code == 2 and "--blade-rotation must be a finite angle" in result.stderr
+    for gain in ("0.5", "1e20", "nan"):
+        result = run(photo, "--f", "2", "--depth", depth, "--highlight-boost", gain)
+        assert result.exit_code == 2 and "--highlight-boost must be between 1 and 100" in result.stderr
 
 
 def test_missing_weights_or_device_are_one_usage_error_for_the_batch(scene, tmp_path):
@@ -176,8 +182,43 @@ def test_save_depth_keeps_existing_maps_unless_overwrite(scene, tmp_path):
     result = run(photo, "--f", "2", "--depth", depth, "--out", out_dir, "--save-depth")
     assert result.exit_code == 0 and "kept the existing scene_depth.npy" in result.stderr
     assert (out_dir / "scene_depth.npy").read_bytes() == b"keep" and (out_dir / "scene_bokeh_f2.jpg").is_file()
+    # the PNG that an interrupted run never wrote is written all the same
+    assert np.asarray(Image.open(out_dir / "scene_depth.png")).shape == (H, W)
     result = run(photo, "--f", "2", "--depth", depth, "--out", out_dir, "--save-depth", "--overwrite")
     assert result.exit_code == 0 and np.load(out_dir / "scene_depth.npy").shape == (H, W)
+
+
+def test_folders_skip_hidden_files_and_unreadable_inputs_fail_alone(scene, tmp_path):
+    photo, depth, rgb = scene
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    write_photo(folder / "a.jpg", rgb)
+    (folder / ".bokeh-tmp-x1.jpg").write_bytes(b"half")          # a killed run's temp file
+    (folder / "._a.jpg").write_bytes(b"\0\5\26\7")              # a macOS resource fork
+    (tmp_path / "empty").mkdir()
+    result = run(folder, tmp_path / "empty", "--f", "2", "--depth", depth, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "o" / "a_bokeh_f2.jpg").is_file() and "error" not in result.stderr
+    assert "empty: no photos in this folder" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_photo_is_its_own_error(scene, tmp_path):
+    photo, depth, rgb = scene
+    locked = write_photo(tmp_path / "locked.jpg", rgb)
+    locked.chmod(0)
+    result = run(locked, photo, "--f", "2", "--depth", depth, "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "locked.jpg" in result.stderr
+    assert (tmp_path / "o" / "scene_bokeh_f2.jpg").is_file()
+
+
+def test_markup_in_file_names_is_printed_not_interpreted(scene, tmp_path):
+    photo, depth, rgb = scene
+    odd = write_photo(tmp_path / "d [red]hot[bold].jpg", rgb)
+    result = CliRunner().invoke(app, ["render", str(odd), "--f", "2", "--depth", str(depth), "--out",
+                                      str(tmp_path / "o")], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "d [red]hot[bold].jpg" in result.stdout
 
 
 def test_focus_nearer_than_the_lens_can_focus_is_refused(scene, tmp_path):

@@ -339,7 +339,7 @@ def test_fresh_exif_when_the_source_exif_cannot_be_copied(tmp_path, fmt, problem
     else:
         big = Image.Exif()
         big.load(photo.exif)
-        big[0x8769] = {**big.get_ifd(0x8769), 0x927C: b"\0" * 70_000}  # a huge maker note
+        big[0x8769] = {**big.get_ifd(0x8769), 0x9286: b"\0" * 70_000}  # a huge UserComment
         exif = big.tobytes()
     source = dataclasses.replace(photo, exif=exif)
     out = tmp_path / f"o{OUTPUT_SUFFIX[fmt]}"
@@ -414,6 +414,18 @@ def test_bomb_refused_from_the_header(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="bomb.png: too many pixels"):
         load_photo(tmp_path / "bomb.png")
     assert read_size(tmp_path / "bomb.png") == (100000, 100000)
+
+
+def test_tiny_jpeg_declaring_a_huge_image_is_refused_before_decoding(tmp_path, monkeypatch):
+    """631 bytes claiming 14000x14000 (under the pixel limit) would decode 196 MP of grey."""
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(tmp_path / "small.jpg", quality=90)
+    data = bytearray((tmp_path / "small.jpg").read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 14000, 14000)
+    (tmp_path / "forged.jpg").write_bytes(bytes(data))
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded before the size check"))
+    with pytest.raises(InputError, match=r"forged.jpg: \d+ bytes cannot hold the 14000x14000 JPEG"):
+        load_photo(tmp_path / "forged.jpg")
 
 
 def test_max_pixels_and_pillows_own_limit(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from bokehcli.cli.app import app
 from bokehcli.errors import InputError
 from bokehcli.lens import read_lens
+from bokehcli.lens.resolve import _plausible
 from lens_builder import ifd, jpeg, tiff, value
 
 
@@ -61,6 +62,44 @@ def test_range_focus_is_the_harmonic_mean(tmp_path):
     info = read_lens(photo(tmp_path, BASE, "Canon", "Canon EOS 5D",
                            note=lambda pos: ifd({0x0004: value(3, shot)}, "<", pos)))
     assert info.focus_m == pytest.approx(2 / (1 / 2 + 1 / 6))
+
+
+@pytest.mark.parametrize("focal", [(0xFFFFFFFF, 1), (50_000, 1), (1, 100_000)])
+def test_garbage_focal_length_is_dropped_and_keeps_the_focus_distance(tmp_path, focal):
+    exif = {0x920A: value(5, [focal]), 0x9206: value(5, [(3, 1)])}
+    info = read_lens(photo(tmp_path, exif))
+    assert info.focal_mm is None and "focal_mm" not in info.sources
+    assert any("implausible focal length" in w for w in info.warnings)
+    assert info.focus_m == 3.0 and not any("focus distance" in w for w in info.warnings)
+
+
+@pytest.mark.parametrize("orientation, expected", [(6, 6), (8, 8), (1, 1), (36865, None)])
+def test_orientation_is_read_and_nonsense_is_unknown(tmp_path, orientation, expected):
+    exif = Image.Exif()
+    exif[0x0112] = orientation                                # IFD0, as cameras write it
+    Image.new("RGB", (32, 24)).save(tmp_path / "o.jpg", exif=exif)
+    assert read_lens(tmp_path / "o.jpg").orientation == expected
+
+
+def test_far_bound_beyond_10_km_is_infinity_not_a_rejection():
+    """Apple writes ranges like 0.5 .. 2e4 m: the far end means infinity (corpus Issue 508)."""
+    warnings: list[str] = []
+    assert _plausible((0.5, 20_000.0), 0.004, "Apple:FocusDistanceRange", warnings) == (0.5, math.inf)
+    assert warnings == ["far focus bound 2e+04 m (Apple:FocusDistanceRange) read as infinity"]
+    assert _plausible((20_000.0,), 0.004, "EXIF:SubjectDistance", warnings) is None    # a lone distance is garbage
+
+
+def test_maker_note_caveats_are_reported_only_when_its_distance_is_used(tmp_path):
+    shot = [68] + [0] * 33
+    shot[19] = 250
+    note = lambda pos: ifd({0x0004: value(3, shot)}, "<", pos)   # noqa: E731
+    used = read_lens(photo(tmp_path, BASE, "Canon", "Canon PowerShot G2", note=note))
+    assert used.focus_source == "Canon:ShotInfo" and used.focus_m == 2.5
+    assert any("uncertain scale" in w for w in used.warnings)
+    unused = read_lens(photo(tmp_path, {**BASE, 0x9206: value(5, [(2500, 1000)])}, "Canon", "Canon PowerShot G2",
+                             note=note, name="q.jpg"))
+    assert unused.focus_source == "EXIF:SubjectDistance"
+    assert not any("uncertain scale" in w for w in unused.warnings)
 
 
 def test_xmp_is_the_last_resort_and_far_distances_are_rejected(tmp_path):
@@ -148,3 +187,26 @@ def test_cli_table_and_help(tmp_path):
     assert "no EXIF metadata" in result.stderr and "no EXIF metadata" not in result.stdout
     help_text = CliRunner().invoke(app, ["info", "--help"]).stdout
     assert "Example" in help_text
+
+
+def test_a_render_keeps_the_focus_its_source_had_only_in_the_maker_note(tmp_path):
+    """The maker note is not copied (a rewrite breaks its offsets): its focus comes back as
+    SubjectDistance, so `bokeh info` on the output reads what it read on the photo."""
+    shot = [68] + [0] * 33
+    shot[19], shot[20] = 600, 200                              # Canon EOS: 2 .. 6 m
+    block = tiff("Canon", "Canon EOS 5D", {**BASE, 0xA405: value(3, [50])},
+                 note=lambda pos: ifd({0x0004: value(3, shot)}, "<", pos))
+    rng = np.random.default_rng(0)
+    source = tmp_path / "canon.jpg"
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(source, exif=b"Exif\0\0" + block)
+    before = read_lens(source)
+    assert before.focus_source == "Canon:ShotInfo" and before.focus_m == pytest.approx(3.0)
+    np.save(tmp_path / "depth.npy", np.full((48, 64), 3.0, np.float32))
+    result = CliRunner().invoke(app, ["render", str(source), "--f", "2", "--depth", str(tmp_path / "depth.npy"),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    after = read_lens(tmp_path / "out" / "canon_bokeh_f2.jpg")
+    assert after.focus_source == "EXIF:SubjectDistance" and after.focus_m == pytest.approx(3.0, rel=1e-4)
+    assert (after.make, after.focal_mm, after.f_number) == ("Canon", 50.0, 2.0)
+    with Image.open(tmp_path / "out" / "canon_bokeh_f2.jpg") as im:
+        assert 0x927C not in im.getexif().get_ifd(0x8769)

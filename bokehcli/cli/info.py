@@ -15,7 +15,7 @@ from .common import batch_exit_code, fail_line, out, print_json, warn_line
 
 def info(
     files: List[Path] = typer.Argument(..., help="Photos to inspect (JPEG, TIFF, PNG, HEIC, ...).",
-                                       show_default=False),
+                                       show_default=False, readable=False),   # per-file errors instead
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list (SPEC §2) instead of a table."),
 ) -> None:
     """Show focal length, f-number, sensor size and focus distance read from photos' metadata.

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -20,7 +21,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".
 
 
 def render(
-    inputs: List[Path] = typer.Argument(..., help="Photos, or folders of photos.", show_default=False),
+    # readable=False: an unreadable photo is that photo's one-line error, not the whole batch's
+    inputs: List[Path] = typer.Argument(..., help="Photos, or folders of photos.", show_default=False,
+                                        readable=False),
     f: str = typer.Option(..., "--f", help="f-number to render at, e.g. 1.8 (names the output: _bokeh_f1.8)."),
     depth: Optional[str] = typer.Option(None, "--depth", help="Depth map: a file, a folder of <stem>.png/.npy, "
                                         "or a template like 'depth/{stem}.png' (.npy metres or 16-bit PNG mm)."),
@@ -80,7 +83,7 @@ def render(
     batch_inputs = {p.resolve() for p in paths}  # never written over, even with --overwrite
     with progress_bar(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()) as progress:
         for path in paths:
-            task = progress.add_task(path.name, total=None)
+            task = progress.add_task(escape(path.name), total=None)
             try:
                 target = output_path(path, settings).absolute()
                 if target.resolve() in batch_inputs:
@@ -107,19 +110,33 @@ def render(
 
 
 def _expand(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files as given; folders contribute their photos (sorted), leaving out our own outputs and
-    depth maps so rendering a folder twice does not render its results. Missing paths fail here."""
+    """Files as given; folders contribute their photos (sorted), leaving out hidden files (our own
+    temp files, macOS ``._`` resource forks), our outputs and depth maps, so rendering a folder
+    twice does not render its results. Missing paths and unreadable folders fail here."""
     paths, failures = [], []
     for item in inputs:
-        if item.is_dir():
-            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                            and "_bokeh_f" not in p.stem and not p.stem.endswith("_depth"))
-        elif item.exists():
-            paths.append(item)
-        else:
-            failures.append((item, f"{item}: no such file"))
+        problem = None
+        try:
+            if item.is_dir():
+                found = sorted(p for p in item.iterdir() if _is_photo(p))
+                paths += found
+                if not found:
+                    warn_line(f"{item}: no photos in this folder")
+            elif item.exists():
+                paths.append(item)
+            else:
+                problem = "no such file"
+        except OSError as exc:
+            problem = f"cannot read: {exc.strerror or exc}"
+        if problem is not None:
+            failures.append((item, f"{item}: {problem}"))
             fail_line(failures[-1][1])
     return paths, failures
+
+
+def _is_photo(path: Path) -> bool:
+    return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+            and "_bokeh_f" not in path.stem and not path.stem.endswith("_depth"))
 
 
 def _unexpected(path: Path, exc: Exception) -> str:
@@ -171,10 +188,11 @@ def _print_table(results) -> None:
         table.add_column(column)
     table.add_column("output", overflow="fold")  # the one thing a reader needs whole
     for r in results:
+        name, output = escape(r.path.name), escape(str(r.output))     # file names may hold [markup]
         if r.status == "skipped":
-            table.add_row(r.path.name, "", "", f"{r.f_number:g}", "", "", f"exists, skipped: {r.output}")
+            table.add_row(name, "", "", f"{r.f_number:g}", "", "", f"exists, skipped: {output}")
             continue
         focus = "∞" if math.isinf(r.focus_m) else f"{r.focus_m:.2f} m"
-        table.add_row(r.path.name, f"{r.focal_mm:g} mm", f"{focus} ({r.focus_source})", f"{r.f_number:g}",
-                      f"{r.max_blur_px:.1f} px", f"{r.seconds:.1f} s", str(r.output))
+        table.add_row(name, f"{r.focal_mm:g} mm", f"{focus} ({escape(r.focus_source)})", f"{r.f_number:g}",
+                      f"{r.max_blur_px:.1f} px", f"{r.seconds:.1f} s", output)
     out.print(table)

@@ -8,7 +8,8 @@ line names the file.
 
 ``save_photo`` writes the rendered image as JPEG, 8-bit PNG or 16-bit RGB TIFF, atomically,
 carrying the source's EXIF (Orientation reset to 1, FNumber set to the rendered value, the
-rendering recorded in ImageDescription and Software) and ICC profile. Alpha is not written:
+rendering recorded in ImageDescription and Software; the maker note, whose offsets a rewrite
+breaks, replaced by the focus distance read from it as SubjectDistance) and ICC profile. Alpha is not written:
 blurring moves colour across the frame, so the source's alpha no longer matches the pixels.
 
 Pillow reads 16-bit-per-channel colour PNGs and TIFFs at 8 bits, so those two are decoded by

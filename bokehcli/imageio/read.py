@@ -37,6 +37,10 @@ def register_heif() -> None:
 register_heif()
 
 DEFAULT_MAX_PIXELS = 200_000_000
+# A flat grey JPEG, the most compressible there is, takes ~3,900 bytes per megapixel (Pillow,
+# quality 1, progressive, optimised Huffman tables); far fewer bytes than this cannot hold the
+# image the header declares, and Pillow would decode the missing rest as grey at full cost.
+MIN_JPEG_BYTES_PER_MP = 100
 
 
 # Pillow's own bomb check is a process-wide constant (warn above 89 MP, refuse above 179 MP)
@@ -84,6 +88,10 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         if width * height > max_pixels:
             raise InputError(f"{path}: too many pixels ({width}x{height} = {width * height / 1e6:.0f} MP; "
                              f"the limit is {max_pixels / 1e6:g} MP)")
+        size_bytes = path.stat().st_size
+        if im.format == "JPEG" and size_bytes < width * height / 1e6 * MIN_JPEG_BYTES_PER_MP:
+            raise InputError(f"{path}: {size_bytes} bytes cannot hold the {width}x{height} JPEG its header "
+                             f"declares; the file is truncated or forged")
         photo = _decode(path, im)
         notes = [f"{path}: {w.message}" for w in caught]
     return replace(photo, warnings=tuple(dict.fromkeys(photo.warnings + tuple(notes))))

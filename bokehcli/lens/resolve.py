@@ -23,6 +23,7 @@ from .types import LensInfo
 from .xmp import read_xmp_focus
 
 MAX_FOCUS_M = 10_000.0
+FOCAL_MM_RANGE = (0.5, 10_000.0)    # phone ultra-wides .. the longest telephotos
 CROP_RANGE = (0.2, 30.0)            # 4x5" large format .. tiny thermal/phone sensors
 F_NUMBER_RANGE = (0.5, 1024.0)
 SENSOR_DEFAULT_WARNING = "sensor size unknown: assuming full frame (crop factor 1.0)"
@@ -60,7 +61,11 @@ def _fill_camera(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
     if info.width is None and exif.pixel_x and exif.pixel_y:
         info.width, info.height = exif.pixel_x, exif.pixel_y
     if exif.focal_mm is not None:
-        info.focal_mm, info.sources["focal_mm"] = exif.focal_mm, "EXIF:FocalLength"
+        # a garbage focal length would also veto every focus distance shorter than it
+        if FOCAL_MM_RANGE[0] <= exif.focal_mm <= FOCAL_MM_RANGE[1]:
+            info.focal_mm, info.sources["focal_mm"] = exif.focal_mm, "EXIF:FocalLength"
+        else:
+            info.warnings.append(f"ignored implausible focal length {exif.focal_mm:g} mm (EXIF:FocalLength)")
     f_number, source = exif.f_number, "EXIF:FNumber"
     if f_number is None and reading is not None and reading.f_number is not None:
         f_number, source = reading.f_number, reading.f_number_source or "maker note"
@@ -109,15 +114,14 @@ def _crop_candidates(info: LensInfo, exif: Exif, reading: Reading | None):
 def _canon_plane_diagonal_mm(exif: Exif) -> float | None:
     """Canon writes FocalPlaneX/YResolution as (pixels * 1000) / (sensor inches * 1000).
 
-    The denominators are then the sensor size in thousandths of an inch. Accept only
-    rationals that fit that pattern (numerators multiples of 1000 for 640x480 .. 10000x10000
-    pixels, a non-square sensor between 0.061" x 0.036" and 1.5" x 1").
+    The denominators are then the sensor size in thousandths of an inch, and they survive
+    editors that rescale the numerators with the image. Accept denominators that fit that
+    pattern: a landscape sensor between 0.061" x 0.036" and 1.5" x 1", aspect 1.2 .. 1.8.
     """
     if exif.plane_x_res is None or exif.plane_y_res is None:
         return None
     (xn, xd), (yn, yd) = exif.plane_x_res, exif.plane_y_res
-    if (xn % 1000 == 0 and yn % 1000 == 0 and 640_000 <= xn < 10_000_000 and 480_000 <= yn < 10_000_000
-            and 61 <= xd < 1500 and 36 <= yd < 1000 and xd != yd):
+    if xn > 0 and yn > 0 and 61 <= xd < 1500 and 36 <= yd < 1000 and 1.2 <= xd / yd <= 1.8:
         return math.hypot(xd, yd) * _INCH_MM / 1000.0
     return None
 

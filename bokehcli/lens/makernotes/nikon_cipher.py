@@ -9,8 +9,8 @@ number and shutter count into the stream's start; the stream then advances as
     for each byte:  cj = (cj + ci * ck) mod 256;  ck = (ck + 1) mod 256;  byte ^= cj
 
 XLAT[0] holds odd primes only (``ci`` is a multiplier, and must be odd for the stream to
-cycle through all residues); ``tests/test_lens_nikon.py`` checks that property and decodes
-the corpus's encrypted Nikon files against ExifTool's readings.
+cycle through all residues); ``tests/test_lens_makernotes.py`` checks that property, and
+``tests/test_lens_corpus.py`` decodes the corpus's encrypted Nikon files against ExifTool's readings.
 """
 
 from __future__ import annotations
