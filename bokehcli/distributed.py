@@ -28,13 +28,14 @@ class Dist:
 
 
 def init_distributed(device_name: str) -> Dist:
-    """DDP when launched by torchrun (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo on CPU."""
+    """DDP when launched by torchrun (``WORLD_SIZE`` > 1): NCCL (plus gloo for CPU tensors) on CUDA, gloo on CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
     if not dist.is_initialized():
         cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
-        backend = "nccl" if cuda else "gloo"
+        # gloo beside NCCL: CPU-side collectives (gathered eval scores, logging) work on GPU runs too
+        backend = "cpu:gloo,cuda:nccl" if cuda else "gloo"
         dist.init_process_group(backend=backend)
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 

@@ -226,8 +226,8 @@ def summarize(scores: list[PairScore], model: str, data: Path, split: str, lpips
             "per_fstop": per_fstop,
             "seconds_per_mp": math.fsum(s.seconds for s in scores) / megapixels if megapixels else None,
             "protocol": "every pair at full resolution; output quantised to 8 bits; PSNR and SSIM on RGB in "
-                        "[0, 1] with data range 1 (torchmetrics definitions: SSIM gaussian sigma 1.5, 11x11, "
-                        "k1 0.01, k2 0.03); plain mean over pairs"}
+                        "[0, 1] with data range 1 (torchmetrics 1.9 definitions: SSIM gaussian sigma 1.5, "
+                        "11x11, reflect-padded, k1 0.01, k2 0.03); plain mean over pairs"}
 
 
 def write_report(out_dir: Path, summary: dict, scores: list[PairScore],

@@ -1,13 +1,12 @@
 """Image losses and metrics shared by training and evaluation: small pure functions.
 
-SSIM follows torchmetrics' ``structural_similarity_index_measure`` (Wang et al. 2004) with its
-defaults: a Gaussian window of sigma 1.5 whose size is ``2 * int(3.5 * sigma + 0.5) + 1 = 11``,
-``k1 = 0.01``, ``k2 = 0.03``, variances clamped at 0, one value per image = the mean of the SSIM map
-over channels and positions. torchmetrics reflect-pads by 5 px, filters, and then crops the same
-5 px from every side: every kept window lies wholly inside the image, so the padding never reaches
-the result. We therefore filter without padding ("valid"), which gives the identical
-``(H - 10) x (W - 10)`` map. Unlike torchmetrics' default (``data_range`` from the data), the data
-range is fixed at 1 (SPEC §4).
+SSIM follows torchmetrics' ``structural_similarity_index_measure`` (Wang et al. 2004; torchmetrics
+1.9) with its defaults: a Gaussian window of sigma 1.5 whose size is ``2 * int(3.5 * sigma + 0.5) +
+1 = 11``, ``k1 = 0.01``, ``k2 = 0.03``, variances clamped at 0. Both images are reflect-padded by 5
+px before filtering, so the SSIM map has the image's own size, and one value per image is the mean
+of that whole map over channels and positions (torchmetrics releases before late 2024 cropped the
+5-px border instead; the two differ in the third decimal). Unlike torchmetrics' default
+(``data_range`` from the data), the data range is fixed at 1 (SPEC §4).
 """
 
 from __future__ import annotations
@@ -37,7 +36,8 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0,
          sigma: float = SSIM_SIGMA) -> torch.Tensor:
     """Per-image SSIM: ``pred``, ``target`` (B, C, H, W) -> (B,). Differentiable in ``pred``.
 
-    Needs ``H, W >= K`` (11 px for sigma 1.5). See the module docstring for the exact definition.
+    Needs ``H, W > K // 2`` (6 px for sigma 1.5: reflection). See the module docstring for the
+    exact definition.
     """
     if pred.shape != target.shape or pred.dim() != 4:
         raise ValueError(f"expected two (B, C, H, W) tensors of one shape, got {tuple(pred.shape)} "
@@ -45,10 +45,13 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0,
     b, c = pred.shape[:2]
     window = gaussian_window(sigma, pred.dtype, pred.device)
     k = window.shape[-1]
-    if min(pred.shape[-2:]) < k:
-        raise ValueError(f"SSIM needs images of at least {k}x{k} px, got {tuple(pred.shape[-2:])}")
+    pad = k // 2
+    if min(pred.shape[-2:]) <= pad:
+        raise ValueError(f"SSIM needs images of at least {pad + 1}x{pad + 1} px, got {tuple(pred.shape[-2:])}")
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    stack = torch.cat([pred, target, pred * pred, target * target, pred * target])  # (5B, C, H, W)
+    padded = F.pad(torch.cat([pred, target]), (pad, pad, pad, pad), mode="reflect")
+    p, t = padded.split(b)
+    stack = torch.cat([p, t, p * p, t * t, p * t])                          # (5B, C, H + 2 pad, W + 2 pad)
     moments = F.conv2d(stack, window.expand(c, 1, k, k), groups=c).split(b)
     mu_p, mu_t = moments[0], moments[1]
     var_p = (moments[2] - mu_p ** 2).clamp_min(0.0)

@@ -221,7 +221,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on matrices and conv kernels only (not biases, norms, initial states)."""
     decay, keep = [], []
     for name, p in model.named_parameters():
-        (decay if p.ndim >= 2 and not name.endswith("state_init") else keep).append(p)
+        leaf = name.rsplit(".", 1)[-1]
+        (decay if p.ndim >= 2 and leaf != "state_init" and "norm" not in leaf else keep).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
 
 
@@ -506,7 +507,8 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
         loss.backward()
         grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP))
         names = ["loss", *parts]
-        values = reduce_mean(torch.stack([loss.detach(), *[v.detach() for v in parts.values()]]).float().cpu(), ddp)
+        # reduced on the training device: NCCL has no CPU tensors
+        values = reduce_mean(torch.stack([loss.detach(), *[v.detach() for v in parts.values()]]).float(), ddp).cpu()
         lr = optimizer.param_groups[0]["lr"]
         if math.isfinite(float(values[0])) and math.isfinite(grad_norm):
             optimizer.step()

@@ -195,10 +195,27 @@ def test_block_state_is_per_direction_and_carried():
     assert all(grad[d].abs().sum() > 0 for d in range(4))
 
 
+def test_carried_state_of_each_direction_seeds_the_same_direction():
+    """Audit #10: a change in the carried state of direction d changes only direction d's final state."""
+    torch.manual_seed(0)
+    block = _block()
+    x = torch.randn(1, 12, 16)
+    _, state = block(x, (3, 4))
+    _, base = block(x, (3, 4), state=state)
+    for d in range(4):
+        nudged = state.clone()
+        nudged[d] += 0.5 * torch.randn_like(nudged[d])
+        _, out = block(x, (3, 4), state=nudged)
+        changed = [(out[e] - base[e]).abs().max().item() > 1e-6 for e in range(4)]
+        assert changed == [e == d for e in range(4)], (d, changed)
+
+
 def test_zero_keys_give_no_nan():
-    """Audit #5: all-zero q/k (zero projection) -> finite outputs and gradients."""
+    """Audit #5: all-zero q/k (zero projection and conv) -> finite outputs and gradients."""
     block = _block()
     torch.nn.init.zeros_(block.qkv.weight)
+    torch.nn.init.zeros_(block.conv.weight)
+    torch.nn.init.zeros_(block.conv.bias)
     x = torch.randn(1, 12, 16, requires_grad=True)
     y, state = block(x, (3, 4))
     y.sum().backward()

@@ -78,6 +78,12 @@ def test_focus_guard_gives_finite_values_and_gradients():
     guarded = coc_mm(depth[:3], 50.0, 2.0, 0.02)
     reference = torch.tensor([spec_coc_mm(d, 50.0, 2.0, 0.0505) for d in depth[:3].tolist()], **F64)
     assert torch.allclose(guarded, reference, rtol=1e-12)
+    # ... and its gradient in f is the SPEC formula's with S1 = 0.0505 m held constant.
+    grad, = torch.autograd.grad(coc_mm(depth[1:3], focal, 2.0, 0.02).sum(), focal)
+    f = torch.tensor(50.0, requires_grad=True, **F64)
+    s1_mm, d_mm = 50.5, depth[1:3] * 1000
+    expected, = torch.autograd.grad((f / 2.0 * f / (s1_mm - f) * (d_mm - s1_mm) / d_mm).sum(), f)
+    assert torch.allclose(grad, expected, rtol=1e-9)
 
 
 def test_lens_validates():

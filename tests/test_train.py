@@ -184,6 +184,40 @@ def test_non_finite_loss_skips_the_step(data, tmp_path, monkeypatch):
     assert int(state["optimizer"]["state"][0]["step"]) == 2  # the optimiser stepped twice, not three times
 
 
+def test_optimizer_sees_gradients_clipped_to_norm_1(data, tmp_path, monkeypatch):
+    """Audit #4: the loss is scaled up 1000x so the raw gradient norm is far above the clip."""
+    real_loss, real_step = tr.compute_loss, torch.optim.AdamW.step
+    seen = []
+
+    def scaled(*args, **kwargs):
+        loss, parts = real_loss(*args, **kwargs)
+        return loss * 1000.0, parts
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(tr, "compute_loss", scaled)
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    run(data, tmp_path / "run", steps=2, val_every=1000)
+    raw = [r["grad_norm"] for r in read_log(tmp_path / "run" / "log.jsonl")]
+    assert min(raw) > 10 * tr.GRAD_CLIP
+    assert len(seen) == 2 and max(seen) <= tr.GRAD_CLIP * (1 + 1e-4)
+    assert tr.GRAD_CLIP == 1.0
+
+
+def test_norm_gains_biases_and_initial_states_get_no_weight_decay():
+    model = create_model("nano")
+    decayed, kept = (set(map(id, g["params"])) for g in tr.param_groups(model, 0.05))
+    for name, p in model.named_parameters():
+        leaf = name.rsplit(".", 1)[-1]
+        exempt = p.ndim < 2 or leaf == "state_init" or "norm" in leaf
+        assert (id(p) in kept) == exempt, name
+    assert any("fusion.norm_weight" in n for n, p in model.named_parameters() if id(p) in kept)
+    assert len(decayed) > 0
+
+
 def test_settings_are_checked_and_kept_on_resume():
     with pytest.raises(BokehError, match="--crop"):
         tr.resolve_settings({"crop": 40}, None)
