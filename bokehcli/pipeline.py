@@ -152,7 +152,7 @@ def parse_f_number(text: str) -> float:
     """A plain decimal (it names the output file: no signs, exponents, spaces or underscores)."""
     value = float(text) if _DECIMAL.fullmatch(text) else math.nan
     if not (math.isfinite(value) and 0.5 <= value <= 64):
-        raise BokehError(f"f-number must be a number between 0.5 and 64, got {text!r}")
+        raise BokehError(f"--f must be a plain number between 0.5 and 64 (it names the output), got {text!r}")
     return value
 
 
@@ -204,6 +204,9 @@ def render_file(path: str | Path, settings: RenderSettings,
     sensor_flag = settings.sensor_diag_mm is not None or settings.crop_factor is not None
     result.warnings += list(photo.warnings) + [f"{path}: {w}" for w in info.warnings
                                                if not (sensor_flag and w == SENSOR_DEFAULT_WARNING)]
+    if photo.alpha is not None and float(photo.alpha.min()) < 1.0:
+        result.warnings.append(f"{path}: transparency is not carried over (blurring moves colour across the "
+                               f"frame); the output is opaque")
     _resolve_focal_and_sensor(settings, info, result)
     focus_known = _resolve_focus_without_depth(settings, info, result)
     prediction = None
@@ -291,7 +294,7 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
         result.sensor_source = info.sources.get("crop_factor", "EXIF")
     else:
         result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "default"
-        result.warnings.append(f"{result.path}: sensor size unknown; assuming full frame")
+        result.warnings.append(f"{result.path}: {SENSOR_DEFAULT_WARNING}")
 
 
 def _focus_to_record(info) -> float | None:

@@ -212,6 +212,19 @@ def test_an_unreadable_photo_is_its_own_error(scene, tmp_path):
     assert (tmp_path / "o" / "scene_bokeh_f2.jpg").is_file()
 
 
+def test_transparency_is_named_when_dropped(scene, tmp_path):
+    photo, depth, rgb = scene
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "opaque.png")
+    rgba[:4, :4, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "cutout.png")
+    result = run(tmp_path / "opaque.png", tmp_path / "cutout.png", "--f", "2", "--depth", depth, "--out",
+                 tmp_path / "o")
+    assert result.exit_code == 0
+    named = [line for line in result.stderr.splitlines() if "transparency is not carried over" in line]
+    assert len(named) == 1 and "cutout.png" in named[0]
+
+
 def test_markup_in_file_names_is_printed_not_interpreted(scene, tmp_path):
     photo, depth, rgb = scene
     odd = write_photo(tmp_path / "d [red]hot[bold].jpg", rgb)

@@ -48,6 +48,8 @@ def test_canon_eos_range_in_cm_with_infinity_sentinel():
     reading = canon.read(note_in("Canon", "Canon EOS 5D", canon_note(shot_info(0xFFFF, 250))))
     assert reading.source == "Canon:ShotInfo"
     assert reading.distances_m == (2.5, math.inf)
+    swapped = canon.read(note_in("Canon", "Canon EOS 5D", canon_note(shot_info(200, 600))))
+    assert swapped.distances_m == (2.0, 6.0)                  # near first, whatever the order stored
 
 
 def test_canon_footer_corrects_the_base_of_a_moved_note():

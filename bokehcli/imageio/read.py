@@ -86,7 +86,7 @@ def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     with reading_input(path) as caught, Image.open(path) as im:
         width, height = im.size
         if width * height > max_pixels:
-            raise InputError(f"{path}: too many pixels ({width}x{height} = {width * height / 1e6:.0f} MP; "
+            raise InputError(f"{path}: too many pixels ({width}x{height} = {width * height / 1e6:.3g} MP; "
                              f"the limit is {max_pixels / 1e6:g} MP)")
         size_bytes = path.stat().st_size
         if im.format == "JPEG" and size_bytes < width * height / 1e6 * MIN_JPEG_BYTES_PER_MP:

@@ -37,7 +37,8 @@ def read(note: Note) -> Reading | None:
         if upper == 0:
             continue
         if is_eos:
-            return Reading(source, (_metres(lower), _metres(upper)) if lower else (_metres(upper),))
+            near, far = sorted((_metres(lower), _metres(upper)))      # some bodies swap the two
+            return Reading(source, (near, far) if lower else (_metres(upper),))
         return Reading(source, (_metres(upper),),
                        warnings=["Canon compact focus distance has an uncertain scale "
                                  "(read as cm; some models record mm)"])
