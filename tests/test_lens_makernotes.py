@@ -191,6 +191,14 @@ def test_leica_and_sanyo():
      ("XMP:exif:SubjectDistance", 33.5)),
     (b'GFocus:FocalDistance="16.068678"', ("XMP:GFocus:FocalDistance", 16.068678)),
     (b'aux:ApproximateFocusDistance="0/1"', None),
+    # matched by namespace: any bound prefix, not a look-alike, not inside a comment
+    (b'<x xmlns:a="http://ns.adobe.com/exif/1.0/aux/" a:ApproximateFocusDistance="7/2"/>',
+     ("XMP:aux:ApproximateFocusDistance", 3.5)),
+    (b'<aux:ApproximateFocusDistance rdf:datatype="x">12</aux:ApproximateFocusDistance>',
+     ("XMP:aux:ApproximateFocusDistance", 12.0)),
+    (b'<x myaux:ApproximateFocusDistance="5"/>', None),
+    (b'<!-- aux:ApproximateFocusDistance="5" --><x/>', None),
+    (b'<x xmlns:aux="http://example.com/other/" aux:ApproximateFocusDistance="5"/>', None),
 ])
 def test_xmp_focus(packet, expected):
     assert read_xmp_focus([packet]) == expected
