@@ -110,6 +110,8 @@ class RenderSettings:
             except (ValueError, IndexError, KeyError) as exc:
                 raise BokehError(f"--depth: bad template {self.depth!r} ({exc}); use {{stem}} for the "
                                  f"photo's name, e.g. 'depth/{{stem}}.png'") from None
+        elif self.depth is not None and not Path(self.depth).exists():    # one map for the batch
+            raise BokehError(f"--depth {self.depth}: no such file or folder")
         if self.depth is None:
             try:
                 load_network(self.model, self.device)

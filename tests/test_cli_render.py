@@ -138,6 +138,8 @@ def test_usage_errors_exit_2(scene):
     assert run(photo, "--f", "abc", "--depth", depth).exit_code == 2
     assert run(photo, "--f", "2", "--depth", depth, "--blades", "2").exit_code == 2
     assert run(photo, "--depth", depth).exit_code == 2  # --f is required
+    result = run(photo, "--f", "2", "--depth", photo.parent / "missing.png")
+    assert result.exit_code == 2 and "missing.png: no such file or folder" in result.stderr
     result = run(photo, "--f", "2", "--depth", depth, "--blades", "6", "--blade-rotation", "nan")
     assert result.exit_code == 2 and "--blade-rotation must be a finite angle" in result.stderr
     for gain in ("0.5", "1e20", "nan"):
