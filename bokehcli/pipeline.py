@@ -29,7 +29,7 @@ from .depthio import depth_output_paths, fill_unknown_depth, load_depth, save_de
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
-from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, load_photo, save_photo
+from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, load_photo, save_photo
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, predict, render_prediction, validate_tiling
@@ -246,7 +246,7 @@ def render_file(path: str | Path, settings: RenderSettings,
             save_depth(out.parent, path.stem, depth_m, keep_existing=not settings.overwrite)
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
-                                      focus_m=_focus_to_record(info))
+                                      lens=_lens_to_record(info))
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
@@ -299,12 +299,13 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
         result.warnings.append(f"{result.path}: {SENSOR_DEFAULT_WARNING}")
 
 
-def _focus_to_record(info) -> float | None:
-    """The camera's focus distance where the output's EXIF would lose it: read from a maker note
-    (not copied, see ``bokehcli.imageio``) or XMP rather than from EXIF SubjectDistance."""
-    if info.sources.get("focus_m", "EXIF:SubjectDistance") == "EXIF:SubjectDistance":
-        return None
-    return _camera_focus_m(info)
+def _lens_to_record(info) -> LensRecord:
+    """What the output's EXIF would otherwise lose: a focus distance read from a maker note (not
+    copied, see ``bokehcli.imageio``) or XMP, and a 35 mm focal length the source did not state."""
+    from_subject_distance = info.sources.get("focus_m", "EXIF:SubjectDistance") == "EXIF:SubjectDistance"
+    stated_35mm = info.sources.get("focal_35mm") == "EXIF:FocalLengthIn35mmFilm"
+    return LensRecord(focus_m=None if from_subject_distance else _camera_focus_m(info),
+                      focal_35mm=None if stated_35mm else info.focal_35mm)
 
 
 def _camera_focus_m(info) -> float | None:

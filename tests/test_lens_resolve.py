@@ -191,10 +191,13 @@ def test_cli_table_and_help(tmp_path):
 
 def test_a_render_keeps_the_focus_its_source_had_only_in_the_maker_note(tmp_path):
     """The maker note is not copied (a rewrite breaks its offsets): its focus comes back as
-    SubjectDistance, so `bokeh info` on the output reads what it read on the photo."""
+    SubjectDistance, and the sensor size Canon encodes in the focal-plane denominators (which
+    Pillow reduces: 3072000/892 becomes 768000/223) as FocalLengthIn35mmFilm, so `bokeh info`
+    on the output reads what it read on the photo."""
     shot = [68] + [0] * 33
     shot[19], shot[20] = 600, 200                              # Canon EOS: 2 .. 6 m
-    block = tiff("Canon", "Canon EOS 5D", {**BASE, 0xA405: value(3, [50])},
+    plane = {0xA20E: value(5, [(3072000, 892)]), 0xA20F: value(5, [(2048000, 595)]), 0xA210: value(3, [2])}
+    block = tiff("Canon", "Canon EOS 5D", {**BASE, **plane},
                  note=lambda pos: ifd({0x0004: value(3, shot)}, "<", pos))
     rng = np.random.default_rng(0)
     source = tmp_path / "canon.jpg"
@@ -208,5 +211,7 @@ def test_a_render_keeps_the_focus_its_source_had_only_in_the_maker_note(tmp_path
     after = read_lens(tmp_path / "out" / "canon_bokeh_f2.jpg")
     assert after.focus_source == "EXIF:SubjectDistance" and after.focus_m == pytest.approx(3.0, rel=1e-4)
     assert (after.make, after.focal_mm, after.f_number) == ("Canon", 50.0, 2.0)
+    assert before.crop_factor == pytest.approx(1.589, abs=1e-3)
+    assert after.crop_factor == pytest.approx(before.crop_factor, rel=0.01)     # 79 mm / 50 mm
     with Image.open(tmp_path / "out" / "canon_bokeh_f2.jpg") as im:
         assert 0x927C not in im.getexif().get_ifd(0x8769)

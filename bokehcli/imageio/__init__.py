@@ -9,7 +9,8 @@ line names the file.
 ``save_photo`` writes the rendered image as JPEG, 8-bit PNG or 16-bit RGB TIFF, atomically,
 carrying the source's EXIF (Orientation reset to 1, FNumber set to the rendered value, the
 rendering recorded in ImageDescription and Software; the maker note, whose offsets a rewrite
-breaks, replaced by the focus distance read from it as SubjectDistance) and ICC profile. Alpha is not written:
+breaks, left out, with the focus distance and 35 mm focal length that were read recorded in
+standard tags) and ICC profile. Alpha is not written:
 blurring moves colour across the frame, so the source's alpha no longer matches the pixels.
 
 Pillow reads 16-bit-per-channel colour PNGs and TIFFs at 8 bits, so those two are decoded by
@@ -23,7 +24,7 @@ writer), ``tags`` (the EXIF/TIFF tag numbers the two sides share).
 
 from .decode16 import png_unfilter
 from .read import DEFAULT_MAX_PIXELS, Photo, apply_orientation, load_photo, read_size, reading_input, register_heif
-from .write import JPEG_QUALITY, OUTPUT_SUFFIX, exif_rational, save_photo
+from .write import JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, exif_rational, save_photo
 
-__all__ = ["DEFAULT_MAX_PIXELS", "JPEG_QUALITY", "OUTPUT_SUFFIX", "Photo", "apply_orientation", "exif_rational",
-           "load_photo", "png_unfilter", "read_size", "reading_input", "register_heif", "save_photo"]
+__all__ = ["DEFAULT_MAX_PIXELS", "JPEG_QUALITY", "LensRecord", "OUTPUT_SUFFIX", "Photo", "apply_orientation",
+           "exif_rational", "load_photo", "png_unfilter", "read_size", "reading_input", "register_heif", "save_photo"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 import warnings
 import zlib
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from PIL import Image, TiffImagePlugin
 from .. import __version__
 from ..files import atomic_path
 from .read import Photo
-from .tags import (APERTURE_VALUE, DESCRIPTION, EXIF_IFD, FNUMBER, GPS_IFD, INTEROP_IFD, MAKER_NOTE, ORIENTATION,
-                   PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_DISTANCE, TIFF_METADATA_TAGS)
+from .tags import (APERTURE_VALUE, DESCRIPTION, EXIF_IFD, FNUMBER, FOCAL_35MM, GPS_IFD, INTEROP_IFD, MAKER_NOTE,
+                   ORIENTATION, PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_DISTANCE, TIFF_METADATA_TAGS)
 
 OUTPUT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
 JPEG_QUALITY = 95
@@ -25,15 +26,25 @@ MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
 _INFINITY_RATIONAL = 0xFFFFFFFF  # EXIF SubjectDistance for infinity
 
 
+@dataclass(frozen=True)
+class LensRecord:
+    """Lens facts an output keeps in standard EXIF tags because the source held them where a
+    rewrite loses them: a maker note (not copied, see :func:`_stamp`) or XMP for the focus; the
+    focal-plane resolution (Pillow reduces the rationals whose denominators encode a Canon
+    sensor, and its pixel counts may not be the image's) for the sensor size."""
+
+    focus_m: float | None = None       # -> SubjectDistance; inf allowed
+    focal_35mm: float | None = None    # -> FocalLengthIn35mmFilm, whole mm
+
+
 def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", quality: int = JPEG_QUALITY,
                source: Photo | None = None, f_number: float | None = None,
-               description: str | None = None, focus_m: float | None = None) -> list[str]:
+               description: str | None = None, lens: LensRecord | None = None) -> list[str]:
     """Write float sRGB (H, W, 3) in [0, 1] to ``out_path`` atomically; return warnings.
 
     fmt: "jpeg" (8-bit; 4:4:4 chroma from quality 90), "png" (8-bit) or "tiff" (16-bit RGB,
-    deflate with horizontal prediction). ``focus_m``: the camera's focus distance read from the
-    source's maker note or XMP (``inf`` allowed), written as SubjectDistance. Metadata: see the
-    package docstring (``bokehcli.imageio``).
+    deflate with horizontal prediction). ``lens``: facts to keep in standard tags (see
+    :class:`LensRecord`). Metadata: see the package docstring (``bokehcli.imageio``).
     """
     if fmt not in OUTPUT_SUFFIX:
         raise ValueError(f"unknown output format {fmt!r}; expected one of {sorted(OUTPUT_SUFFIX)}")
@@ -43,7 +54,7 @@ def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", qualit
         raise ValueError("srgb holds non-finite values")
     out_path = Path(out_path)
     height, width = srgb.shape[:2]
-    exif, notes = _output_exif(source, f_number, description, focus_m, (width, height))
+    exif, notes = _output_exif(source, f_number, description, lens or LensRecord(), (width, height))
     icc = source.icc if source is not None else None
     with atomic_path(out_path) as tmp:
         if fmt == "tiff":
@@ -66,7 +77,7 @@ def _quantise(srgb: np.ndarray, dtype) -> np.ndarray:
 
 
 def _output_exif(source: Photo | None, f_number: float | None, description: str | None,
-                 focus_m: float | None, size_wh: tuple[int, int]) -> tuple[Image.Exif, list[str]]:
+                 lens: LensRecord, size_wh: tuple[int, int]) -> tuple[Image.Exif, list[str]]:
     """The source's EXIF, upright and stamped with the rendering; a fresh minimal one (and a
     warning) when the source's cannot be written back."""
     if source is not None and source.exif:
@@ -77,7 +88,7 @@ def _output_exif(source: Photo | None, f_number: float | None, description: str 
             warnings.simplefilter("ignore")
             try:
                 exif.load(source.exif)
-                _stamp(exif, f_number, description, focus_m, size_wh)
+                _stamp(exif, f_number, description, lens, size_wh)
                 if len(exif.tobytes()) <= MAX_JPEG_EXIF_BYTES:
                     return exif, []
                 problem = "too large"
@@ -89,11 +100,11 @@ def _output_exif(source: Photo | None, f_number: float | None, description: str 
     else:
         notes = []
     exif = Image.Exif()
-    _stamp(exif, f_number, description, focus_m, size_wh)
+    _stamp(exif, f_number, description, lens, size_wh)
     return exif, notes
 
 
-def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, focus_m: float | None,
+def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, lens: LensRecord,
            size_wh: tuple[int, int]) -> None:
     """Record the rendering: pixels are stored upright, the aperture is the rendered one.
     The Exif sub-IFD ends up as a dict in ``exif`` (its interop IFD too), which is what
@@ -101,7 +112,7 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, fo
 
     The maker note is left out: offsets inside it count from the source's TIFF header, and
     Pillow moves the block, so readers (ours, ExifTool) would find wrong values there (a Canon
-    focus of 10.9 m read back as 655 m). The focus distance it carried survives as SubjectDistance."""
+    focus of 10.9 m read back as 655 m). What ``lens`` holds survives in standard tags."""
     exif[ORIENTATION] = 1
     exif[SOFTWARE] = f"bokeh {__version__}"
     if description:
@@ -111,9 +122,11 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, fo
         sub[INTEROP_IFD] = dict(exif.get_ifd(INTEROP_IFD))
     sub[PIXEL_X], sub[PIXEL_Y] = size_wh
     sub.pop(MAKER_NOTE, None)
-    if focus_m is not None and focus_m > 0:
-        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(_INFINITY_RATIONAL, 1) if np.isinf(focus_m)
-                                 else exif_rational(focus_m))
+    if lens.focus_m is not None and lens.focus_m > 0:
+        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(_INFINITY_RATIONAL, 1) if np.isinf(lens.focus_m)
+                                 else exif_rational(lens.focus_m))
+    if lens.focal_35mm is not None and 1 <= round(lens.focal_35mm) <= 0xFFFF:
+        sub[FOCAL_35MM] = int(round(lens.focal_35mm))
     if f_number is not None:
         sub[FNUMBER] = exif_rational(f_number)
         sub.pop(APERTURE_VALUE, None)
