@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from ..ops.aperture import kernel_size
 from ..ops.blur import aperture_blur, reduction_factor
@@ -232,17 +233,21 @@ def _fill_behind(acc: torch.Tensor, occluder: torch.Tensor, far_behind: torch.Te
 
         acc <- acc + o (1 - a)_+ g [blur(acc_rgb) / blur(a), 1]
 
-    The gate ``g`` is 1 only where the disc holds pixels of a layer at least two centres behind
-    (``far_behind``, their sharp coverage): a true depth edge. Where the object's edge is where a
-    nearer surface hides it, or where a slanted surface passes into the next layer, nothing lies
-    behind the rim, and nothing is filled. Deep inside the object the blurred occluder hides the
-    fill completely.
+    The gate ``g`` is 1 only within the layer's CoC of a true depth edge: an occluding pixel next
+    to one of a layer at least two centres behind (``far_behind``, their sharp coverage). Where
+    the object's edge is where a nearer surface hides it, or where a slanted surface passes into
+    the next layer, nothing lies behind the rim, and nothing is filled (nor computed). Deep inside
+    the object the blurred occluder hides the fill completely.
     """
     y0, y1, x0, x1 = box
+    mask = occluder[..., y0:y1, x0:x1]
+    edge = mask * (F.max_pool2d(far_behind[..., y0:y1, x0:x1], 3, stride=1, padding=1) > 0).to(mask.dtype)
+    if not bool(edge.any()):       # no depth edge (a smooth surface passes through the layers)
+        return acc
     region = acc[..., y0:y1, x0:x1]
-    spread = aperture_blur(torch.cat([region, far_behind[..., y0:y1, x0:x1]], dim=1), coc_px)
+    spread = aperture_blur(torch.cat([region, edge], dim=1), coc_px)
     gate = ((spread[:, 4:] > FILL_MIN_ALPHA) & (spread[:, 3:4] > FILL_MIN_ALPHA)).to(acc.dtype)
-    deficit = (1.0 - region[:, 3:]).clamp_min(0.0) * occluder[..., y0:y1, x0:x1] * gate
+    deficit = (1.0 - region[:, 3:]).clamp_min(0.0) * mask * gate
     fill = deficit * torch.cat([spread[:, :3] / spread[:, 3:4].clamp_min(FILL_MIN_ALPHA),
                                 torch.ones_like(deficit)], 1)
     if torch.is_grad_enabled() and acc.requires_grad:
