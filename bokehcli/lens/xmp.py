@@ -1,8 +1,10 @@
 """Focus distance from XMP packets (Adobe aux, EXIF-in-XMP, Google GFocus).
 
-XMP is XML, but we only need three simple properties, written either as attributes
+XMP is XML, but we only need a few simple properties, written either as attributes
 (``aux:ApproximateFocusDistance="81/100"``) or as elements; bounded regular expressions read
-both without building a parser (no entity expansion, linear time). Properties are matched by
+both without building a parser (no entity expansion). Everything here runs in time linear in the
+packet, which is capped at ``MAX_XMP_BYTES``: comments are cut by one forward scan (a regular
+expression over unclosed ``<!--`` would rescan the rest of the packet from each one). Properties are matched by
 namespace, not by a fixed prefix: a packet may bind any prefix to the aux namespace, and
 ``myaux:`` is not ``aux:``. Comments are ignored.
 """
@@ -23,13 +25,31 @@ _PROPERTIES = (
 )
 _NUMBER = r"\s*([0-9.eE+-]{1,32}(?:/[0-9.eE+-]{1,32})?)\s*"
 _INFINITY_RATIONAL = "4294967295/1"
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _DECLARATION = re.compile(r"""xmlns:([A-Za-z_][\w.-]{0,63})\s*=\s*["']([^"']{0,200})["']""")
+
+
+def xmp_text(packets: list[bytes]) -> str:
+    """The packets as one string, capped at ``MAX_XMP_BYTES`` and with comments removed."""
+    return strip_comments(b"".join(packets)[:MAX_XMP_BYTES].decode("utf-8", "replace"))
+
+
+def strip_comments(text: str) -> str:
+    """``text`` without ``<!-- ... -->`` comments; an unclosed one runs to the end. One pass:
+    every character is looked at a bounded number of times."""
+    kept, pos = [], 0
+    while (start := text.find("<!--", pos)) >= 0:
+        kept.append(text[pos:start])
+        end = text.find("-->", start + 4)
+        if end < 0:
+            return "".join(kept)
+        pos = end + 3
+    kept.append(text[pos:])
+    return "".join(kept)
 
 
 def read_xmp_focus(packets: list[bytes]) -> tuple[str, float] | None:
     """First focus distance (metres, ``math.inf`` allowed) found in the packets, with its source."""
-    text = _COMMENT.sub("", b"".join(packets)[:MAX_XMP_BYTES].decode("utf-8", "replace"))
+    text = xmp_text(packets)
     bound = {prefix: uri for prefix, uri in _DECLARATION.findall(text)}
     for source, uri, usual, name in _PROPERTIES:
         # the usual prefix also counts where the packet (or fragment) does not bind it elsewhere
