@@ -6,8 +6,9 @@ import torch.nn.functional as F
 
 from bokehcli.models.bokehflow import BokehFlow, LensBatch
 from bokehcli.models.config import BokehFlowConfig
-from bokehcli.models.tiling import (_ramp, forward_tiled, guided_upsample, predict, render_prediction, run_tiles,
+from bokehcli.models.tiling import (_ramp, forward_tiled, predict, render_prediction, run_tiles,
                                     serpentine, tile_starts, working_size)
+from bokehcli.ops.guided import guided_upsample
 from bokehcli.optics import Lens, pixel_pitch_mm
 
 TINY = BokehFlowConfig(name="tiny", dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8,

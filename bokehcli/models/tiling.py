@@ -9,11 +9,9 @@ direction for the next, the first tile starting from the learned ``state_init``.
 blended with weights that ramp linearly across the overlap (feathering). Network memory is that
 of one tile; only the stitched outputs (1 + 3 channels at working size) span the photo.
 
-Inverse depth is then upsampled to full resolution edge-aware, by a fast guided filter (He & Sun,
-2015) on log inverse depth guided by the full-resolution luminance: a local affine model
-``log(1/D) ~ a * Y + b`` fitted in (2r+1)^2 windows at working size, ``a`` and ``b`` smoothed and
-bilinearly upsampled, then applied to the full-resolution ``Y``, so depth edges follow photo
-edges. The refinement (low frequency by construction) is upsampled bilinearly. The renderer then
+Inverse depth is then upsampled to full resolution edge-aware, by the fast guided filter of
+:mod:`bokehcli.ops.guided` on log inverse depth guided by the full-resolution luminance, so depth
+edges follow photo edges. The refinement (low frequency by construction) is upsampled bilinearly. The renderer then
 runs at full resolution with the full-resolution pixel pitch (:func:`render_prediction`).
 
 Training (:func:`forward_tiled`): a crop is cut into ``nx x ny`` equal tiles that run in
@@ -29,6 +27,7 @@ import torch.nn.functional as F
 
 from ..layers.stem import TOKEN_STRIDE
 from ..ops.color import srgb_to_linear
+from ..ops.guided import guided_upsample, luminance
 from ..optics import Lens, pixel_pitch_mm
 from ..render.layered import render_bokeh_tiled
 from ..timing import NO_STAGES
@@ -41,9 +40,6 @@ DEFAULT_WORK_SIZE_PX = 1024
 WHOLE_IMAGE_MAX_PIXELS = 1_500_000
 AUTO_TILE_PX = 768
 DEFAULT_OVERLAP_PX = 64
-GUIDE_RADIUS = 2
-GUIDE_EPS = 1e-3
-_LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass
@@ -138,41 +134,6 @@ def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile_px: in
         weight[..., y0:y0 + th, x0:x0 + tw] += feather
     out = acc / weight
     return out[:, :1], out[:, 1:]
-
-
-def luminance(srgb: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 1, H, W) Rec. 601 luma of the sRGB values (edges as seen)."""
-    weights = torch.tensor(_LUMA, dtype=srgb.dtype, device=srgb.device).view(1, 3, 1, 1)
-    return (srgb * weights).sum(dim=1, keepdim=True)
-
-
-def guided_upsample(src: torch.Tensor, guide: torch.Tensor, radius: int = GUIDE_RADIUS,
-                    eps: float = GUIDE_EPS) -> torch.Tensor:
-    """Fast guided-filter upsampling: ``src`` (B, C, h, w), ``guide`` (B, 1, H, W) -> (B, C, H, W).
-
-    See the module docstring; ``eps`` is the guide variance below which windows count as flat.
-    """
-    size = src.shape[-2:]
-    # Centred values: the window covariances below subtract products of means, which loses
-    # precision in float32 when the means are large.
-    src_mean = src.mean(dim=(-2, -1), keepdim=True)
-    guide_mean = guide.mean(dim=(-2, -1), keepdim=True)
-    src, guide = src - src_mean, guide - guide_mean
-    guide_low = F.adaptive_avg_pool2d(guide, size)
-
-    def box(x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
-
-    mean_i, mean_p = box(guide_low), box(src)
-    cov = box(guide_low * src) - mean_i * mean_p
-    var = box(guide_low * guide_low) - mean_i * mean_i
-    a = cov / (var + eps)
-    b = mean_p - a * mean_i
-
-    def up(x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(box(x), size=guide.shape[-2:], mode="bilinear", align_corners=False)
-
-    return up(a) * guide + up(b) + src_mean
 
 
 def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px: int = DEFAULT_WORK_SIZE_PX,
