@@ -26,7 +26,8 @@ from .imageio import exif_rational
 from .pipeline import RenderSettings, render_file
 from .timing import Stages, peak_rss_bytes, reset_peak_rss
 
-STAGES = ("decode", "network", "depth upsampling", "coc", "render", "encode")
+STAGES = ("decode", "cue: faces", "cue: saliency", "cue: defocus", "cue: subject", "cue: layout", "network",
+          "depth upsampling", "coc", "render", "encode")
 BENCH_FOCAL_MM = 50.0
 BENCH_FOCUS_M = 3.0
 COMPARE_TILE_PX = 512
@@ -75,7 +76,7 @@ def bench_render(photo: Path, settings: RenderSettings, repeat: int) -> dict:
     medians = {name: statistics.median(r.get(name, 0.0) for r in runs) for name in names}
     return {
         "photo": str(photo), "megapixels": round(megapixels, 2), "repeat": repeat, "device": str(device),
-        "depth": "given" if settings.depth else f"network ({settings.model})",
+        "depth": result.depth_source if not settings.depth else "given",
         "settings": {"f_number": settings.f_number, "work_size_px": settings.work_size_px, "tile_px": settings.tile_px,
                      "tsp": settings.tsp, "threads": torch.get_num_threads()},
         "median_seconds": {k: round(v, 3) for k, v in medians.items()},
@@ -117,7 +118,7 @@ def compare_tiling(photo: Path, settings: RenderSettings) -> dict:
     from .optics import Lens
     from .pipeline import load_network
 
-    model, device = load_network(settings.model, settings.device)
+    model, device = load_network(settings.network_name, settings.device)
     srgb = load_photo(photo).srgb_chw().to(device)
     lens = Lens(BENCH_FOCAL_MM, settings.f_number, BENCH_FOCUS_M)
     report = {}

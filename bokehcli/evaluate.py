@@ -36,10 +36,10 @@ from .errors import BokehError, InputError
 from .files import atomic_path, atomic_write_bytes
 from .imageio import load_photo
 from .models.factory import load_model
-from .models.tiling import overlap_for, predict, render_prediction, validate_tiling
-from .ops.color import linear_to_srgb, srgb_to_linear
+from .models.tiling import overlap_for, predict, validate_tiling
+from .ops.color import linear_to_srgb
 from .optics import Lens
-from .render.layered import render_bokeh_tiled
+from .render.with_depth import render_with_depth
 
 GRID_PAIRS = 4
 GRID_HEIGHT_PX = 192
@@ -86,7 +86,8 @@ def make_method(name: str, device: torch.device, tile_px: int | None = None) -> 
     def bokehflow(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lens = lens_of(pair)
         prediction = predict(model, srgb, lens, work_size_px=0, tile_px=tile_px)
-        return linear_to_srgb(render_prediction(srgb, prediction, lens))[0], prediction.inv_depth[0, 0]
+        rendered = render_with_depth(srgb[None], prediction.inv_depth, lens, refine_lin=prediction.refine_lin)
+        return linear_to_srgb(rendered.linear)[0], prediction.inv_depth[0, 0]
 
     return bokehflow
 
@@ -97,9 +98,9 @@ def _physics_gt(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         raise InputError(f"{pair.source_path}: physics-gt needs the true depth <split>/depth/{pair.id}.npy")
     height, width = srgb.shape[-2:]
     depth = torch.from_numpy(load_set_depth(pair.depth_path, (height, width))).to(srgb.device)
-    coc_px = lens_of(pair).coc_px(depth, width, height)[None, None]
     with torch.inference_mode():
-        return linear_to_srgb(render_bokeh_tiled(srgb_to_linear(srgb[None]), coc_px))[0], 1.0 / depth
+        rendered = render_with_depth(srgb[None], (1.0 / depth)[None, None], lens_of(pair))
+        return linear_to_srgb(rendered.linear)[0], 1.0 / depth
 
 
 def _identity(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, None]:

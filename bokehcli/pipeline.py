@@ -25,29 +25,36 @@ import numpy as np
 import torch
 
 from . import __version__
-from .depthio import depth_output_paths, fill_unknown_depth, load_depth, save_depth
+from .cues.depth import capture_coc_at_infinity_px, photo_cues
+from .cues.faces import detect_faces
+from .cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
+from .cues.image import Box, CueImage, cue_image
+from .cues.saliency import salient_box
+from .depth_sources import DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_file, depth_from_model
+from .depthio import depth_output_paths, save_depth
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, load_photo, save_photo
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .models.factory import load_model
-from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, predict, render_prediction, validate_tiling
-from .ops.color import linear_to_srgb, srgb_to_linear
-from .optics import FULL_FRAME_DIAGONAL_MM, Lens, nearest_focus_m, sensor_diagonal_mm
-from .render.layered import MAX_HIGHLIGHT_GAIN, render_bokeh_tiled
+from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling
+from .ops.color import linear_to_srgb
+from .optics import FULL_FRAME_DIAGONAL_MM, Lens, nearest_focus_m, pixel_pitch_mm, sensor_diagonal_mm
+from .render.layered import MAX_HIGHLIGHT_GAIN
+from .render.with_depth import render_with_depth
 from .timing import NO_STAGES
 
 DEFAULT_FOCAL_MM = 50.0
 DEFAULT_MODEL = "bokehflow-nano"
-# Without a focus distance from EXIF or flags the network is conditioned on this one; the
-# render's focus is then the predicted depth at the focus point.
+# How far the subject is when neither the camera, a face nor a flag says: it sets the scale of
+# relative depth (and is what the network is told).
 PROVISIONAL_FOCUS_M = 2.0
-RENDER_TILE_PX = 1024
+# A camera focused at infinity: relative depth is anchored this far away (everything renders
+# sharp, as the photo was).
+MAX_ANCHOR_M = 1000.0
 DEPTH_SUFFIXES = (".png", ".npy")
-# Central subject: the focus point defaults to the image centre; its depth is the median over a
-# small window (robust to a pixel on an edge).
-FOCUS_WINDOW_FRACTION = 0.05
+DEPTH_SOURCES = ("auto", "cues", "model")
 
 
 @dataclass(frozen=True)
@@ -70,15 +77,27 @@ class RenderSettings:
     quality: int = JPEG_QUALITY
     max_pixels: int = DEFAULT_MAX_PIXELS
     save_depth: bool = False
-    model: str = DEFAULT_MODEL
+    model: str | None = None     # network weights; None = DEFAULT_MODEL
     device: str = "auto"
     work_size_px: int = DEFAULT_WORK_SIZE_PX
     tile_px: int | None = None  # network tile; None = chosen from the working size
     tsp: bool = True
+    depth_source: str = "auto"   # without --depth: "cues", "model", or "auto" (see uses_network)
 
     @property
     def f_number(self) -> float:
         return parse_f_number(self.f_number_text)
+
+    @property
+    def network_name(self) -> str:
+        return self.model if self.model is not None else DEFAULT_MODEL
+
+    @property
+    def uses_network(self) -> bool:
+        """Depth from the network: asked for by --depth-source model, or by naming weights with
+        --model under "auto"; otherwise the photo's own cues."""
+        return self.depth is None and (self.depth_source == "model"
+                                       or (self.depth_source == "auto" and self.model is not None))
 
     def validate(self) -> None:
         """Raise :class:`BokehError` for settings no photo could satisfy (the network's weights and
@@ -112,9 +131,12 @@ class RenderSettings:
                                  f"photo's name, e.g. 'depth/{{stem}}.png'") from None
         elif self.depth is not None and not Path(self.depth).exists():    # one map for the batch
             raise BokehError(f"--depth {self.depth}: no such file or folder")
-        if self.depth is None:
+        if self.depth_source not in DEPTH_SOURCES:
+            raise BokehError(f"--depth-source must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
+        resolve_device(self.device)
+        if self.uses_network:
             try:
-                load_network(self.model, self.device)
+                load_network(self.network_name, self.device)
             except InputError as exc:
                 raise BokehError(f"--model: {exc}") from None
 
@@ -132,6 +154,9 @@ class RenderResult:
     sensor_diag_mm: float | None = None
     sensor_source: str | None = None
     max_blur_px: float | None = None
+    depth_source: str | None = None
+    focus_point: list[float] | None = None       # [x, y] upright photo pixels
+    focus_point_source: str | None = None
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
@@ -143,6 +168,8 @@ class RenderResult:
             "focus_m": None if focus_infinite else self.focus_m, "focus_infinite": focus_infinite,
             "focus_source": self.focus_source, "sensor_diagonal_mm": self.sensor_diag_mm,
             "sensor_source": self.sensor_source, "max_blur_px": self.max_blur_px,
+            "depth_source": self.depth_source, "focus_point": self.focus_point,
+            "focus_point_source": self.focus_point_source,
             "seconds": round(self.seconds, 3), "warnings": self.warnings,
         }
 
@@ -183,8 +210,8 @@ def render_file(path: str | Path, settings: RenderSettings,
                 progress: Callable[[int], None] | None = None, stages=NO_STAGES) -> RenderResult:
     """Render one photo; raises :class:`BokehError` with a one-line message on bad input.
 
-    ``stages`` (see :class:`bokehcli.timing.Stages`) times decode, network, depth upsampling,
-    coc, render and encode."""
+    ``stages`` (see :class:`bokehcli.timing.Stages`) times decode, each cue, network, depth
+    upsampling, coc, render and encode."""
     start = time.perf_counter()
     path = Path(path)
     out = output_path(path, settings)
@@ -210,46 +237,101 @@ def render_file(path: str | Path, settings: RenderSettings,
         result.warnings.append(f"{path}: transparency is not carried over (blurring moves colour across the "
                                f"frame); the output is opaque")
     _resolve_focal_and_sensor(settings, info, result)
-    focus_known = _resolve_focus_without_depth(settings, info, result)
-    prediction = None
-    if settings.depth is not None:
-        with stages("decode"):
-            depth_m, depth_warnings = _load_photo_depth(path, depth_path, (width, height))
-            result.warnings += depth_warnings
-    else:
-        model, device = load_network(settings.model, settings.device)
-        prediction = predict(model, srgb_in.to(device), _lens(result, _network_focus_m(info, settings)),
-                             settings.work_size_px, settings.tile_px,
-                             tsp=settings.tsp, stages=stages)
-        depth_m = prediction.depth_m[0, 0].float().cpu().numpy()
-    if not focus_known:
-        _resolve_focus_from_depth(settings, depth_m, result)
+    image, faces, target = _focus_target(settings, photo.srgb, stages)
+    target_box_px = image.to_photo(target.box)
+    result.focus_point = [round(v, 1) for v in image.to_photo((*target.xy, *target.xy))[:2]]
+    result.focus_point_source = target.source
+    scale_m, scale_source = _scene_focus_m(settings, info, image, target, result)
+    estimate = _estimate_depth(settings, path, depth_path, srgb_in, image, target, faces, info, result,
+                               _lens(result, scale_m), stages)
+    result.depth_source = estimate.source
+    anchored_at = None
+    if estimate.relative:
+        estimate = anchor(estimate, target_box_px, min(scale_m, MAX_ANCHOR_M))
+        anchored_at = scale_m, scale_source
+    _resolve_focus(settings, info, estimate, target_box_px, anchored_at, result)
     lens = _lens(result, result.focus_m)
-    if prediction is not None:
-        device = prediction.inv_depth.device
-        rendered = render_prediction(srgb_in.to(device), prediction, lens, settings.blades,
-                                     settings.blade_rotation_deg, settings.highlight_boost, stages=stages).cpu()
-        result.max_blur_px = round(float(lens.coc_px_from_inverse_depth(
-            prediction.inv_depth.cpu(), width, height).abs().max()), 2)
-    else:
-        with stages("coc"):
-            coc = lens.coc_px(torch.from_numpy(np.ascontiguousarray(depth_m))[None, None], width, height)
-        result.max_blur_px = round(float(coc.abs().max()), 2)
-        with stages("render"):
-            rendered = render_bokeh_tiled(srgb_to_linear(srgb_in[None]), coc, RENDER_TILE_PX, settings.blades,
-                                          settings.blade_rotation_deg, settings.highlight_boost, progress)
+    device = resolve_device(settings.device)
+    refine = None if estimate.refine_lin is None else estimate.refine_lin.to(device)
+    rendered = render_with_depth(srgb_in[None].to(device), estimate.inv_depth.to(device), lens,
+                                 blades=settings.blades, rotation_deg=settings.blade_rotation_deg,
+                                 highlight_boost=settings.highlight_boost, refine_lin=refine, progress=progress,
+                                 stages=stages)
+    result.max_blur_px = round(rendered.max_blur_px, 2)
     with stages("encode"):
-        srgb = linear_to_srgb(rendered)[0].permute(1, 2, 0).numpy()
+        srgb = linear_to_srgb(rendered.linear.cpu())[0].permute(1, 2, 0).numpy()
         make_folder(out.parent, out)
         # The photo last: its presence is what marks this input done (skipped on a rerun).
         if write_depth:
-            save_depth(out.parent, path.stem, depth_m, keep_existing=not settings.overwrite)
+            save_depth(out.parent, path.stem, estimate.depth_m, keep_existing=not settings.overwrite)
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
                                       lens=_lens_to_record(info))
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _focus_target(settings: RenderSettings, srgb: np.ndarray, stages) -> tuple[CueImage, list, FocusTarget]:
+    """The photo at cue size, the faces in it and the focus target (see :mod:`bokehcli.cues.focus`)."""
+    with stages("cue: faces"):
+        image = cue_image(srgb)
+        faces = detect_faces(image)
+    salient = None
+    if settings.focus_at is None and not faces:
+        with stages("cue: saliency"):
+            salient = salient_box(image)
+    if settings.focus_at is not None:
+        x, y = settings.focus_at
+        height, width = image.photo_hw
+        if not (0 <= x < width and 0 <= y < height):
+            raise BokehError(f"--focus-at {x},{y} is outside the {width}x{height} image")
+    return image, faces, choose_focus_target(image, settings.focus_at, detected_faces=faces, salient=salient)
+
+
+def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: FocusTarget,
+                   result: RenderResult) -> tuple[float, str]:
+    """How far the subject is: the camera's focus distance, else the size of the subject's face,
+    else --focus-distance, else PROVISIONAL_FOCUS_M. It sets the scale of relative depth and is
+    what the network is told."""
+    camera_focus_m = _camera_focus_m(info)
+    if camera_focus_m is not None:
+        return camera_focus_m, info.focus_source
+    if target.face is not None:
+        face_px = (target.face[2] - target.face[0]) / image.scale
+        pitch = pixel_pitch_mm(result.sensor_diag_mm, image.photo_hw[1], image.photo_hw[0])
+        return focus_from_face_m(face_px, result.focal_mm, pitch), "face size"
+    if settings.focus_m is not None:
+        return settings.focus_m, "flag"
+    return PROVISIONAL_FOCUS_M, "default"
+
+
+def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | None, srgb_in: torch.Tensor,
+                    image: CueImage, target: FocusTarget, faces: list, info, result: RenderResult,
+                    scene_lens: Lens, stages) -> DepthEstimate:
+    """The depth source: --depth, else the network when asked for, else the photo's cues."""
+    height, width = srgb_in.shape[-2:]
+    if depth_path is not None:
+        with stages("decode"):
+            estimate, warnings = depth_from_file(path, depth_path, (width, height))
+        result.warnings += warnings
+        return estimate
+    if settings.uses_network:
+        model, device = load_network(settings.network_name, settings.device)
+        return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
+                                settings.work_size_px, settings.tile_px, settings.tsp, stages)
+    cues = photo_cues(image, target, faces, _capture_coc_inf_px(info, image), stages)
+    return depth_from_cues(cues, srgb_in, stages)
+
+
+def _capture_coc_inf_px(info, image: CueImage) -> float | None:
+    """Blur (cue px) that a point at infinity had in the photo as taken, when its EXIF says enough."""
+    focus_m = _camera_focus_m(info)
+    if not (info.focal_mm and info.f_number and info.sensor_diagonal_mm and focus_m):
+        return None
+    height, width = image.hw
+    return capture_coc_at_infinity_px(info.focal_mm, info.f_number, focus_m,
+                                      pixel_pitch_mm(info.sensor_diagonal_mm, width, height))
 
 
 def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None, overwrite: bool,
@@ -266,15 +348,6 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
         warnings.append(f"{photo}: kept the existing {', '.join(p.name for p in existing)} (--overwrite replaces it)")
         return len(existing) < len(paths)
     return True
-
-
-def _load_photo_depth(photo: Path, depth_path: Path, size_wh: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-    """The depth map for one photo; its errors name the photo too (one map may serve a batch)."""
-    try:
-        depth_m, warnings = load_depth(depth_path, size_wh=size_wh)
-        return fill_unknown_depth(depth_m, str(depth_path)), warnings
-    except BokehError as exc:
-        raise type(exc)(f"{photo}: {exc}") from None
 
 
 def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResult) -> None:
@@ -315,8 +388,11 @@ def _camera_focus_m(info) -> float | None:
     return info.focus_m or None
 
 
-def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderResult) -> bool:
-    """Focus from --focus-distance or the file; False when it must come from the depth."""
+def _resolve_focus(settings: RenderSettings, info, estimate: DepthEstimate, target_box_px: Box,
+                   anchored_at: tuple[float, str] | None, result: RenderResult) -> None:
+    """The render's focus plane: --focus-distance > the depth at --focus-at > the camera's distance
+    (a metric map) or the anchoring distance (a relative one, whose depth at the focus target it
+    is by construction) > the depth over the focus target."""
     camera_focus_m = _camera_focus_m(info)
     if settings.focus_m is not None:
         nearest_m = nearest_focus_m(result.focal_mm)
@@ -324,33 +400,17 @@ def _resolve_focus_without_depth(settings: RenderSettings, info, result: RenderR
             raise BokehError(f"{result.path}: --focus-distance {settings.focus_m:g} m is nearer than a "
                              f"{result.focal_mm:g} mm lens can focus (at least {nearest_m:.3g} m)")
         result.focus_m, result.focus_source = settings.focus_m, "flag"
-    elif settings.focus_at is not None or camera_focus_m is None:
-        return False
-    else:
-        result.focus_m, result.focus_source = camera_focus_m, info.focus_source
-    return True
-
-
-def _network_focus_m(info, settings: RenderSettings) -> float:
-    """The focus the network is conditioned on: where the camera focused (evidence about the
-    scene, usually the subject), not where the user wants the render focused; without it the
-    user's --focus-distance, else PROVISIONAL_FOCUS_M."""
-    camera_focus_m = _camera_focus_m(info)
-    if camera_focus_m is not None:
-        return camera_focus_m
-    return settings.focus_m if settings.focus_m is not None else PROVISIONAL_FOCUS_M
-
-
-def _resolve_focus_from_depth(settings: RenderSettings, depth_m: np.ndarray, result: RenderResult) -> None:
-    """--focus-at X,Y: the depth at that pixel; otherwise the central subject."""
+        return
     if settings.focus_at is not None:
-        result.focus_m = _depth_at(depth_m, settings.focus_at, result.path, half=0)
-        result.focus_source = "focus-at"
+        x, y = settings.focus_at
+        result.focus_m, result.focus_source = depth_at(estimate.inv_depth, (x, y, x + 1, y + 1)), "focus-at"
+    elif anchored_at is not None:
+        result.focus_m, result.focus_source = anchored_at
+    elif camera_focus_m is not None:
+        result.focus_m, result.focus_source = camera_focus_m, info.focus_source
     else:
-        height, width = depth_m.shape
-        half = max(1, int(FOCUS_WINDOW_FRACTION * min(width, height) / 2))
-        result.focus_m = _depth_at(depth_m, (width // 2, height // 2), result.path, half)
-        result.focus_source = "depth at centre"
+        result.focus_m = depth_at(estimate.inv_depth, target_box_px)
+        result.focus_source = f"depth at {result.focus_point_source}"
     # Report the focus the render uses: the thin lens cannot focus nearer than its guard.
     nearest_m = nearest_focus_m(result.focal_mm)
     if result.focus_m < nearest_m:
@@ -378,16 +438,6 @@ def load_network(name: str, device: str):
                              f"or --model with a weights file from `bokeh train`") from None
         raise
     return model, resolved
-
-
-def _depth_at(depth_m: np.ndarray, xy: tuple[int, int], path: Path, half: int) -> float:
-    """Median depth in the (2 half + 1)^2 window around pixel ``xy``."""
-    height, width = depth_m.shape
-    x, y = xy
-    if not (0 <= x < width and 0 <= y < height):
-        raise BokehError(f"{path}: --focus-at {x},{y} is outside the {width}x{height} image")
-    window = depth_m[max(y - half, 0):y + half + 1, max(x - half, 0):x + half + 1]
-    return float(np.median(window))
 
 
 def _description(result: RenderResult) -> str:

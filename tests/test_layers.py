@@ -14,10 +14,11 @@ from bokehcli.layers.bigdr import (DIRECTIONS, BiGDRBlock, DirectionFusion, from
                                    to_scan_layout)
 from bokehcli.layers.film import FiLM, LensEmbedding, lens_features
 from bokehcli.layers.gates import ALPHA_ABS_MIN, ALPHA_MAX, DecayWriteGates, bounded_gates
-from bokehcli.layers.heads import SHARP_COC_PX, bounded_inverse_depth, refinement_gate
+from bokehcli.layers.heads import bounded_inverse_depth
 from bokehcli.layers.stem import ConvStem
 from bokehcli.models.config import VARIANTS, BokehFlowConfig
 from bokehcli.ops.gated_delta import chunk_gated_delta_rule
+from bokehcli.render.with_depth import SHARP_COC_PX, refinement_gate
 
 torch.manual_seed(0)
 

@@ -247,7 +247,7 @@ def test_unexpected_failure_is_one_line_and_the_batch_goes_on(tmp_path, batch, m
     photos, depth = batch
     import bokehcli.pipeline as pipeline
 
-    real = pipeline.render_bokeh_tiled
+    real = pipeline.render_with_depth
     calls = []
 
     def flaky(*args, **kwargs):
@@ -258,7 +258,7 @@ def test_unexpected_failure_is_one_line_and_the_batch_goes_on(tmp_path, batch, m
             raise MemoryError()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "render_bokeh_tiled", flaky)
+    monkeypatch.setattr(pipeline, "render_with_depth", flaky)
     out = tmp_path / "out"
     result = run(*photos, "--f", "2", "--out", out, *depth)
     assert result.exit_code == 1

@@ -20,7 +20,9 @@ def bench(
     f: str = typer.Option("1.8", "--f", help="f-number to render at."),
     with_depth: bool = typer.Option(False, "--with-depth",
                                     help="Use the generated depth map instead of the network."),
-    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Network weights (name or path)."),
+    depth_source: str = typer.Option("auto", "--depth-source", help="cues, model or auto, as for bokeh render."),
+    model: Optional[str] = typer.Option(None, "--model", show_default=False,
+                                        help=f"Network weights (name or path) [default: {DEFAULT_MODEL}]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     work_size_px: int = typer.Option(DEFAULT_WORK_SIZE_PX, "--work-size", min=0, help="Network working size (px)."),
     tile_px: Optional[int] = typer.Option(None, "--tile", min=0, help="Network tile size (px; default: by size)."),
@@ -51,12 +53,13 @@ def bench(
         elif with_depth:
             raise BokehError("--with-depth needs the generated photo (leave out PHOTO)")
         settings = RenderSettings(f_number_text=f, depth=depth, out_dir=Path(tmp) / "out", model=model,
-                                  device=device, work_size_px=work_size_px, tile_px=tile_px)
+                                  device=device, work_size_px=work_size_px, tile_px=tile_px,
+                                  depth_source=depth_source)
         settings.validate()
         report = bench_render(photo, settings, repeat)
         if compare:
             report["compare_op"] = compare_op()
-            if not with_depth:
+            if settings.uses_network:
                 report["compare_tiling"] = compare_tiling(photo, settings)
     if as_json:
         print_json(report)

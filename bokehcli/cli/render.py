@@ -44,8 +44,12 @@ def render(
     save_depth: bool = typer.Option(False, "--save-depth", help="Also write <stem>_depth.npy/.png."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
                                    help="Refuse larger images (bomb guard)."),
-    model: str = typer.Option(DEFAULT_MODEL, "--model",
-                              help="Depth network weights when no --depth is given: a name in models/ or a path."),
+    depth_source: str = typer.Option("auto", "--depth-source",
+                                     help="Without --depth: 'cues' (the photo's own: AF point, faces, subject, "
+                                          "blur, layout), 'model' (the BokehFlow network), or 'auto' (cues, or the "
+                                          "network when --model names weights)."),
+    model: Optional[str] = typer.Option(None, "--model", show_default=False,
+                                        help=f"BokehFlow weights: a name in models/ or a path [default: {DEFAULT_MODEL}]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device)."),
     work_size_px: int = typer.Option(DEFAULT_WORK_SIZE_PX, "--work-size", min=0,
                                   help="Long side (px) the network runs at; 0 = full resolution."),
@@ -56,7 +60,9 @@ def render(
 ) -> None:
     """Render photos with the shallow depth of field of a fast lens.
 
-    Depth comes from --depth, or from the BokehFlow network (--model) when none is given.
+    Depth comes from --depth; without it from the photo itself (where the camera focused, faces,
+    the subject's outline, blur already in the photo, sky and ground), anchored at the camera's
+    focus distance, or from the BokehFlow network (--depth-source model).
 
     Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
     """
@@ -71,7 +77,7 @@ def render(
             blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
             out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
             save_depth=save_depth, model=model, device=device, work_size_px=work_size_px, tile_px=tile_px,
-            tsp=not no_tsp)
+            tsp=not no_tsp, depth_source=depth_source)
         settings.validate()
     except BokehError as exc:
         fail_line(str(exc))
@@ -184,15 +190,16 @@ def _print_table(results) -> None:
     if not results:
         return
     table = Table(title="bokeh render", show_lines=False)
-    for column in ("file", "focal", "focus (source)", "f", "max blur", "time"):
+    for column in ("file", "focal", "focus (source)", "depth", "f", "max blur", "time"):
         table.add_column(column)
     table.add_column("output", overflow="fold")  # the one thing a reader needs whole
     for r in results:
         name, output = escape(r.path.name), escape(str(r.output))     # file names may hold [markup]
         if r.status == "skipped":
-            table.add_row(name, "", "", f"{r.f_number:g}", "", "", f"exists, skipped: {output}")
+            table.add_row(name, "", "", "", f"{r.f_number:g}", "", "", f"exists, skipped: {output}")
             continue
         focus = "∞" if math.isinf(r.focus_m) else f"{r.focus_m:.2f} m"
-        table.add_row(name, f"{r.focal_mm:g} mm", f"{focus} ({escape(r.focus_source)})", f"{r.f_number:g}",
+        table.add_row(name, f"{r.focal_mm:g} mm", f"{focus} ({escape(r.focus_source)})", escape(r.depth_source or ""),
+                      f"{r.f_number:g}",
                       f"{r.max_blur_px:.1f} px", f"{r.seconds:.1f} s", output)
     out.print(table)

@@ -1,4 +1,5 @@
-"""Output heads: bounded inverse depth, the stride-4 decoder, the in-focus refinement gate."""
+"""Output heads: bounded inverse depth and the stride-4 decoder (the refinement's gate is part of
+the render: bokehcli.render.with_depth)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from torch import nn
 
 from .stem import ChannelNorm
 
-# Below this |CoC| (px) a pixel is in focus and keeps exactly the thin-lens render; the
-# refinement fades in linearly over the next REFINE_RAMP_PX.
-SHARP_COC_PX = 1.0
-REFINE_RAMP_PX = 2.0
-
 
 def bounded_inverse_depth(logit: torch.Tensor, min_depth_m: float, max_depth_m: float) -> torch.Tensor:
     """Inverse depth (1/m) in ``[1/max_depth_m, 1/min_depth_m]`` from an unbounded logit.
@@ -25,12 +21,6 @@ def bounded_inverse_depth(logit: torch.Tensor, min_depth_m: float, max_depth_m: 
     """
     lo, hi = -math.log(max_depth_m), -math.log(min_depth_m)
     return torch.exp(lo + (hi - lo) * torch.sigmoid(logit))
-
-
-def refinement_gate(coc_px: torch.Tensor) -> torch.Tensor:
-    """Weight of the learned refinement: exactly 0 where ``|coc_px| <= SHARP_COC_PX``, 1 beyond
-    ``SHARP_COC_PX + REFINE_RAMP_PX``, linear between (so in-focus regions stay sharp)."""
-    return ((coc_px.abs() - SHARP_COC_PX) / REFINE_RAMP_PX).clamp(0.0, 1.0)
 
 
 class UpHead(nn.Module):

@@ -6,7 +6,7 @@
                   cross-fusion of the streams after every stage
     depth head (tokens + skip) -> bounded inverse depth (B, 1, H, W) in 1/m        (audit #7)
     PG-CoC: coc_px = thin-lens CoC (bokehcli.optics, linear in 1/D) / pixel pitch  (SPEC §1)
-    render: render_bokeh(srgb_to_linear(srgb), coc_px) + refinement_gate(coc_px) * refine
+    render: render_bokeh(srgb_to_linear(srgb), coc_px) + gate(coc_px) * refine  (render.with_depth)
     refine head (bokeh tokens + skip) -> linear RGB residual, 0 wherever |coc_px| <= 1 px
 
 The pixel pitch is the sensor size of one pixel *of the image the network sees*: for a crop of a
@@ -28,11 +28,12 @@ from torch import nn
 from ..layers.bigdr import BiGDRBlock
 from ..layers.cross_fusion import CrossFusion
 from ..layers.film import LensEmbedding, lens_features
-from ..layers.heads import UpHead, bounded_inverse_depth, refinement_gate
+from ..layers.heads import UpHead, bounded_inverse_depth
 from ..layers.stem import TOKEN_STRIDE, ConvStem
 from ..ops.color import srgb_to_linear
 from ..optics import Lens, coc_mm_from_inverse_depth
 from ..render.layered import render_bokeh
+from ..render.with_depth import apply_refinement
 from .config import BokehFlowConfig
 
 States = dict[str, torch.Tensor]
@@ -71,15 +72,6 @@ def pg_coc(inv_depth_per_m: torch.Tensor, lens: LensBatch) -> torch.Tensor:
     coc_mm = coc_mm_from_inverse_depth(inv_depth_per_m, lens.focal_mm.view(shape),
                                        lens.f_number.view(shape), lens.focus_m.view(shape))
     return coc_mm / lens.pixel_pitch_mm.view(shape)
-
-
-def apply_refinement(rendered_lin: torch.Tensor, coc_px: torch.Tensor, refine_lin: torch.Tensor) -> torch.Tensor:
-    """Thin-lens render plus the learned refinement where out of focus: (B, 3, H, W) linear RGB.
-
-    In-focus pixels (``|coc_px| <= 1``) keep exactly the renderer's output. The sum is not
-    clamped; the sRGB encoding of the caller clamps.
-    """
-    return rendered_lin + refinement_gate(coc_px) * refine_lin
 
 
 @dataclass

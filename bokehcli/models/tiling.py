@@ -26,13 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from ..layers.stem import TOKEN_STRIDE
-from ..ops.color import srgb_to_linear
 from ..ops.guided import guided_upsample, luminance
 from ..optics import Lens, pixel_pitch_mm
-from ..render.layered import render_bokeh_tiled
+from ..render.with_depth import render_with_depth
 from ..timing import NO_STAGES
-from .bokehflow import (BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, States, apply_refinement, finish,
-                        pg_coc)
+from .bokehflow import BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, States, finish
 
 DEFAULT_WORK_SIZE_PX = 1024
 # Tiles are for memory: below this many working pixels the whole image is one tile (fastest: no
@@ -172,17 +170,11 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px:
 def render_prediction(srgb_full: torch.Tensor, prediction: Prediction, lens: Lens, blades: int = 0,
                       rotation_deg: float = 0.0, highlight_boost: float | None = None,
                       stages=NO_STAGES) -> torch.Tensor:
-    """Full-resolution bokeh (1, 3, H, W) linear RGB from :func:`predict`'s output (CoC with the
-    full-resolution pixel pitch; the renderer's tiled form bounds its memory)."""
-    height, width = srgb_full.shape[-2:]
-    lens_full = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, width, height),
-                                    device=srgb_full.device)
-    with stages("coc"):
-        coc = pg_coc(prediction.inv_depth, lens_full)
-    with stages("render"):
-        thin_lens = render_bokeh_tiled(srgb_to_linear(srgb_full.unsqueeze(0)), coc, blades=blades,
-                                       rotation_deg=rotation_deg, highlight_boost=highlight_boost)
-        return apply_refinement(thin_lens, coc, prediction.refine_lin)
+    """Full-resolution bokeh (1, 3, H, W) linear RGB from :func:`predict`'s output, refinement
+    included (:func:`bokehcli.render.with_depth.render_with_depth`)."""
+    return render_with_depth(srgb_full.unsqueeze(0), prediction.inv_depth, lens, blades=blades,
+                             rotation_deg=rotation_deg, highlight_boost=highlight_boost,
+                             refine_lin=prediction.refine_lin, stages=stages).linear
 
 
 def forward_tiled(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tiles_xy: tuple[int, int],

@@ -1,0 +1,77 @@
+"""The photo's cues combined into relative inverse depth ``b = S1 / D`` (1 on the focus plane).
+
+    b = m + (1 - m) * b_background,    b_background = w * b_defocus + (1 - w) * b_layout
+
+- ``m``: the subject matte (:mod:`.subject`): the subject lies on the focus plane;
+- ``b_layout``: sky and ground plane (:mod:`.layout`);
+- ``b_defocus``: the blur already in the photo read through the capture's own thin lens. A point at
+  ``b`` is imaged with a CoC of ``c(b) = c_inf * (1 - b)`` behind the focus plane, where ``c_inf =
+  A f / (S1 - f)`` (over the pixel pitch) is the CoC of a point at infinity; so
+  ``b_defocus = 1 - c / c_inf`` with ``c = 4 (sigma - sigma_target)`` (:mod:`.defocus`).
+  Blur is read as lying behind the focus plane (the camera focused on the subject: what is
+  blurred is mostly behind it; the ground in front keeps the layout's ``b > 1``);
+- ``w``: the defocus confidence times how measurable blur could be in this photo at all:
+  0 when ``c_inf`` is under ``MEASURABLE_COC_PX`` (phones, compacts, small apertures: everything
+  is sharp whatever its depth, so sharpness says nothing), 1 from ``MEASURABLE_COC_PX + 4``.
+
+Output: :class:`PhotoCues` with every intermediate map at cue size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..timing import NO_STAGES
+from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, estimate_defocus
+from .focus import FocusTarget
+from .image import Box, CueImage
+from .layout import MAX_FRONT_B, layout_prior, sky_mask
+from .subject import subject_matte
+
+MEASURABLE_COC_PX = 1.0
+MIN_B = 1e-3     # 1000 focus distances: "infinity" for the renderer, finite for depth files
+
+
+@dataclass
+class PhotoCues:
+    target: FocusTarget
+    faces: list[Box]
+    matte: np.ndarray            # (h, w) float32 [0, 1]
+    defocus: DefocusMap
+    sky: np.ndarray              # (h, w) bool
+    relative_inv_depth: np.ndarray  # (h, w) float32, S1 / D
+
+
+def capture_coc_at_infinity_px(focal_mm: float, f_number: float, focus_m: float, pixel_pitch_mm: float) -> float:
+    """CoC diameter (px) of a point at infinity for the lens that took the photo (thin lens)."""
+    focus_mm = focus_m * 1000.0
+    if not focus_mm > focal_mm:
+        return 0.0
+    return (focal_mm / f_number) * focal_mm / (focus_mm - focal_mm) / pixel_pitch_mm
+
+
+def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
+               capture_coc_inf_px: float | None, stages=NO_STAGES) -> PhotoCues:
+    """``capture_coc_inf_px``: :func:`capture_coc_at_infinity_px` at cue size, or None when the
+    photo does not say how it was taken. ``stages`` times the defocus, subject and layout cues."""
+    with stages("cue: defocus"):
+        defocus = estimate_defocus(image)
+    with stages("cue: subject"):
+        matte = subject_matte(image, target, faces, defocus)
+    with stages("cue: layout"):
+        sky = sky_mask(image.rgb, matte)
+        b_background = layout_prior(matte, sky)
+    if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
+        x0, y0, x1, y1 = (int(round(v)) for v in target.box)
+        target_sigma = float(np.median(defocus.sigma_px[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]))
+        coc_px = DISC_DIAMETER_PER_SIGMA * np.maximum(defocus.sigma_px - target_sigma, 0.0)
+        b_defocus = np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0)
+        measurable = min(1.0, (capture_coc_inf_px - MEASURABLE_COC_PX) / 4.0)
+        w = defocus.confidence * measurable
+        behind = b_background <= 1.0           # the ground in front keeps its layout depth
+        blended = w * b_defocus + (1.0 - w) * b_background
+        b_background = np.where(behind & ~sky, blended, b_background)
+    b = matte + (1.0 - matte) * b_background
+    return PhotoCues(target, faces, matte, defocus, sky, np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))

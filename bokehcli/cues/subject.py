@@ -1,0 +1,140 @@
+"""Subject matte: GrabCut (Rother et al. 2004: colour GMMs + graph cut) seeded by the focus target,
+the faces and the blur already in the photo, with a soft border that follows the photo's edges.
+
+Seeds (cue pixels):
+- sure subject: the focus target's core; for a face, the face and a strip below it (neck, chest);
+  faces about as large as the focused one (people at a similar distance) the same way;
+- probable subject: an ellipse around the target: for a face, one inscribed in a body box (3.4
+  face widths wide, down to the bottom of the frame; an ellipse leaves the box's corners, mostly
+  background, to the colour models); otherwise the target grown to ``GROW_FRACTION`` of the frame;
+- probable background: everything else, and, where the defocus map is confident, pixels clearly
+  more blurred than the target (the camera focused on the subject, not on them);
+- sure background: a thin band along the top, left and right borders the seeds do not reach.
+
+Output: (h, w) float32 matte in [0, 1]: the GrabCut foreground connected to the sure-subject
+seeds, holes filled, edges softened by a guided filter on the photo (He et al. 2013).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .defocus import DefocusMap
+from .focus import FocusTarget
+from .image import Box, CueImage, clip_box
+
+GRABCUT_ITERATIONS = 4
+GROW_FRACTION = 0.4          # of the frame's width and height: the probable subject around a target
+BORDER_FRACTION = 0.02       # sure-background band along the borders
+SIMILAR_FACE_RATIO = 0.6     # other faces at least this large (relative) count as subjects too
+BLURRED_SIGMA_PX = 0.8       # more blur than the target by this much (cue px): probable background
+CONFIDENT = 0.5
+MATTE_RADIUS_FRACTION = 0.008
+MATTE_EPS = 1e-3
+
+
+def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocus: DefocusMap | None) -> np.ndarray:
+    height, width = image.hw
+    mask = np.full((height, width), cv2.GC_PR_BGD, np.uint8)
+    people = [target.face] if target.face is not None else []
+    if people:
+        people += [f for f in faces if f is not target.face and _width(f) >= SIMILAR_FACE_RATIO * _width(target.face)]
+    for face in people:
+        _fill_ellipse(mask, _body_box(face, image.hw), cv2.GC_PR_FGD)
+    if not people:
+        _fill_ellipse(mask, _grown(target.box, image.hw), cv2.GC_PR_FGD)
+    if defocus is not None:
+        target_sigma = _median_in(defocus.sigma_px, target.box)
+        blurred = (defocus.confidence > CONFIDENT) & (defocus.sigma_px > target_sigma + BLURRED_SIGMA_PX)
+        mask[blurred] = cv2.GC_PR_BGD
+    _sure_background_border(mask)
+    for face in people:
+        _fill(mask, _core(face), cv2.GC_FGD)
+        fx0, fy0, fx1, fy1 = face
+        _fill(mask, (fx0 + 0.3 * _width(face), fy1, fx1 - 0.3 * _width(face), fy1 + 1.2 * (fy1 - fy0)), cv2.GC_FGD)
+    _fill(mask, _core(target.box), cv2.GC_FGD)
+    seeds = mask == cv2.GC_FGD
+    if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any():
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.grabCut(cv2.cvtColor(image.rgb, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, GRABCUT_ITERATIONS,
+                    cv2.GC_INIT_WITH_MASK)
+    foreground = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    foreground = _fill_holes(_connected_to(foreground, seeds))
+    radius = max(2, int(MATTE_RADIUS_FRACTION * max(height, width)))
+    soft = cv2.ximgproc.guidedFilter(image.rgb.astype(np.float32) / 255.0, foreground.astype(np.float32),
+                                     radius, MATTE_EPS)
+    return np.clip(soft, 0.0, 1.0).astype(np.float32)
+
+
+def _width(box: Box) -> float:
+    return box[2] - box[0]
+
+
+def _body_box(face: Box, hw: tuple[int, int]) -> Box:
+    """Where a person's head and body can be, from the face: 1.2 face widths either side, half a
+    face height above, down to the bottom of the frame."""
+    w, h = face[2] - face[0], face[3] - face[1]
+    return clip_box((face[0] - 1.2 * w, face[1] - 0.5 * h, face[2] + 1.2 * w, float(hw[0])), hw)
+
+
+def _grown(box: Box, hw: tuple[int, int]) -> Box:
+    height, width = hw
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half_w = max(box[2] - box[0], GROW_FRACTION * width) / 2
+    half_h = max(box[3] - box[1], GROW_FRACTION * height) / 2
+    return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), hw)
+
+
+def _core(box: Box) -> Box:
+    """The inner 60 % of a box."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    return box[0] + 0.2 * w, box[1] + 0.2 * h, box[2] - 0.2 * w, box[3] - 0.2 * h
+
+
+def _fill(mask: np.ndarray, box: Box, value: int) -> None:
+    height, width = mask.shape
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    mask[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)] = value
+
+
+def _fill_ellipse(mask: np.ndarray, box: Box, value: int) -> None:
+    """The ellipse inscribed in ``box`` set to ``value``."""
+    centre = (int(round((box[0] + box[2]) / 2)), int(round((box[1] + box[3]) / 2)))
+    axes = (max(1, int(round((box[2] - box[0]) / 2))), max(1, int(round((box[3] - box[1]) / 2))))
+    cv2.ellipse(mask, centre, axes, 0.0, 0.0, 360.0, int(value), thickness=-1)
+
+
+def _sure_background_border(mask: np.ndarray) -> None:
+    """Top, left and right bands become sure background where no subject seed reaches them
+    (subjects often stand on the bottom edge)."""
+    height, width = mask.shape
+    band = max(1, int(BORDER_FRACTION * max(height, width)))
+    border = np.zeros_like(mask, dtype=bool)
+    border[:band], border[:, :band], border[:, -band:] = True, True, True
+    mask[border & (mask == cv2.GC_PR_BGD)] = cv2.GC_BGD
+
+
+def _median_in(values: np.ndarray, box: Box) -> float:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    patch = values[max(y0, 0):max(y1, y0 + 1), max(x0, 0):max(x1, x0 + 1)]
+    return float(np.median(patch)) if patch.size else 0.0
+
+
+def _connected_to(foreground: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    count, labels = cv2.connectedComponents(foreground.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[seeds & foreground])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def _fill_holes(region: np.ndarray) -> np.ndarray:
+    """``region`` plus every background pocket that does not reach the frame's border."""
+    outside = ~region
+    count, labels = cv2.connectedComponents(outside.astype(np.uint8), connectivity=4)
+    border_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    reaches_border = np.zeros(count, bool)
+    reaches_border[border_labels] = True
+    return region | (outside & ~reaches_border[labels])
