@@ -64,7 +64,9 @@ def depth_from_cues(cues: PhotoCues, srgb: torch.Tensor, stages=NO_STAGES) -> De
     """The cues' relative inverse depth (cue size) upsampled to ``srgb`` (3, H, W) edge-aware."""
     with stages("depth upsampling"):
         low = torch.from_numpy(np.log(cues.relative_inv_depth))[None, None]
-        inv = torch.exp(guided_upsample(low, luminance(srgb[None].float())))
+        # the local affine fit can overshoot at strong edges: keep within the cues' own range
+        log_inv = guided_upsample(low, luminance(srgb[None].float())).clamp(float(low.min()), float(low.max()))
+        inv = torch.exp(log_inv)
     return DepthEstimate(inv, "photo cues", relative=True)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .image import CueImage
 
-REBLUR_SIGMA_PX = 1.0
+REBLUR_SIGMA_PX = 2.0
 # The 3x3 Sobel derivative of a sampled edge reads as if the edge carried this much more blur
 # variance (measured on Gaussian-blurred step edges, sigma 0.5-3 px: 0.51-0.59); it is subtracted.
 SAMPLING_VARIANCE_PX2 = 0.55

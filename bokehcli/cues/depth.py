@@ -1,13 +1,15 @@
 """The photo's cues combined into relative inverse depth ``b = S1 / D`` (1 on the focus plane).
 
-    b = m + (1 - m) * b_background,    b_background = w * b_defocus + (1 - w) * b_layout
+    b = m * b_subject + (1 - m) * b_background,    b_background = w * b_defocus + (1 - w) * b_layout
 
-- ``m``: the subject matte (:mod:`.subject`): the subject lies on the focus plane;
+- ``m``: the subject matte (:mod:`.subject`); ``b_subject`` is 1 (the focus plane) under the
+  focus target and follows the subject's contact with the ground elsewhere (:mod:`.layout`);
 - ``b_layout``: sky and ground plane (:mod:`.layout`);
 - ``b_defocus``: the blur already in the photo read through the capture's own thin lens. A point at
   ``b`` is imaged with a CoC of ``c(b) = c_inf * (1 - b)`` behind the focus plane, where ``c_inf =
   A f / (S1 - f)`` (over the pixel pitch) is the CoC of a point at infinity; so
-  ``b_defocus = 1 - c / c_inf`` with ``c = 4 (sigma - sigma_target)`` (:mod:`.defocus`).
+  ``b_defocus = 1 - c / c_inf`` with ``c = 4 sqrt(sigma^2 - sigma_target^2)`` (:mod:`.defocus`;
+  blur the target itself shows, from the lens and processing, is not depth).
   Blur is read as lying behind the focus plane (the camera focused on the subject: what is
   blurred is mostly behind it; the ground in front keeps the layout's ``b > 1``);
 - ``w``: the defocus confidence times how measurable blur could be in this photo at all:
@@ -62,16 +64,19 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         matte = subject_matte(image, target, faces, defocus)
     with stages("cue: layout"):
         sky = sky_mask(image.rgb, matte)
-        b_background = layout_prior(matte, sky)
+        layout = layout_prior(matte, sky, target.xy[0])
+        b_background = layout.background
     if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
         x0, y0, x1, y1 = (int(round(v)) for v in target.box)
         target_sigma = float(np.median(defocus.sigma_px[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]))
-        coc_px = DISC_DIAMETER_PER_SIGMA * np.maximum(defocus.sigma_px - target_sigma, 0.0)
+        # blur adds in quadrature: what the target itself shows (lens, processing) is not depth
+        excess = np.sqrt(np.maximum(defocus.sigma_px ** 2 - target_sigma ** 2, 0.0))
+        coc_px = DISC_DIAMETER_PER_SIGMA * excess
         b_defocus = np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0)
         measurable = min(1.0, (capture_coc_inf_px - MEASURABLE_COC_PX) / 4.0)
         w = defocus.confidence * measurable
         behind = b_background <= 1.0           # the ground in front keeps its layout depth
         blended = w * b_defocus + (1.0 - w) * b_background
         b_background = np.where(behind & ~sky, blended, b_background)
-    b = matte + (1.0 - matte) * b_background
+    b = matte * layout.subject + (1.0 - matte) * b_background
     return PhotoCues(target, faces, matte, defocus, sky, np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))

@@ -1,29 +1,47 @@
-"""Scene layout prior: sky at infinity and a ground plane rising towards the horizon.
+"""Scene layout: sky at infinity, a ground plane, and a subject standing on it.
 
-Relative inverse depth ``b = S1 / D`` (1 on the focus plane, 0 at infinity, > 1 in front):
+Relative inverse depth ``b = S1 / D`` (1 on the focus plane, 0 at infinity, > 1 in front). For a
+level camera the ground's inverse depth is proportional to the image row's distance below the
+horizon ``y_h``:
 
-- ground plane: for a level camera, inverse depth on the ground is proportional to the image
-  row's distance below the horizon, ``b(y) = (y - y_h) / (y_c - y_h)``, with ``y_c`` the row
-  where the subject meets the ground (its matte's lowest row; the frame's bottom when the subject
-  runs out of it) and ``y_h`` the horizon, taken at the subject's top (the camera at about the
-  subject's height) and kept between ``HORIZON_RANGE`` of the frame;
-- background: nothing is read as farther away than ``BACKGROUND_B`` (4 focus distances) except
-  the sky: the renderer's blur of a background already saturates there;
-- sky: smooth, bright regions connected to the top border, outside the subject: ``b = 0``.
+    b_ground(y) = (y - y_h) / (y_t - y_h)
 
-Output: ``(b, sky)``: (h, w) float32 and bool.
+where ``y_t`` is the row where the subject meets the ground below the focus target (so the ground
+there is in focus). The subject's contact with the ground is the longest edge of the lower convex
+hull of its matte (both wheels of a bike, both feet): a line ``y_c(x)``; each column of the subject
+stands on the ground at its own contact row, ``b_subject(x) = b_ground(y_c(x))`` (the "pop-up"
+model: a slanted subject gets the depth gradient its ground line implies). The horizon is taken at
+the frame's middle row (a level camera), at least ``MIN_HORIZON_GAP`` of the frame above the
+contact. A subject that runs out of the bottom of the frame shows no ground: then the subject is
+one plane and the background a constant ``BACKGROUND_B``.
+
+Nothing but the sky is read as farther than ``BACKGROUND_B`` (4 focus distances, where the
+renderer's blur of a background is already strong), and nothing nearer than ``MAX_FRONT_B``.
+Sky: smooth, blue or near-white regions connected to the top border, outside the subject.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 BACKGROUND_B = 0.25
-MAX_FRONT_B = 3.0
-HORIZON_RANGE = (0.15, 0.6)     # of the frame's height, from the top
+MAX_FRONT_B = 1.5
+MIN_SUBJECT_B = 0.5
+HORIZON_ROW = 0.5               # of the frame's height, from the top
+MIN_HORIZON_GAP = 0.1           # of the frame's height
+BOTTOM_TOUCH_SHARE = 0.3        # of the subject's width touching the bottom row: no ground visible
 SKY_MAX_GRADIENT = 0.02         # mean |grad Y| per pixel in a small window
-SKY_MIN_VALUE = 0.35            # HSV value
+SKY_MIN_VALUE = 0.35            # HSV value of a blue sky
+SKY_MIN_WHITE_VALUE = 0.85      # HSV value of an overcast one
+
+
+@dataclass(frozen=True)
+class Layout:
+    background: np.ndarray      # (h, w) b of everything but the subject (ground, background, sky)
+    subject: np.ndarray         # (h, w) b the subject has where it stands (1 under the focus target)
 
 
 def sky_mask(rgb: np.ndarray, matte: np.ndarray) -> np.ndarray:
@@ -32,9 +50,10 @@ def sky_mask(rgb: np.ndarray, matte: np.ndarray) -> np.ndarray:
     grad = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)) / 8.0
     texture = cv2.blur(grad, (max(3, width // 80) | 1,) * 2)
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
-    blue = (hsv[..., 0] >= 90) & (hsv[..., 0] <= 130)          # OpenCV hue is 0..180
-    grey = hsv[..., 1] < 0.25 * 255
-    candidate = (texture < SKY_MAX_GRADIENT) & (hsv[..., 2] >= SKY_MIN_VALUE * 255) & (blue | grey) & (matte < 0.5)
+    blue = (hsv[..., 0] >= 90) & (hsv[..., 0] <= 130) & (hsv[..., 2] >= SKY_MIN_VALUE * 255)  # hue is 0..180
+    # overcast sky is near white; a grey wall indoors is rarely as bright
+    white = (hsv[..., 1] < 0.2 * 255) & (hsv[..., 2] >= SKY_MIN_WHITE_VALUE * 255)
+    candidate = (texture < SKY_MAX_GRADIENT) & (blue | white) & (matte < 0.5)
     count, labels = cv2.connectedComponents(candidate.astype(np.uint8), connectivity=4)
     top = np.zeros(count, bool)
     top[np.unique(labels[0])] = True
@@ -42,14 +61,57 @@ def sky_mask(rgb: np.ndarray, matte: np.ndarray) -> np.ndarray:
     return top[labels]
 
 
-def layout_prior(matte: np.ndarray, sky: np.ndarray) -> np.ndarray:
+def contact_line(matte: np.ndarray) -> tuple[float, float] | None:
+    """``(slope, intercept)`` of the subject's ground contact ``y = slope * x + intercept``, or None
+    when the subject shows no ground (no subject, or it runs out of the frame's bottom)."""
+    height, _ = matte.shape
+    inside = matte > 0.5
+    columns = np.nonzero(inside.any(axis=0))[0]
+    if columns.size < 2:
+        return None
+    bottoms = height - 1 - np.argmax(inside[::-1, columns], axis=0)
+    if np.mean(bottoms >= height - 2) > BOTTOM_TOUCH_SHARE:
+        return None
+    hull = _lower_hull(columns.astype(np.float64), bottoms.astype(np.float64))
+    (x0, y0), (x1, y1) = max(zip(hull, hull[1:]), key=lambda seg: seg[1][0] - seg[0][0])
+    if x1 - x0 < 0.2 * (columns[-1] - columns[0] + 1):      # no long contact: level, at the lowest point
+        return 0.0, float(bottoms.max())
+    slope = (y1 - y0) / (x1 - x0)
+    return slope, y0 - slope * x0
+
+
+def _lower_hull(xs: np.ndarray, ys: np.ndarray) -> list[tuple[float, float]]:
+    """The hull chain along the largest image rows (the bottom of the shape), left to right
+    (Andrew's monotone chain; ``xs`` ascending)."""
+    chain: list[tuple[float, float]] = []
+    for point in zip(xs, ys):
+        while len(chain) >= 2:
+            (ax, ay), (bx, by) = chain[-2], chain[-1]
+            # keep only turns that bulge downwards in the image (towards larger y)
+            if (bx - ax) * (point[1] - ay) - (by - ay) * (point[0] - ax) >= 0:
+                chain.pop()
+            else:
+                break
+        chain.append((float(point[0]), float(point[1])))
+    return chain
+
+
+def layout_prior(matte: np.ndarray, sky: np.ndarray, target_x: float) -> Layout:
     height, width = matte.shape
-    rows = np.nonzero((matte > 0.5).any(axis=1))[0]
-    top, contact = (int(rows[0]), int(rows[-1])) if rows.size else (height // 2, height - 1)
-    contact = max(contact, int(HORIZON_RANGE[1] * height) + 1)
-    horizon = float(np.clip(top, HORIZON_RANGE[0] * height, min(HORIZON_RANGE[1] * height, contact - 1)))
-    y = np.arange(height, dtype=np.float32) + 0.5
-    ground = np.clip((y - horizon) / max(contact + 0.5 - horizon, 1.0), BACKGROUND_B, MAX_FRONT_B)
-    b = np.repeat(ground[:, None], width, axis=1).astype(np.float32)
-    b[sky] = 0.0
-    return b
+    line = contact_line(matte)
+    if line is None:
+        background = np.full((height, width), BACKGROUND_B, np.float32)
+        subject = np.ones((height, width), np.float32)
+    else:
+        slope, intercept = line
+        target_row = slope * target_x + intercept
+        horizon = min(HORIZON_ROW * height, target_row - MIN_HORIZON_GAP * height)
+        rows = np.arange(height, dtype=np.float32) + 0.5
+        ground = (rows - horizon) / (target_row + 0.5 - horizon)
+        background = np.repeat(np.clip(ground, BACKGROUND_B, MAX_FRONT_B)[:, None], width, axis=1)
+        contact_rows = slope * np.arange(width, dtype=np.float32) + intercept + 0.5
+        subject_row = np.clip((contact_rows - horizon) / (target_row + 0.5 - horizon), MIN_SUBJECT_B, MAX_FRONT_B)
+        subject = np.repeat(subject_row[None, :], height, axis=0)
+    background = background.astype(np.float32)
+    background[sky] = 0.0
+    return Layout(background, subject.astype(np.float32))

@@ -1,0 +1,177 @@
+"""Cues from the photo itself: each against a case whose answer is known independently."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, edge_blur, estimate_defocus
+from bokehcli.cues.depth import capture_coc_at_infinity_px, photo_cues
+from bokehcli.cues.faces import detect_faces
+from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
+from bokehcli.cues.image import cue_image
+from bokehcli.cues.layout import BACKGROUND_B, contact_line, layout_prior, sky_mask
+from bokehcli.cues.subject import subject_matte
+from bokehcli.depth_sources import DepthEstimate, anchor, depth_at
+from bokehcli.optics import Lens, pixel_pitch_mm
+
+
+def step_edges(sigma_px: float, seed: int = 0) -> np.ndarray:
+    """Vertical step edges of contrast 0.6 blurred by a Gaussian of ``sigma_px``, faint noise."""
+    img = np.full((64, 256), 0.2, np.float32)
+    img[:, 64:128] = img[:, 192:] = 0.8
+    noise = np.random.default_rng(seed).normal(0, 0.003, img.shape).astype(np.float32)
+    return cv2.GaussianBlur(img, (0, 0), sigma_px) + noise if sigma_px > 0 else img + noise
+
+
+@pytest.mark.parametrize("sigma_px", [0.5, 1.0, 1.5, 2.0, 3.0])
+def test_edge_blur_recovers_the_gaussian_blur_of_an_edge(sigma_px):
+    sigma, weight = edge_blur(step_edges(sigma_px))
+    estimate = float(np.median(sigma[weight > 0.1]))
+    assert estimate == pytest.approx(sigma_px, abs=0.15 + 0.1 * sigma_px)
+
+
+def test_defocus_map_spreads_edge_blur_and_orders_regions():
+    """Left half sharp, right half blurred by 2.5 px: the spread map keeps them apart."""
+    rng = np.random.default_rng(1)
+    blocks = np.kron(rng.random((16, 32)), np.ones((8, 8))).astype(np.float32)
+    sharp, blurred = blocks[:, :128], cv2.GaussianBlur(blocks, (0, 0), 2.5)[:, 128:]
+    gray = np.concatenate([sharp, blurred], axis=1)
+    defocus = estimate_defocus(cue_image(np.repeat((gray * 255).astype(np.uint8)[..., None], 3, axis=-1)))
+    left, right = np.median(defocus.sigma_px[:, 8:120]), np.median(defocus.sigma_px[:, 136:248])
+    assert left < 0.6 and right > 1.5
+    assert defocus.confidence.min() >= 0 and defocus.confidence.max() <= 1
+
+
+def test_face_detector_finds_the_astronauts_face_and_no_face_in_texture():
+    skimage_data = pytest.importorskip("skimage.data")
+    faces = detect_faces(cue_image(skimage_data.astronaut()))
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0]
+    assert 150 < (x0 + x1) / 2 < 260 and 80 < (y0 + y1) / 2 < 160 and 60 < x1 - x0 < 140
+    grass = skimage_data.grass()
+    assert detect_faces(cue_image(np.repeat(grass[..., None], 3, axis=-1))) == []
+
+
+def test_focus_target_order():
+    image = cue_image(np.zeros((400, 600, 3), np.uint8))
+    face, other = (100.0, 100.0, 160.0, 160.0), (400.0, 50.0, 430.0, 80.0)
+    assert choose_focus_target(image, focus_at_px=(10, 20), af_box_px=(1, 1, 5, 5)).source == "focus-at"
+    af = choose_focus_target(image, af_box_px=(120, 110, 130, 120), af_source="Canon:AFInfo2",
+                             detected_faces=[face, other])
+    assert af.source == "Canon:AFInfo2" and af.face == face          # an AF point on a face seeds a body
+    meta = choose_focus_target(image, metadata_faces_px=[other], metadata_faces_source="XMP:mwg-rs",
+                               detected_faces=[face])
+    assert meta.source == "XMP:mwg-rs" and meta.face == other
+    assert choose_focus_target(image, detected_faces=[other, face]).face == face     # the largest
+    assert choose_focus_target(image, salient=(10, 10, 50, 40)).source == "salient region"
+    centre = choose_focus_target(image)
+    assert centre.source == "centre" and centre.xy == pytest.approx((300, 200))
+
+
+def test_distance_from_face_size_inverts_the_thin_lens():
+    focal_mm, pitch_mm, distance_m = 85.0, 0.006, 2.5
+    magnification = focal_mm / (distance_m * 1000 - focal_mm)          # thin lens: v/u = f / (u - f)
+    face_px = 0.16 * 1000 * magnification / pitch_mm
+    assert focus_from_face_m(face_px, focal_mm, pitch_mm) == pytest.approx(distance_m, rel=1e-9)
+
+
+def disc_scene(height=240, width=320, seed=0, block_px=8):
+    """A red disc (the subject) on green-blue blocks; returns uint8 RGB and the disc mask."""
+    rng = np.random.default_rng(seed)
+    background = np.kron(rng.random((height // block_px, width // block_px, 3)), np.ones((block_px, block_px, 1)))
+    rgb = (np.stack([0.1 + 0.2 * background[..., 0], 0.4 + 0.4 * background[..., 1],
+                     0.3 + 0.5 * background[..., 2]], axis=-1) * 255).astype(np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    disc = (xx - width / 2) ** 2 + (yy - height / 2) ** 2 < (0.25 * height) ** 2
+    red = np.stack([0.75 + 0.2 * background[..., 2], 0.1 + 0.1 * background[..., 0], 0.1 * background[..., 1]], -1)
+    rgb[disc] = (red[disc] * 255).astype(np.uint8)        # a textured red subject
+    return rgb, disc
+
+
+def test_subject_matte_segments_the_focused_object():
+    rgb, disc = disc_scene()
+    image = cue_image(rgb)
+    target = choose_focus_target(image, focus_at_px=(160, 120))
+    matte = subject_matte(image, target, [], None) > 0.5
+    iou = (matte & disc).sum() / (matte | disc).sum()
+    assert iou > 0.9
+
+
+def test_layout_ground_plane_and_sky():
+    height, width = 200, 300
+    matte = np.zeros((height, width), np.float32)
+    matte[80:150, 130:170] = 1.0                     # subject standing on the ground at row 149
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:40] = (120, 170, 235)                       # flat blue sky on top
+    rgb[40:] = np.random.default_rng(0).integers(0, 255, (height - 40, width, 3))
+    sky = sky_mask(rgb, matte)
+    assert sky[:35].mean() > 0.95 and not sky[45:].any()
+    layout = layout_prior(matte, sky, target_x=150)
+    b = layout.background
+    assert (b[sky] == 0).all()
+    column = b[40:, 10]
+    assert np.all(np.diff(column) >= 0)               # nearer towards the bottom
+    assert b[149, 10] == pytest.approx(1.0, abs=0.02)  # the ground where the subject stands: in focus
+    assert b[60, 10] == pytest.approx(BACKGROUND_B)
+    assert np.allclose(layout.subject[:, 130:170], 1.0, atol=0.01)
+
+
+def test_a_slanted_subject_stands_on_the_ground_line_of_its_lower_hull():
+    """A bike-like shape: two 'wheels' touching the ground at rows 179 (left) and 199 (right)."""
+    height, width = 240, 320
+    matte = np.zeros((height, width), np.float32)
+    yy, xx = np.mgrid[:height, :width]
+    matte[((xx - 80) ** 2 + (yy - 150) ** 2 < 30 ** 2) | ((xx - 240) ** 2 + (yy - 170) ** 2 < 30 ** 2)] = 1
+    matte[130:160, 80:240] = 1                       # the frame between the wheels
+    slope, intercept = contact_line(matte)
+    assert slope == pytest.approx(20 / 160, abs=0.02) and slope * 80 + intercept == pytest.approx(179, abs=1.5)
+    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=80)
+    horizon = 0.5 * height
+    expected_right = (199.5 - horizon) / (179.5 - horizon)     # inverse depth grows with the row below the horizon
+    assert layout.subject[0, 80] == pytest.approx(1.0, abs=0.02)
+    assert layout.subject[0, 240] == pytest.approx(expected_right, rel=0.05)
+
+
+def test_a_subject_running_out_of_the_frame_shows_no_ground():
+    matte = np.zeros((200, 300), np.float32)
+    matte[60:, 100:200] = 1.0
+    assert contact_line(matte) is None
+    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=150)
+    assert np.all(layout.background == BACKGROUND_B) and np.all(layout.subject == 1.0)
+
+
+@pytest.mark.parametrize("true_b", [0.3, 0.6, 0.8])
+def test_cue_depth_puts_the_subject_on_the_focus_plane_and_reads_blur_through_the_capture_lens(true_b):
+    """Background blurred by the CoC a known capture lens gives it at b: read back as b = 1 - c / c_inf
+    (where the evidence is confident; the layout prior fills the rest)."""
+    rgb, disc = disc_scene(seed=3, block_px=16)
+    capture_coc_inf_px = 16.0
+    sigma = capture_coc_inf_px * (1 - true_b) / DISC_DIAMETER_PER_SIGMA
+    rgb = np.where(disc[..., None], rgb, cv2.GaussianBlur(rgb, (0, 0), sigma))
+    image = cue_image(rgb)
+    cues = photo_cues(image, choose_focus_target(image, focus_at_px=(160, 120)), [], capture_coc_inf_px)
+    b = cues.relative_inv_depth
+    inner = cv2.erode(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert np.median(b[inner]) == pytest.approx(1.0, abs=0.02)
+    above_contact = np.arange(disc.shape[0])[:, None] < 150           # the ground in front keeps the layout
+    confident = ~disc & (cues.defocus.confidence > 0.8) & above_contact
+    assert np.median(b[confident]) == pytest.approx(true_b, abs=0.12)
+
+
+def test_capture_coc_at_infinity_is_the_thin_lens_limit():
+    lens = Lens(50.0, 2.0, 3.0, 43.27)
+    pitch = pixel_pitch_mm(43.27, 600, 400)
+    far = lens.coc_px_from_inverse_depth(torch.tensor([0.0]), 600, 400)
+    assert capture_coc_at_infinity_px(50.0, 2.0, 3.0, pitch) == pytest.approx(float(far), rel=1e-5)
+
+
+def test_anchor_puts_the_focus_box_at_the_focus_distance():
+    inv = torch.full((1, 1, 40, 60), 0.5)
+    inv[..., 10:20, 10:30] = 2.0
+    anchored = anchor(DepthEstimate(inv, "test", relative=True), (12, 12, 28, 18), 3.0)
+    assert depth_at(anchored.inv_depth, (12, 12, 28, 18)) == pytest.approx(3.0)
+    assert not anchored.relative
+    assert torch.allclose(anchored.inv_depth / inv, torch.full_like(inv, (1 / 3.0) / 2.0))   # uniform scale
