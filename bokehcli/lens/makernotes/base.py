@@ -81,6 +81,22 @@ class AfReading:
         if record is not None:
             self.focus.append(record)
 
+    def refuse_manual(self, mode_source: str) -> None:
+        """The camera was focused by hand: its AF record says nothing about where."""
+        self.warnings.append(f"manual focus ({mode_source}): the AF record says nothing about "
+                             "where the camera focused")
+
+
+def shorts(entry: Entry | None) -> list[int]:
+    """A SHORT entry's values (empty for any other type)."""
+    return [int(v) for v in entry.numbers()] if entry is not None and entry.type == 3 else []
+
+
+def first_int(entry: Entry | None) -> int | None:
+    """An entry's first value as an integer, None when absent or not a finite number."""
+    value = entry.first() if entry is not None else None
+    return int(value) if value is not None and math.isfinite(value) else None
+
 
 def signed16(value: float) -> int:
     """A u16 read as two's-complement int16 (AF offsets from the frame centre are signed)."""

@@ -32,7 +32,7 @@ import struct
 
 from ..af_named import bits, named_record
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading, signed16
+from .base import INF, AfReading, Note, Reading, shorts, signed16
 
 _SHOT_INFO, _FILE_INFO = 0x0004, 0x0093
 _INFINITY_RAW = 0xFFFF
@@ -52,7 +52,7 @@ def read(note: Note) -> Reading | None:
         return None
     is_eos = "EOS" in note.model.upper()
     for tag, upper_at, source in ((_SHOT_INFO, 19, "Canon:ShotInfo"), (_FILE_INFO, 20, "Canon:FileInfo")):
-        values = _shorts(tags.get(tag))
+        values = shorts(tags.get(tag))
         if len(values) <= upper_at + 1:
             continue
         upper, lower = values[upper_at], values[upper_at + 1]
@@ -71,19 +71,18 @@ def read_af(note: Note) -> AfReading:
     """AF areas in focus (AFInfo3, AFInfo2, AFInfo) and named points (ShotInfo, AFPoint)."""
     tags = note.ifd(0, base=_base_correction(note))
     reading = AfReading()
-    settings = _shorts(tags.get(_CAMERA_SETTINGS))
+    settings = shorts(tags.get(_CAMERA_SETTINGS))
     if len(settings) > _FOCUS_MODE_AT and settings[_FOCUS_MODE_AT] in _MANUAL_FOCUS_MODES:
         if any(tag in tags for tag in (_AF_INFO, _AF_INFO2, _AF_INFO3)):
-            reading.warnings.append("manual focus (Canon:CameraSettings): the AF record says nothing "
-                                    "about where the camera focused")
+            reading.refuse_manual("Canon:CameraSettings")
         return reading
     is_eos = "EOS" in note.model.upper()
     for tag, source in ((_AF_INFO3, "Canon:AFInfo3"), (_AF_INFO2, "Canon:AFInfo2"), (_AF_INFO, "Canon:AFInfo")):
-        values = _shorts(tags.get(tag))
+        values = shorts(tags.get(tag))
         if values:
             for record in _af_info(values, tag == _AF_INFO, is_eos, source, reading.warnings):
                 reading.add(record)
-    shot = _shorts(tags.get(_SHOT_INFO))
+    shot = shorts(tags.get(_SHOT_INFO))
     if len(shot) > _SHOT_POINTS_AT and shot[_SHOT_POINTS_AT] >> 4 == _SHOT_MANUAL >> 4:
         if shot[_SHOT_POINTS_AT] == _SHOT_MANUAL:
             reading.warnings.append("manual focus (Canon:ShotInfo): no AF point")
@@ -143,10 +142,6 @@ def _af_info(values: list[int], old: bool, is_eos: bool, source: str, warnings: 
 def _bit_list(words: list[int]) -> list[int]:
     """Point indices set in a mask of 16-bit words (bit i of word k is point 16k + i)."""
     return [16 * k + i for k, word in enumerate(words) for i in bits(word, 16)]
-
-
-def _shorts(entry) -> list[int]:
-    return [int(v) for v in entry.numbers()] if entry is not None and entry.type == 3 else []
 
 
 def _metres(raw: int) -> float:

@@ -12,7 +12,7 @@ recorded). FocusMode (0x3003) 0 is manual focus.
 from __future__ import annotations
 
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading
+from .base import INF, AfReading, Note, Reading, first_int, shorts
 
 _TYPE1_DISTANCE, _TYPE2_DISTANCE = 0x0006, 0x2022
 _TYPE2_INFINITY = 0x20000000
@@ -36,15 +36,12 @@ def read_af(note: Note) -> AfReading | None:
     if not note.data.startswith(b"QVC\0"):
         return None
     tags, reading = note.ifd(6), AfReading()
-    entry = tags.get(_AF_POINT_POSITION)
-    values = [int(v) for v in entry.numbers()] if entry is not None and entry.type == 3 else []
+    values = shorts(tags.get(_AF_POINT_POSITION))
     if len(values) != 4 or _NOT_RECORDED in values or not values[1] or not values[3]:
         return reading
-    mode = tags.get(_FOCUS_MODE)
-    if mode is not None and mode.first() == _MANUAL_FOCUS:
-        reading.warnings.append("manual focus (Casio:FocusMode): AFPointPosition says nothing about "
-                                "where the camera focused")
-        return reading
-    x_num, x_den, y_num, y_den = values
-    reading.add(AfRecord("Casio:AFPointPosition", (AfArea(x_num / x_den, y_num / y_den),)))
+    if first_int(tags.get(_FOCUS_MODE)) == _MANUAL_FOCUS:
+        reading.refuse_manual("Casio:FocusMode")
+    else:
+        x_num, x_den, y_num, y_den = values
+        reading.add(AfRecord("Casio:AFPointPosition", (AfArea(x_num / x_den, y_num / y_den),)))
     return reading

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..focus_points import AfArea, AfRecord
-from .base import AfReading, Note
+from .base import AfReading, Note, first_int, shorts
 
 _FOCUS_MODE, _FOCUS_PIXEL, _FACES_DETECTED, _FACE_POSITIONS = 0x1021, 0x1023, 0x4100, 0x4103
 _MANUAL_FOCUS = 1
@@ -25,17 +25,14 @@ def read_af(note: Note) -> AfReading | None:
     (offset,) = struct.unpack_from("<I", note.data, 8)
     tags = note.ifd(offset, "<", base=note.pos)
     reading = AfReading()
-    pixel = _shorts(tags.get(_FOCUS_PIXEL))
-    mode = tags.get(_FOCUS_MODE)
+    pixel = shorts(tags.get(_FOCUS_PIXEL))
     if len(pixel) == 2:
-        if mode is not None and mode.first() == _MANUAL_FOCUS:
-            reading.warnings.append("manual focus (Fujifilm:FocusMode): FocusPixel says nothing about "
-                                    "where the camera focused")
+        if first_int(tags.get(_FOCUS_MODE)) == _MANUAL_FOCUS:
+            reading.refuse_manual("Fujifilm:FocusMode")
         else:
             reading.add(AfRecord("Fujifilm:FocusPixel", (AfArea(*pixel),), frame=None))
-    count_entry = tags.get(_FACES_DETECTED)
-    count = int(count_entry.first() or 0) if count_entry is not None else 0
-    boxes = _shorts(tags.get(_FACE_POSITIONS))
+    count = first_int(tags.get(_FACES_DETECTED)) or 0
+    boxes = shorts(tags.get(_FACE_POSITIONS))
     if count > MAX_FACES or 4 * count > len(boxes):
         reading.warnings.append(f"ignored Fujifilm:FacePositions: {count} faces in {len(boxes)} values")
     elif count:
@@ -43,7 +40,3 @@ def read_af(note: Note) -> AfReading | None:
                       for x0, y0, x1, y1 in (boxes[4 * i:4 * i + 4] for i in range(count)))
         reading.faces.append(AfRecord("Fujifilm:FacePositions", faces, frame=None))
     return reading
-
-
-def _shorts(entry) -> list[int]:
-    return [int(v) for v in entry.numbers()] if entry is not None and entry.type == 3 else []

@@ -47,8 +47,7 @@ def read(tags: dict, model: str) -> AfReading:
     mode = tags.get(_FOCUS_MODE)
     if mode is not None and mode.text().upper().startswith(("MANUAL", "MF")):
         if _AF_INFO in tags or _AF_INFO2 in tags:
-            reading.warnings.append("manual focus (Nikon:FocusMode): the AF record says nothing about "
-                                    "where the camera focused")
+            reading.refuse_manual("Nikon:FocusMode")
         return reading
     info = tags.get(_AF_INFO)
     if info is not None:

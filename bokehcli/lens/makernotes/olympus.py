@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading
+from .base import INF, AfReading, Note, Reading, first_int
 
 _EQUIPMENT, _FOCUS_INFO = 0x2010, 0x2050
 _CAMERA_SETTINGS, _FOCUS_MODE, _FOCUS_PROCESS, _AF_AREAS, _AF_POINT_SELECTED = 0x2020, 0x0301, 0x0302, 0x0304, 0x0305
@@ -66,10 +66,9 @@ def read_af(note: Note) -> AfReading | None:
     selected = _af_point_selected(settings.get(_AF_POINT_SELECTED))
     if not areas and selected is None:
         return reading
-    mode, process = (_first(settings.get(tag)) for tag in (_FOCUS_MODE, _FOCUS_PROCESS))
+    mode, process = (first_int(settings.get(tag)) for tag in (_FOCUS_MODE, _FOCUS_PROCESS))
     if mode == _MANUAL_FOCUS or process == _AF_NOT_USED:
-        reading.warnings.append("manual focus (Olympus:CameraSettings): the AF record says nothing about "
-                                "where the camera focused")
+        reading.refuse_manual("Olympus:CameraSettings")
         return reading
     if areas:
         reading.add(AfRecord("Olympus:AFAreas", areas, (_AF_GRID, _AF_GRID)))
@@ -94,11 +93,6 @@ def _af_point_selected(entry) -> AfRecord | None:
         return None
     x0, y0, x1, y1 = values[1:]
     return AfRecord("Olympus:AFPointSelected", (AfArea((x0 + x1) / 2, (y0 + y1) / 2, abs(x1 - x0), abs(y1 - y0)),))
-
-
-def _first(entry) -> int | None:
-    value = entry.first() if entry is not None else None
-    return int(value) if value is not None and math.isfinite(value) else None
 
 
 def _layout(note: Note) -> tuple[int, str, int] | None:

@@ -8,7 +8,7 @@ fractions of the frame; 16777216 in both means none. FocusMode (0x0007) 2 is man
 from __future__ import annotations
 
 from ..focus_points import AfArea, AfRecord
-from .base import AfReading, Note
+from .base import AfReading, Note, first_int
 
 _FOCUS_MODE, _AF_POINT_POSITION = 0x0007, 0x004D
 _MANUAL_FOCUS, _NONE = 2, 16777216.0
@@ -20,10 +20,8 @@ def read_af(note: Note) -> AfReading:
     values = entry.numbers() if entry is not None and entry.type == 5 else []
     if len(values) != 2 or values == [_NONE, _NONE]:
         return reading
-    mode = tags.get(_FOCUS_MODE)
-    if mode is not None and mode.first() == _MANUAL_FOCUS:
-        reading.warnings.append("manual focus (Panasonic:FocusMode): AFPointPosition says nothing about "
-                                "where the camera focused")
-        return reading
-    reading.add(AfRecord("Panasonic:AFPointPosition", (AfArea(*values),)))
+    if first_int(tags.get(_FOCUS_MODE)) == _MANUAL_FOCUS:
+        reading.refuse_manual("Panasonic:FocusMode")
+    else:
+        reading.add(AfRecord("Panasonic:AFPointPosition", (AfArea(*values),)))
     return reading

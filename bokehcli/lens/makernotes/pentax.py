@@ -18,7 +18,7 @@ FocusMode (0x000D) 3 is manual focus.
 from __future__ import annotations
 
 from ..af_named import named_record
-from .base import AfReading, Note
+from .base import AfReading, Note, first_int
 
 _FOCUS_MODE, _AF_POINT_SELECTED, _AF_POINTS_IN_FOCUS, _AF_INFO = 0x000D, 0x000E, 0x000F, 0x021F
 _MANUAL_FOCUS, _AF_INFO_IN_FOCUS_AT = 3, 0x0B
@@ -43,11 +43,10 @@ def read_af(note: Note) -> AfReading | None:
     else:
         return None
     reading = AfReading()
-    mode = _first(tags.get(_FOCUS_MODE))
+    mode = first_int(tags.get(_FOCUS_MODE))
     if mode == _MANUAL_FOCUS:
         if any(tag in tags for tag in (_AF_INFO, _AF_POINTS_IN_FOCUS, _AF_POINT_SELECTED)):
-            reading.warnings.append("manual focus (Pentax:FocusMode): the AF record says nothing about "
-                                    "where the camera focused")
+            reading.refuse_manual("Pentax:FocusMode")
         return reading
     info = tags.get(_AF_INFO)
     if info is not None and len(info.data) > _AF_INFO_IN_FOCUS_AT:
@@ -55,15 +54,10 @@ def read_af(note: Note) -> AfReading | None:
         if 1 <= value <= len(AF_INFO_IN_FOCUS):
             reading.add(named_record("Pentax:AFPointsInFocus", list(AF_INFO_IN_FOCUS[value - 1])))
     in_focus = tags.get(_AF_POINTS_IN_FOCUS)
-    value = _first(in_focus) if in_focus is not None and in_focus.type == 3 else None
+    value = first_int(in_focus) if in_focus is not None and in_focus.type == 3 else None
     if value is not None and 1 <= value <= len(GRID_3X3):
         reading.add(named_record("Pentax:AFPointsInFocus", [GRID_3X3[value - 1]]))
-    value = _first(tags.get(_AF_POINT_SELECTED))
+    value = first_int(tags.get(_AF_POINT_SELECTED))
     if value is not None and 1 <= value <= len(POINTS_11) and not note.model.upper().startswith("PENTAX K-1"):
         reading.add(named_record("Pentax:AFPointSelected", [POINTS_11[value - 1]]))
     return reading
-
-
-def _first(entry) -> int | None:
-    value = entry.first() if entry is not None else None
-    return int(value) if value is not None and value == value else None
