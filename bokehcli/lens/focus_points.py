@@ -81,8 +81,6 @@ class Placement:
         return min(x0s), min(y0s), max(x1s), max(y1s)
 
 
-NOTHING = Placement([], [], None)
-
 
 def place_focus(records: list[AfRecord], image: tuple[int, int] | None, exif_frame: tuple[int, int] | None,
                 orientation: int | None, warnings: list[str]) -> Placement:
@@ -105,9 +103,9 @@ def _place(records, image, exif_frame, orientation, warnings, need_size: bool) -
             continue
         if image is None or not (image[0] > 0 and image[1] > 0):
             warnings.append(f"image size unknown: cannot place the focus point ({record.source})")
-            return NOTHING
+            break
         return _upright(fractions, image, orientation, record.source)
-    return NOTHING
+    return Placement([], [], None)
 
 
 def _fractions(record: AfRecord, exif_frame, need_size: bool, warnings: list[str]) -> list[AfArea] | None:
