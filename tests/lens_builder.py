@@ -46,14 +46,15 @@ def ifd_at(entries, order: str, at: int, base: int = 0) -> tuple[bytes, dict[int
     return bytes(table + struct.pack(order + "I", 0) + data), positions
 
 
-def tiff(make: str, model: str, exif: dict | None = None, note=None, order: str = "<") -> bytes:
-    """A TIFF/EXIF block. ``note(pos)`` returns the maker-note bytes for note position ``pos``."""
+def tiff(make: str, model: str, exif: dict | None = None, note=None, order: str = "<",
+         ifd0: dict | None = None) -> bytes:
+    """A TIFF/EXIF block. ``note(pos)`` returns the maker-note bytes for note position ``pos``;
+    ``ifd0`` adds entries to IFD0 (e.g. Orientation 0x0112)."""
     exif = dict(exif or {})
     head = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
-    ifd0_len = len(ifd({0x010F: value(2, make), 0x0110: value(2, model), 0x8769: value(4, [0])}, order, 8))
-    exif_at = 8 + ifd0_len
-    ifd0 = ifd({0x010F: value(2, make), 0x0110: value(2, model), 0x8769: value(4, [exif_at], order)},
-               order, 8)
+    first = {**(ifd0 or {}), 0x010F: value(2, make, order), 0x0110: value(2, model, order)}
+    exif_at = 8 + len(ifd({**first, 0x8769: value(4, [0], order)}, order, 8))
+    ifd0 = ifd({**first, 0x8769: value(4, [exif_at], order)}, order, 8)
     if note is not None:
         size = len(note(0))
         exif[0x927C] = (7, size, b"\0" * size)

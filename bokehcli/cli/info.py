@@ -18,7 +18,7 @@ def info(
                                        show_default=False, readable=False),   # per-file errors instead
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list (SPEC §2) instead of a table."),
 ) -> None:
-    """Show focal length, f-number, sensor size and focus distance read from photos' metadata.
+    """Show focal length, f-number, sensor size, focus distance and focus point read from photos' metadata.
 
     Each value comes with its source (EXIF, maker note, XMP or default); unreadable files are
     named on stderr and make the exit code 1.
@@ -75,10 +75,21 @@ def _focus(lens) -> str:
     if lens.focus_infinite:
         text = "infinity"
     elif lens.focus_m is None:
-        return "[dim]unknown[/]"
+        return "[dim]unknown[/]" + _focus_point(lens)
     else:
         text = f"{lens.focus_m:.3g} m"
         if lens.focus_near_m is not None:
             far = "inf" if lens.focus_far_m == float("inf") else f"{lens.focus_far_m:.3g}"
             text += f"\n({lens.focus_near_m:.3g} .. {far} m)"
-    return text + f"\n[dim]{escape(lens.focus_source or '')}[/]"
+    return text + f"\n[dim]{escape(lens.focus_source or '')}[/]" + _focus_point(lens)
+
+
+def _focus_point(lens) -> str:
+    """Where the camera focused (upright pixels), under the distance."""
+    if not lens.focus_points:
+        return ""
+    if len(lens.focus_points) == 1:
+        where = "at ({:.0f}, {:.0f})".format(*lens.focus_points[0])
+    else:
+        where = "{} points in ({:.0f}, {:.0f})-({:.0f}, {:.0f})".format(len(lens.focus_points), *lens.focus_area)
+    return f"\nAF {where}\n[dim]{escape(lens.focus_point_source)}[/]"

@@ -31,6 +31,8 @@ class Exif:
     pixel_x: int | None = None                          # PixelXDimension of the EXIF image
     pixel_y: int | None = None
     maker_note: Entry | None = None
+    subject_area: Entry | None = None                   # where the subject is, see subject_area.py
+    subject_location: Entry | None = None
 
 
 def read_exif(tiff: bytes) -> Exif | None:
@@ -56,6 +58,7 @@ def read_exif(tiff: bytes) -> Exif | None:
     exif.plane_unit = _int(tags.get(0xA210))
     exif.pixel_x = _int(tags.get(0xA002))
     exif.pixel_y = _int(tags.get(0xA003))
+    exif.subject_area, exif.subject_location = tags.get(0x9214), tags.get(0xA214)
     note = tags.get(_MAKER_NOTE)
     exif.maker_note = note if note is not None and note.data else None
     return exif

@@ -5,6 +5,9 @@ Focus sources, first plausible one wins: EXIF SubjectDistance, the maker note, X
 plausible when it lies between the focal length and 10 km, or is an infinity sentinel; the
 far bound of a range beyond 10 km is read as infinity (no lens here tells 10 km from it).
 
+Where the camera focused (AF points, subject area, faces): ``_fill_focus_points`` gathers the
+records of the maker note, EXIF and XMP and ``focus_points`` picks and places one.
+
 Crop factor: FocalLengthIn35mmFilm / FocalLength, else the focal-plane resolution (Canon's
 rationals encode the sensor size directly), else a maker-note sensor diagonal, else full
 frame with a warning. ``crop = 43.27 / sensor_diagonal_mm``.
@@ -18,9 +21,12 @@ import os
 from ..optics import FULL_FRAME_DIAGONAL_MM
 from .container import Blocks, read_blocks
 from .exif import Exif, read_exif
-from .makernotes import Note, Reading, read_maker_note
+from .focus_points import place_faces, place_focus
+from .makernotes import Note, Reading, read_maker_af, read_maker_note
+from .subject_area import subject_records
 from .types import LensInfo
 from .xmp import read_xmp_focus
+from .xmp_regions import read_xmp_regions
 
 MAX_FOCUS_M = 10_000.0
 FOCAL_MM_RANGE = (0.5, 10_000.0)    # phone ultra-wides .. the longest telephotos
@@ -43,8 +49,9 @@ def resolve(path: str, blocks: Blocks) -> LensInfo:
     if exif is None:
         info.warnings.append("no EXIF metadata")
         _fill_focus(info, None, None, blocks.xmp)
+        _fill_focus_points(info, None, None, blocks.xmp)
         return info
-    reading = None
+    reading, note = None, None
     if exif.maker_note is not None:
         note = Note(exif.tiff, exif.maker_note.data_pos, len(exif.maker_note.data), exif.order,
                     exif.make or "", exif.model or "")
@@ -52,6 +59,7 @@ def resolve(path: str, blocks: Blocks) -> LensInfo:
     _fill_camera(info, exif, reading)
     _fill_sensor(info, exif, reading)
     _fill_focus(info, exif, reading, blocks.xmp)
+    _fill_focus_points(info, exif, note, blocks.xmp)
     return info
 
 
@@ -163,6 +171,29 @@ def _fill_focus(info: LensInfo, exif: Exif | None, reading: Reading | None, xmp:
             break
     if reading is not None and chosen != "EXIF:SubjectDistance":      # maker caveats only when they matter
         info.warnings.extend(reading.warnings)
+
+
+def _fill_focus_points(info: LensInfo, exif: Exif | None, note: Note | None, xmp: list[bytes]) -> None:
+    """AF points and faces from the maker note, EXIF SubjectArea/Location and XMP, in upright
+    pixels of the image (SubjectArea and pixel-unit maker records count in the EXIF image)."""
+    focus, faces = [], []
+    af = read_maker_af(note) if note is not None else None
+    if af is not None:
+        focus += af.focus
+        faces += af.faces
+        info.warnings.extend(af.warnings)
+    if exif is not None:
+        focus += subject_records(exif, info.warnings)
+    image = (info.width, info.height) if info.width and info.height else None
+    if xmp:
+        regions = read_xmp_regions(xmp, info.warnings, image, info.orientation)
+        focus += regions.focus
+        faces += regions.faces
+    exif_frame = (exif.pixel_x, exif.pixel_y) if exif is not None and exif.pixel_x and exif.pixel_y else None
+    placed = place_focus(focus, image, exif_frame, info.orientation, info.warnings)
+    info.focus_points, info.focus_area, info.focus_point_source = placed.points, placed.bounding_box, placed.source
+    placed = place_faces(faces, image, exif_frame, info.orientation, info.warnings)
+    info.faces, info.faces_source = placed.boxes, placed.source
 
 
 def _subject_distance(raw: tuple[int, int]) -> tuple[float, ...]:

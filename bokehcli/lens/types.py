@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 JSON_KEYS = ("path", "make", "model", "width", "height", "orientation", "focal_mm", "focal_35mm",
              "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m",
-             "focus_far_m", "focus_infinite", "focus_source", "warnings")
+             "focus_far_m", "focus_infinite", "focus_source", "focus_points", "focus_area",
+             "focus_point_source", "faces", "faces_source", "warnings")
 
 
 @dataclass
@@ -21,6 +22,12 @@ class LensInfo:
     where defocus blur is linear; an infinite far bound gives ``2 * near``.
     ``sources`` maps each found field name (``"focal_mm"``, ``"focus_m"``, ...) to its tag.
     ``width``/``height`` are the stored pixel size, before ``orientation`` is applied.
+
+    Where the camera focused, in upright pixels of the full image (``orientation`` applied):
+    ``focus_points`` are the centres of the AF points in focus (``[]`` when none is known),
+    ``focus_area`` their bounding box ``(x0, y0, x1, y1)`` including the AF areas' size where
+    the record gives it, ``focus_point_source`` the tag (e.g. ``"Canon:AFInfo2"``). ``faces``
+    are face boxes ``(x0, y0, x1, y1)`` from the metadata, with ``faces_source``.
     """
 
     path: str
@@ -38,6 +45,11 @@ class LensInfo:
     focus_near_m: float | None = None
     focus_far_m: float | None = None
     focus_infinite: bool = False
+    focus_points: list[tuple[float, float]] = field(default_factory=list)
+    focus_area: tuple[float, float, float, float] | None = None
+    focus_point_source: str | None = None
+    faces: list[tuple[float, float, float, float]] = field(default_factory=list)
+    faces_source: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -49,7 +61,15 @@ class LensInfo:
         """The SPEC §2 object; JSON has no infinity, so an infinite far bound is written as null."""
         out = {key: getattr(self, key) for key in JSON_KEYS}
         out["warnings"] = list(self.warnings)
+        out["focus_points"] = [_pixels(point) for point in self.focus_points]
+        out["focus_area"] = _pixels(self.focus_area) if self.focus_area is not None else None
+        out["faces"] = [_pixels(box) for box in self.faces]
         for key, value in out.items():
             if isinstance(value, float) and not math.isfinite(value):
                 out[key] = None
         return out
+
+
+def _pixels(values) -> list[float]:
+    """Pixel coordinates for JSON: a list, to a hundredth of a pixel."""
+    return [round(v, 2) for v in values]

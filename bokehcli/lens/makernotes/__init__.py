@@ -1,15 +1,17 @@
-"""Per-maker decoders of the EXIF MakerNote; ``read_maker_note`` picks one and never raises.
+"""Per-maker decoders of the EXIF MakerNote; ``read_maker_note`` and ``read_maker_af`` pick one
+and never raise.
 
-Fujifilm, Panasonic, Samsung, Pentax, Kodak, Ricoh and Sigma notes record no focus distance,
-so they have no decoder.
+A maker module's ``read`` gives the focus distance and sensor size, its ``read_af`` where the
+camera focused. Fujifilm, Panasonic and Pentax notes record no focus distance, only the AF
+position; Samsung, Kodak, Ricoh and Sigma notes record neither, so they have no decoder.
 """
 
 from __future__ import annotations
 
-from . import apple, canon, casio, leica, minolta, nikon, olympus, sanyo, sony
-from .base import Note, Reading
+from . import apple, canon, casio, fujifilm, leica, minolta, nikon, olympus, panasonic, pentax, sanyo, sony
+from .base import AfReading, Note, Reading
 
-__all__ = ["Note", "Reading", "read_maker_note"]
+__all__ = ["AfReading", "Note", "Reading", "read_maker_af", "read_maker_note"]
 
 
 def _decoder(note: Note):
@@ -24,6 +26,12 @@ def _decoder(note: Note):
         return leica
     if head.startswith(b"SANYO\0"):
         return sanyo
+    if head.startswith((b"FUJIFILM", b"GENERALE")):
+        return fujifilm
+    if head.startswith(b"Panasonic\0"):
+        return panasonic
+    if head.startswith((b"AOC\0", b"PENTAX \0")):
+        return pentax
     if make.startswith("CANON"):
         return canon
     if make.startswith("CASIO"):
@@ -41,11 +49,22 @@ def read_maker_note(note: Note) -> Reading | None:
     A decoder bug on a hostile note must not take the whole file down, so anything a
     decoder raises becomes a warning (the decoders themselves only read bounds-checked data).
     """
+    return _guarded(note, "read", Reading)
+
+
+def read_maker_af(note: Note) -> AfReading | None:
+    """Where the note says the camera focused, or None when its maker records no AF position;
+    guarded like ``read_maker_note``."""
+    return _guarded(note, "read_af", AfReading)
+
+
+def _guarded(note: Note, function: str, result_type):
     decoder = _decoder(note)
-    if decoder is None:
+    read = getattr(decoder, function, None)
+    if read is None:
         return None
     try:
-        return decoder.read(note)
+        return read(note)
     except Exception as exc:  # noqa: BLE001 - last line of defence for hostile input
-        return Reading(warnings=[f"{decoder.__name__.rsplit('.', 1)[-1]} maker note unreadable "
-                                 f"({type(exc).__name__})"])
+        return result_type(warnings=[f"{decoder.__name__.rsplit('.', 1)[-1]} maker note unreadable "
+                                     f"({type(exc).__name__})"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..focus_points import AfRecord
 from ..tiff import Entry, byte_order, plausible_ifd, read_ifd
 
 INF = math.inf
@@ -65,3 +66,39 @@ class Reading:
     f_number: float | None = None
     f_number_source: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AfReading:
+    """Where the maker note says the camera focused: AF records (``focus``), face regions
+    (``faces``) and why records were refused (manual focus, garbage)."""
+
+    focus: list[AfRecord] = field(default_factory=list)
+    faces: list[AfRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, record: AfRecord | None) -> None:
+        if record is not None:
+            self.focus.append(record)
+
+    def refuse_manual(self, mode_source: str) -> None:
+        """The camera was focused by hand: its AF record says nothing about where."""
+        self.warnings.append(f"manual focus ({mode_source}): the AF record says nothing about "
+                             "where the camera focused")
+
+
+def shorts(entry: Entry | None) -> list[int]:
+    """A SHORT entry's values (empty for any other type)."""
+    return [int(v) for v in entry.numbers()] if entry is not None and entry.type == 3 else []
+
+
+def first_int(entry: Entry | None) -> int | None:
+    """An entry's first value as an integer, None when absent or not a finite number."""
+    value = entry.first() if entry is not None else None
+    return int(value) if value is not None and math.isfinite(value) else None
+
+
+def signed16(value: float) -> int:
+    """A u16 read as two's-complement int16 (AF offsets from the frame centre are signed)."""
+    raw = int(value) & 0xFFFF
+    return raw - 0x10000 if raw >= 0x8000 else raw

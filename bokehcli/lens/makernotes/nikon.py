@@ -1,4 +1,4 @@
-"""Nikon maker note: focus distance from LensData (0x0098).
+"""Nikon maker note: focus distance from LensData (0x0098); AF points through ``nikon_af``.
 
 Note layouts: ``Nikon\\0\\x02..`` embeds its own TIFF header at byte 10 (offsets count from
 there, byte order from that header); ``Nikon\\0\\x01..`` has its IFD at byte 8 and older
@@ -12,7 +12,8 @@ log scale: ``distance_m = 0.01 * 10 ** (raw / 40)``; 0 means not recorded.
 
 from __future__ import annotations
 
-from .base import Note, Reading
+from . import nikon_af
+from .base import AfReading, Note, Reading
 from .nikon_cipher import decrypt
 
 _SERIAL, _SHUTTER_COUNT, _LENS_DATA = 0x001D, 0x00A7, 0x0098
@@ -41,6 +42,10 @@ def read(note: Note) -> Reading | None:
     if raw == 0:
         return None
     return Reading("Nikon:LensData", (0.01 * 10 ** (raw / 40),))
+
+
+def read_af(note: Note) -> AfReading:
+    return nikon_af.read(_main_ifd(note), note.model)
 
 
 def _main_ifd(note: Note) -> dict:

@@ -9,13 +9,25 @@ keep the note's base. The distance is stored as a rational whose numerator is mi
 agree on numerator / 1000 m); a numerator of 0xFFFFFFFF means infinity.
 The sensor diagonal (mm) is FocalPlaneDiagonal: Equipment (0x2010) tag 0x0103, or 0x0205
 in the main IFD of older notes.
+
+Where the camera focused (``read_af``), from CameraSettings (0x2020): AFAreas (0x0304, 64
+u32, each non-zero one an area packed as bytes x0, y0, x1, y1 on a 0..255 grid) and
+AFPointSelected (0x0305, 5 signed rationals: an unused one, then x0, y0, x1, y1 as fractions
+of the frame; undefined ones are "n/a"). FocusMode (0x0301) 10 is manual focus and
+FocusProcess (0x0302) 0 "AF not used"; then neither says where the camera focused.
 """
 
 from __future__ import annotations
 
-from .base import INF, Note, Reading
+import math
+
+from ..focus_points import AfArea, AfRecord
+from .base import INF, AfReading, Note, Reading, first_int
 
 _EQUIPMENT, _FOCUS_INFO = 0x2010, 0x2050
+_CAMERA_SETTINGS, _FOCUS_MODE, _FOCUS_PROCESS, _AF_AREAS, _AF_POINT_SELECTED = 0x2020, 0x0301, 0x0302, 0x0304, 0x0305
+_MANUAL_FOCUS, _AF_NOT_USED = 10, 0
+_AF_GRID = 255.0
 _FOCUS_DISTANCE, _PLANE_DIAGONAL, _OLD_PLANE_DIAGONAL = 0x0305, 0x0103, 0x0205
 _INFINITY_MM = 0xFFFFFFFF
 
@@ -41,6 +53,46 @@ def read(note: Note) -> Reading | None:
         elif num > 0:
             reading.source, reading.distances_m = "Olympus:FocusInfo", (num / 1000.0,)
     return reading if reading.source or reading.sensor_diagonal_mm else None
+
+
+def read_af(note: Note) -> AfReading | None:
+    layout = _layout(note)
+    if layout is None:
+        return None
+    start, order, base = layout
+    settings = _sub_ifd(note, note.ifd(start, order, base).get(_CAMERA_SETTINGS), order, base)
+    reading = AfReading()
+    areas = _af_areas(settings.get(_AF_AREAS))
+    selected = _af_point_selected(settings.get(_AF_POINT_SELECTED))
+    if not areas and selected is None:
+        return reading
+    mode, process = (first_int(settings.get(tag)) for tag in (_FOCUS_MODE, _FOCUS_PROCESS))
+    if mode == _MANUAL_FOCUS or process == _AF_NOT_USED:
+        reading.refuse_manual("Olympus:CameraSettings")
+        return reading
+    if areas:
+        reading.add(AfRecord("Olympus:AFAreas", areas, (_AF_GRID, _AF_GRID)))
+    reading.add(selected)
+    return reading
+
+
+def _af_areas(entry) -> tuple[AfArea, ...]:
+    if entry is None or entry.type != 4:
+        return ()
+    areas = []
+    for packed in entry.numbers():
+        x0, y0, x1, y1 = int(packed).to_bytes(4, "big")
+        if packed:
+            areas.append(AfArea((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0))
+    return tuple(areas)
+
+
+def _af_point_selected(entry) -> AfRecord | None:
+    values = entry.numbers() if entry is not None and entry.type == 10 else []
+    if len(values) != 5 or not all(math.isfinite(v) for v in values[1:]):
+        return None
+    x0, y0, x1, y1 = values[1:]
+    return AfRecord("Olympus:AFPointSelected", (AfArea((x0 + x1) / 2, (y0 + y1) / 2, abs(x1 - x0), abs(y1 - y0)),))
 
 
 def _layout(note: Note) -> tuple[int, str, int] | None:
