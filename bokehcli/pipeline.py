@@ -31,6 +31,7 @@ from .cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
 from .cues.image import Box, CueImage, cue_image
 from .cues.saliency import salient_box
 from .depth_sources import DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_file, depth_from_model
+from .depth_preview import depth_preview_path, write_depth_preview
 from .depthio import depth_output_paths, save_depth
 from .device import resolve_device
 from .errors import BokehError, InputError
@@ -237,7 +238,7 @@ def render_file(path: str | Path, settings: RenderSettings,
         result.warnings.append(f"{path}: transparency is not carried over (blurring moves colour across the "
                                f"frame); the output is opaque")
     _resolve_focal_and_sensor(settings, info, result)
-    image, faces, target = _focus_target(settings, photo.srgb, stages)
+    image, faces, target = _focus_target(settings, info, photo.srgb, stages)
     target_box_px = image.to_photo(target.box)
     result.focus_point = [round(v, 1) for v in image.to_photo((*target.xy, *target.xy))[:2]]
     result.focus_point_source = target.source
@@ -263,7 +264,11 @@ def render_file(path: str | Path, settings: RenderSettings,
         make_folder(out.parent, out)
         # The photo last: its presence is what marks this input done (skipped on a rerun).
         if write_depth:
-            save_depth(out.parent, path.stem, estimate.depth_m, keep_existing=not settings.overwrite)
+            depth_m = estimate.depth_m
+            save_depth(out.parent, path.stem, depth_m, keep_existing=not settings.overwrite)
+            preview = depth_preview_path(out.parent, path.stem)
+            if settings.overwrite or not preview.exists():
+                write_depth_preview(preview, depth_m, result.focus_m, tuple(result.focus_point))
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
                                       lens=_lens_to_record(info))
@@ -272,13 +277,14 @@ def render_file(path: str | Path, settings: RenderSettings,
     return result
 
 
-def _focus_target(settings: RenderSettings, srgb: np.ndarray, stages) -> tuple[CueImage, list, FocusTarget]:
-    """The photo at cue size, the faces in it and the focus target (see :mod:`bokehcli.cues.focus`)."""
+def _focus_target(settings: RenderSettings, info, srgb: np.ndarray, stages) -> tuple[CueImage, list, FocusTarget]:
+    """The photo at cue size, the faces in it and the focus target: --focus-at > the camera's AF
+    point / subject area > faces > the most salient region > the centre (:mod:`bokehcli.cues.focus`)."""
     with stages("cue: faces"):
         image = cue_image(srgb)
         faces = detect_faces(image)
     salient = None
-    if settings.focus_at is None and not faces:
+    if settings.focus_at is None and info.focus_area is None and not info.faces and not faces:
         with stages("cue: saliency"):
             salient = salient_box(image)
     if settings.focus_at is not None:
@@ -286,7 +292,10 @@ def _focus_target(settings: RenderSettings, srgb: np.ndarray, stages) -> tuple[C
         height, width = image.photo_hw
         if not (0 <= x < width and 0 <= y < height):
             raise BokehError(f"--focus-at {x},{y} is outside the {width}x{height} image")
-    return image, faces, choose_focus_target(image, settings.focus_at, detected_faces=faces, salient=salient)
+    target = choose_focus_target(image, settings.focus_at, af_box_px=info.focus_area, af_source=info.focus_point_source,
+                                 metadata_faces_px=info.faces, metadata_faces_source=info.faces_source,
+                                 detected_faces=faces, salient=salient)
+    return image, faces, target
 
 
 def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: FocusTarget,
@@ -339,7 +348,7 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
     """Whether --save-depth has maps to write: never over the depth map being read (an input, even
     with --overwrite); existing maps are kept unless --overwrite, like the photo, and a missing
     one is still written."""
-    paths = depth_output_paths(folder, photo.stem)
+    paths = (*depth_output_paths(folder, photo.stem), depth_preview_path(folder, photo.stem))
     existing = [p for p in paths if p.exists()]
     if depth_input is not None and any(p.resolve() == depth_input.resolve() for p in existing):
         raise BokehError(f"{photo}: --save-depth would overwrite the input depth map {depth_input}; "

@@ -36,18 +36,20 @@ def choose_focus_target(image: CueImage, focus_at_px: tuple[float, float] | None
     faces = [image.to_cue(b) for b in metadata_faces_px] + list(detected_faces)
     if focus_at_px is not None:
         return _at_point(image, image.to_cue((*focus_at_px, *focus_at_px))[:2], "focus-at", faces)
+    height, width = image.hw
     if af_box_px is not None:
         box = image.to_cue(af_box_px)
         if (box[2] - box[0]) * (box[3] - box[1]) < (2 * POINT_RADIUS_FRACTION * max(image.hw)) ** 2:
             return _at_point(image, box_centre(box), af_source or "camera AF point", faces)
-        return FocusTarget(clip_box(box, image.hw), af_source or "camera AF area", _face_at(box_centre(box), faces))
+        # several AF points spread over the frame: their middle part, not the whole span
+        box = _shrink(clip_box(box, image.hw), MAX_TARGET_FRACTION * width, MAX_TARGET_FRACTION * height)
+        return FocusTarget(box, af_source or "camera AF area", _face_at(box_centre(box), faces))
     if metadata_faces_px:
         face = max(faces[:len(metadata_faces_px)], key=_area)
         return FocusTarget(clip_box(face, image.hw), metadata_faces_source or "face (metadata)", face)
     if detected_faces:
         face = max(detected_faces, key=_area)
         return FocusTarget(clip_box(face, image.hw), "face (detected)", face)
-    height, width = image.hw
     if salient is not None:
         return FocusTarget(_shrink(clip_box(salient, image.hw), MAX_TARGET_FRACTION * width,
                                    MAX_TARGET_FRACTION * height), "salient region")

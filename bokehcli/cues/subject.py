@@ -57,6 +57,7 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
     seeds = mask == cv2.GC_FGD
     if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any():
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)   # GrabCut's k-means starts from OpenCV's global generator: same photo, same matte
         cv2.grabCut(cv2.cvtColor(image.rgb, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, GRABCUT_ITERATIONS,
                     cv2.GC_INIT_WITH_MASK)
     foreground = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
