@@ -44,7 +44,7 @@ JPEG_QUALITY = 95
 MAKE = "bokeh-synth"
 
 _MAKE, _EXIF_IFD = 0x010F, 0x8769
-_FNUMBER, _FOCAL, _FOCAL_35MM, _SUBJECT_DISTANCE = 0x829D, 0x920A, 0xA405, 0x9206
+_FNUMBER, _FOCAL, _FOCAL_35MM, _SUBJECT_DISTANCE, _SUBJECT_AREA = 0x829D, 0x920A, 0xA405, 0x9206, 0x9214
 
 
 @dataclass(frozen=True)
@@ -69,18 +69,27 @@ def choose_targets(rng: np.random.Generator) -> list[float]:
     return sorted([wide, *map(float, extra)])
 
 
-def write_jpeg(path: Path, rgb_lin: torch.Tensor, focal_mm: float, f_number: float, focus_m: float) -> None:
-    """Clip linear RGB (3, H, W), encode sRGB, save JPEG q95 with the lens in EXIF, atomically."""
+def write_jpeg(path: Path, rgb_lin: torch.Tensor, focal_mm: float, f_number: float | None, focus_m: float,
+               subject_area_px: tuple[int, int, int, int] | None = None) -> None:
+    """Clip linear RGB (3, H, W), encode sRGB, save JPEG q95 with the lens in EXIF, atomically.
+
+    ``f_number`` None leaves FNumber out (a capture aperture nobody recorded);
+    ``subject_area_px`` is EXIF SubjectArea as a rectangle: centre x, centre y, width, height
+    in pixels (where the camera focused)."""
     srgb = linear_to_srgb(rgb_lin.clamp(0.0, 1.0)).permute(1, 2, 0).cpu().numpy()
     pixels = np.rint(srgb * 255.0).astype(np.uint8)
     exif = Image.Exif()
     exif[_MAKE] = MAKE
-    exif[_EXIF_IFD] = {
+    sub_ifd = {
         _FOCAL: exif_rational(focal_mm),
-        _FNUMBER: exif_rational(f_number),
         _FOCAL_35MM: int(round(focal_mm)),  # full frame: crop factor 1
         _SUBJECT_DISTANCE: exif_rational(focus_m),
     }
+    if f_number is not None:
+        sub_ifd[_FNUMBER] = exif_rational(f_number)
+    if subject_area_px is not None:
+        sub_ifd[_SUBJECT_AREA] = tuple(int(v) for v in subject_area_px)  # 4 SHORTs
+    exif[_EXIF_IFD] = sub_ifd
     with atomic_path(path) as tmp:
         Image.fromarray(pixels, "RGB").save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0,
                                             exif=exif.tobytes())
