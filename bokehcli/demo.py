@@ -3,8 +3,13 @@
     python -m bokehcli.demo --out out
 
 Writes ``out/examples/demo<i>.jpg`` (all-in-focus photos with EXIF focal length and focus
-distance), renders them exactly as `bokeh render photo.jpg --f 1.8` does (depth from the shipped
-BokehFlow weights), and assembles ``out/contact_sheet.jpg`` (before | after, one row per photo).
+distance), renders them exactly as `bokeh render photo.jpg --f 1.8` does, and assembles
+``out/contact_sheet.jpg`` (before | after, one row per photo).
+
+Then real photos, portraits first: camera photos of ``../shared/exif-corpus`` (when it is beside
+the repository) and two that scikit-image ships, rendered with the look of a fast full-frame lens
+(`bokeh render photo.jpg --f 1.8 --crop-factor 1 --focal-length <35 mm equivalent>`, depth from
+the photo's own cues), into ``out/real_contact_sheet.jpg``.
 """
 
 from __future__ import annotations
@@ -21,10 +26,16 @@ from .data.scenes import random_scene
 from .data.synth import write_jpeg
 from .files import atomic_path
 from .imageio import load_photo
+from .lens import read_lens
 from .pipeline import RenderSettings, render_file
+from .quality.protocol import focal_35mm
 from .render.accumulation import pinhole_view
 
 SEEDS = (11, 23, 42)
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "exif-corpus"
+REAL_PHOTOS = ("Canon/Canon EOS 7D.jpg", "Canon/Canon IXUS v2.jpg", "Canon/Canon EOS REBEL T3i.jpg",
+               "Minolta/Minolta DiMAGE S404.jpg", "Nikon/Nikon D90.jpg")
+SKIMAGE_PHOTOS = ("astronaut", "coffee")
 SIZE_WH = (960, 640)
 F_NUMBER = "1.8"
 
@@ -39,14 +50,28 @@ def make_example(folder: Path, index: int, seed: int) -> Path:
     return photo
 
 
-def contact_sheet(pairs: list[tuple[Path, Path]], out: Path, thumb_width: int = 480) -> None:
+def real_photos(folder: Path) -> list[Path]:
+    """The corpus photos that are there, then scikit-image's, written as JPEGs without EXIF."""
+    from skimage import data
+
+    photos = [CORPUS / name for name in REAL_PHOTOS if (CORPUS / name).is_file()]
+    for name in SKIMAGE_PHOTOS:
+        photo = folder / f"{name}.jpg"
+        with atomic_path(photo) as tmp:
+            Image.fromarray(getattr(data, name)()).save(tmp, format="JPEG", quality=95)
+        photos.append(photo)
+    return photos
+
+
+def contact_sheet(pairs: list[tuple[Path, Path]], out: Path, thumb_width: int = 480,
+                  labels: tuple[str, str] = ("before (f/22)", f"after (f/{F_NUMBER})")) -> None:
     rows = []
     for before, after in pairs:
         images = [Image.fromarray(np.uint8(np.rint(load_photo(p).srgb * 255))) for p in (before, after)]
         scale = thumb_width / images[0].width
         size = (thumb_width, round(images[0].height * scale))
         row = Image.new("RGB", (2 * thumb_width + 8, size[1]), "white")
-        for i, (im, label) in enumerate(zip(images, ("before (f/22)", f"after (f/{F_NUMBER})"))):
+        for i, (im, label) in enumerate(zip(images, labels)):
             row.paste(im.resize(size, Image.LANCZOS), (i * (thumb_width + 8), 0))
             ImageDraw.Draw(row).text((i * (thumb_width + 8) + 8, 8), label, fill="white")
         rows.append(row)
@@ -76,6 +101,18 @@ def main(argv: list[str] | None = None) -> None:
         pairs.append((photo, result.output))
     contact_sheet(pairs, args.out / "contact_sheet.jpg")
     print(f"contact sheet: {args.out / 'contact_sheet.jpg'}")
+    real_pairs = []
+    for photo in real_photos(examples):
+        focal = focal_35mm(read_lens(photo))
+        start = time.perf_counter()
+        result = render_file(photo, RenderSettings(f_number_text=F_NUMBER, out_dir=args.out / "real", overwrite=True,
+                                                   crop_factor=1.0, focal_mm=focal.mm))
+        print(f"{photo} -> {result.output} ({time.perf_counter() - start:.1f} s, {focal.mm:g} mm full-frame "
+              f"equivalent, focus on {result.focus_point_source}, largest blur {result.max_blur_px:.0f} px)")
+        real_pairs.append((photo, result.output))
+    contact_sheet(real_pairs, args.out / "real_contact_sheet.jpg",
+                  labels=("photo as taken", f"f/{F_NUMBER} full-frame look"))
+    print(f"real photos: {args.out / 'real_contact_sheet.jpg'}")
 
 
 if __name__ == "__main__":

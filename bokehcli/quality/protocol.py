@@ -8,8 +8,9 @@ when the file says neither.
 
 Variants (what else the renderer is told):
 
-- ``default``: nothing; whatever ``render_file`` does by default (the network's depth, the
-  camera's focus distance or the depth at the centre).
+- ``default``: nothing; whatever ``render_file`` does by default (depth from the photo's cues,
+  focused where the camera focused, else on a face, the most salient region or the centre).
+- ``model``: the same with ``depth_source="model"`` (the shipped BokehFlow network's depth).
 - ``focus-at``: ``focus_at`` = the labelled subject's centroid (pixel ints, upright frame).
 - ``trivial``: a depth map that knows nothing about the scene, in focus at the centre and
   farther towards the edges: ``depth = focus_m * (1 + 2 r)`` with ``r`` the distance from the
@@ -30,7 +31,7 @@ from ..lens import LensInfo
 from ..pipeline import DEFAULT_FOCAL_MM, PROVISIONAL_FOCUS_M, RenderResult, RenderSettings, render_file
 
 F_NUMBER_TEXT = "1.8"
-VARIANTS = ("default", "focus-at", "trivial")
+VARIANTS = ("default", "model", "focus-at", "trivial")
 # depth = focus * (1 + TRIVIAL_EDGE_GAIN * r): the corners three times as far as the centre.
 TRIVIAL_EDGE_GAIN = 2.0
 
@@ -73,7 +74,8 @@ def centre_px(width: int, height: int) -> tuple[int, int]:
 
 
 def render(photo: Path, out_dir: Path, focal: Focal35, *, depth_m: np.ndarray | None = None,
-           focus_at: tuple[int, int] | None = None, save_depth: bool = False) -> RenderResult:
+           focus_at: tuple[int, int] | None = None, save_depth: bool = False,
+           depth_source: str = "auto") -> RenderResult:
     """One render of ``photo`` into ``out_dir`` (created; outputs there are replaced).
 
     ``depth_m`` (float32 (H, W) metres, NaN unknown) is handed over as a ``.npy`` file written in
@@ -86,7 +88,7 @@ def render(photo: Path, out_dir: Path, focal: Focal35, *, depth_m: np.ndarray | 
         np.save(depth_path, np.asarray(depth_m, dtype=np.float32), allow_pickle=False)
     settings = RenderSettings(f_number_text=F_NUMBER_TEXT, crop_factor=1.0, focal_mm=focal.mm,
                               depth=None if depth_path is None else str(depth_path), focus_at=focus_at,
-                              out_dir=out_dir, overwrite=True, save_depth=save_depth)
+                              out_dir=out_dir, overwrite=True, save_depth=save_depth, depth_source=depth_source)
     settings.validate()
     return render_file(photo, settings)
 
@@ -97,6 +99,8 @@ def render_variant(variant: str, photo: Path, out_dir: Path, info: LensInfo, siz
     focal = focal_35mm(info)
     if variant == "default":
         return render(photo, out_dir, focal, save_depth=save_depth)
+    if variant == "model":
+        return render(photo, out_dir, focal, save_depth=save_depth, depth_source="model")
     if variant == "focus-at":
         if subject_xy is None:
             raise ValueError("the focus-at variant needs the subject's position")
