@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 JSON_KEYS = ("path", "make", "model", "width", "height", "orientation", "focal_mm", "focal_35mm",
              "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m",
-             "focus_far_m", "focus_infinite", "focus_source", "warnings")
+             "focus_far_m", "focus_infinite", "focus_source", "embedded_depth", "warnings")
 
 
 @dataclass
@@ -21,6 +21,8 @@ class LensInfo:
     where defocus blur is linear; an infinite far bound gives ``2 * near``.
     ``sources`` maps each found field name (``"focal_mm"``, ``"focus_m"``, ...) to its tag.
     ``width``/``height`` are the stored pixel size, before ``orientation`` is applied.
+    ``embedded_depth``: what depth map the file carries (``describe_embedded_depth``), filled
+    in by `bokeh info`.
     """
 
     path: str
@@ -38,6 +40,7 @@ class LensInfo:
     focus_near_m: float | None = None
     focus_far_m: float | None = None
     focus_infinite: bool = False
+    embedded_depth: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
