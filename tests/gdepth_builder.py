@@ -76,14 +76,15 @@ def insert_segments(jpeg: bytes, segments: list[bytes]) -> bytes:
 
 
 def extended_xmp(packet: bytes, portion_bytes: int = MAX_PORTION,
-                 order: list[int] | None = None) -> tuple[str, list[bytes]]:
-    """The GUID and the APP1 segments of an extended XMP packet, portions in ``order``
-    (indices into the portions; default: as they come)."""
+                 shuffle_seed: int | None = None) -> tuple[str, list[bytes]]:
+    """The GUID and the APP1 segments of an extended XMP packet, portions in offset order or,
+    with ``shuffle_seed``, in a random order (readers must go by offset)."""
     guid = hashlib.md5(packet).hexdigest().upper()
     offsets = list(range(0, len(packet), portion_bytes))
-    order = list(range(len(offsets))) if order is None else order
-    segments = [segment(0xE1, EXTENDED_ID + guid.encode() + struct.pack(">II", len(packet), offsets[i])
-                        + packet[offsets[i]:offsets[i] + portion_bytes]) for i in order]
+    if shuffle_seed is not None:
+        offsets = [offsets[i] for i in np.random.default_rng(shuffle_seed).permutation(len(offsets))]
+    segments = [segment(0xE1, EXTENDED_ID + guid.encode() + struct.pack(">II", len(packet), offset)
+                        + packet[offset:offset + portion_bytes]) for offset in offsets]
     return guid, segments
 
 
@@ -114,10 +115,10 @@ GDEPTH_NAMESPACES = {"GDepth": "http://ns.google.com/photos/1.0/depthmap/",
 def gdepth_segments(samples: np.ndarray, near: float, far: float, *, fmt: str = "RangeInverse",
                     mime: str = "image/png", units: str | None = "m", focus_frac: tuple[float, float] | None = None,
                     focus_distance: float | None = None, extended: bool = True, portion_bytes: int = MAX_PORTION,
-                    portion_order: list[int] | None = None, extra: dict[str, str] | None = None,
+                    shuffle_seed: int | None = None, extra: dict[str, str] | None = None,
                     data_text: str | None = None) -> list[bytes]:
     """APP1 segments of a GDepth description whose map is ``samples`` (stored frame):
-    main packet first, then (``extended``) the extended portions in ``portion_order``.
+    main packet first, then (``extended``) the extended portions (shuffled with ``shuffle_seed``).
     ``extra`` adds or replaces main-packet properties; ``data_text`` replaces GDepth:Data."""
     main = {"GDepth:Format": fmt, "GDepth:Near": repr(near), "GDepth:Far": repr(far), "GDepth:Mime": mime}
     if units is not None:
@@ -130,7 +131,7 @@ def gdepth_segments(samples: np.ndarray, near: float, far: float, *, fmt: str = 
     portions: list[bytes] = []
     if extended:
         packet = xmp_packet({"GDepth": GDEPTH_NAMESPACES["GDepth"]}, {"GDepth:Data": data})
-        main["xmpNote:HasExtendedXMP"], portions = extended_xmp(packet, portion_bytes, portion_order)
+        main["xmpNote:HasExtendedXMP"], portions = extended_xmp(packet, portion_bytes, shuffle_seed)
     else:
         main["GDepth:Data"] = data
     main.update(extra or {})
@@ -141,7 +142,7 @@ def build_gdepth_jpeg(path: str | Path, srgb_uint8: np.ndarray, depth_m: np.ndar
                       focus_xy: tuple[float, float] | None, focus_m: float | None, fmt: str = "RangeInverse",
                       mime: str = "image/png", *, bits: int | None = None, orientation: int = 1,
                       extended: bool = True, portion_bytes: int = MAX_PORTION,
-                      portion_order: list[int] | None = None) -> Path:
+                      shuffle_seed: int | None = None) -> Path:
     """Write ``path``: ``srgb_uint8`` (H, W, 3) as a JPEG carrying ``depth_m`` (H', W' metres,
     finite and positive; any size with the photo's aspect ratio) as a GDepth map.
 
@@ -149,14 +150,14 @@ def build_gdepth_jpeg(path: str | Path, srgb_uint8: np.ndarray, depth_m: np.ndar
     image/jpeg (8 bits); Units "m". ``focus_xy``: the focus point in pixels of ``srgb_uint8``,
     written as GFocus fractions; ``focus_m`` as GFocus:FocalDistance. ``orientation``: the EXIF
     orientation to record (both images are given in the stored frame). ``extended``: the map
-    goes to extended XMP in ``portion_bytes`` portions written in ``portion_order``.
+    goes to extended XMP in ``portion_bytes`` portions, shuffled with ``shuffle_seed``.
     """
     bits = bits if bits is not None else (16 if mime == "image/png" else 8)
     height, width = srgb_uint8.shape[:2]
     focus_frac = None if focus_xy is None else (focus_xy[0] / width, focus_xy[1] / height)
     segments = gdepth_segments(encode_range(depth_m, near_m, far_m, fmt, bits), near_m, far_m, fmt=fmt, mime=mime,
                                focus_frac=focus_frac, focus_distance=focus_m, extended=extended,
-                               portion_bytes=portion_bytes, portion_order=portion_order)
+                               portion_bytes=portion_bytes, shuffle_seed=shuffle_seed)
     path = Path(path)
     path.write_bytes(insert_segments(photo_jpeg(srgb_uint8, orientation), segments))
     return path

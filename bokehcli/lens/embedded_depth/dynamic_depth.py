@@ -18,6 +18,8 @@ import os
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from ...depthio import resize_depth
 from ..container import Blocks
 from .gdepth import GFOCUS, recorded_focus
@@ -148,6 +150,7 @@ def describe(blocks: Blocks, path: str | os.PathLike) -> str | None:
     if found is None:
         return None
     im = open_map(_item_bytes(path, found), found.mime, SOURCE)
+    _depth_of(np.zeros((0, 0)), found)          # checks the encoding and range without the pixels
     return f"{SOURCE} {im.size[0]}x{im.size[1]} {im.format} {found.depth.get('Format', '?').strip()}"
 
 
@@ -158,11 +161,14 @@ def read(blocks: Blocks, path: str | os.PathLike, size_wh: tuple[int, int],
     found = _locate(blocks)
     if found is None:
         return None
-    props = found.depth
     dn = samples(open_map(_item_bytes(path, found), found.mime, SOURCE), SOURCE)
-    depth = range_to_depth(dn, props.get("Format", "").strip(), real(props, "Near", SOURCE, "DepthMap"),
-                           real(props, "Far", SOURCE, "DepthMap"), SOURCE)
-    depth = fit_to_photo(depth, orientation, size_wh, SOURCE, resize_depth)
+    depth = fit_to_photo(_depth_of(dn, found), orientation, size_wh, SOURCE, resize_depth)
     focus_xy, focus_m = recorded_focus(found.focus, 1.0, orientation, size_wh, SOURCE)
-    return EmbeddedDepth(depth_m=depth, metric=props.get("Units", "").strip().lower() == "meters",
+    return EmbeddedDepth(depth_m=depth, metric=found.depth.get("Units", "").strip().lower() == "meters",
                          source=SOURCE, focus_xy=focus_xy, focus_m=focus_m)
+
+
+def _depth_of(dn: np.ndarray, found: _Found) -> np.ndarray:
+    props = found.depth
+    return range_to_depth(dn, props.get("Format", "").strip(), real(props, "Near", SOURCE, "DepthMap"),
+                          real(props, "Far", SOURCE, "DepthMap"), SOURCE)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 from xml.etree.ElementTree import Element
 
 from ...depthio import resize_depth
@@ -63,6 +65,7 @@ def describe(blocks: Blocks) -> str | None:
     if found is None:
         return None
     im = _map_image(found)
+    _depth_of(np.zeros((0, 0)), found)          # checks the encoding and range without the pixels
     return f"{found.source} {im.size[0]}x{im.size[1]} {im.format} {_encoding(found)}"
 
 
@@ -71,15 +74,25 @@ def read(blocks: Blocks, size_wh: tuple[int, int], orientation: int | None) -> E
     found = _locate(blocks)
     if found is None:
         return None
-    source, props = found.source, found.depth
-    dn = samples(_map_image(found), source)
-    unit_m = _METRES_PER_UNIT.get(props.get("Units", "m").strip().lower())
+    unit_m = _unit_m(found)
+    depth = fit_to_photo(_depth_of(samples(_map_image(found), found.source), found), orientation, size_wh,
+                         found.source, resize_depth)
+    focus_xy, focus_m = recorded_focus(found.focus, unit_m or 1.0, orientation, size_wh, found.source)
+    return EmbeddedDepth(depth_m=depth, metric=unit_m is not None, source=found.source, focus_xy=focus_xy,
+                         focus_m=focus_m)
+
+
+def _unit_m(found: _Found) -> float | None:
+    """Metres per map unit; None for units other than the published m and mm."""
+    return _METRES_PER_UNIT.get(found.depth.get("Units", "m").strip().lower())
+
+
+def _depth_of(dn: np.ndarray, found: _Found) -> np.ndarray:
+    """Normalised samples -> depth in metres (map units when those are unknown)."""
+    props, source = found.depth, found.source
     depth = range_to_depth(dn, _encoding(found), real(props, "Near", source, "GDepth"),
                            real(props, "Far", source, "GDepth"), source)
-    depth = fit_to_photo(depth * (unit_m or 1.0), orientation, size_wh, source, resize_depth)
-    focus_xy, focus_m = recorded_focus(found.focus, unit_m or 1.0, orientation, size_wh, source)
-    return EmbeddedDepth(depth_m=depth, metric=unit_m is not None, source=source, focus_xy=focus_xy,
-                         focus_m=focus_m)
+    return depth * np.float32(_unit_m(found) or 1.0)
 
 
 def recorded_focus(focus: dict[str, str], unit_m: float, orientation: int | None, size_wh: tuple[int, int],

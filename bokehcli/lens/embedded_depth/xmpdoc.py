@@ -42,7 +42,9 @@ def parse_packet(packet: bytes, source: str, what: str = "XMP") -> Element:
         raise DepthProblem(source, f"the {what} holds no XML")
     try:
         return SafeET.fromstring(packet[start:end + 1])
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+    except DefusedXmlException:
+        raise DepthProblem(source, f"the {what} declares a DTD or entities, which bokeh refuses to expand") from None
+    except (ParseError, ValueError) as exc:
         raise DepthProblem(source, f"the {what} is not well-formed XML ({exc})") from None
 
 
@@ -116,8 +118,8 @@ def reassemble(chunks: list[ExtendedXmpChunk], guid: str, source: str) -> bytes:
     filled = 0
     for chunk in mine:
         if chunk.offset < filled:
-            raise DepthProblem(source, f"extended XMP portion at offset {chunk.offset} overlaps another "
-                                       f"(duplicated portion)")
+            raise DepthProblem(source, f"extended XMP portion at offset {chunk.offset} overlaps the one before "
+                                       f"it (duplicated or misplaced)")
         if chunk.offset > filled:
             raise DepthProblem(source, f"extended XMP bytes {filled}..{chunk.offset} are missing")
         filled = chunk.offset + len(chunk.data)
