@@ -47,6 +47,7 @@ _MP_ENTRY = 0xB002
 _MP_ENTRY_BYTES = 16
 MAX_MPF_IMAGES = 64
 MAX_SECONDARY_BYTES = 64 << 20
+_HEAD_BYTES = 256 << 10
 _RGB_WHITE = 255.0
 
 
@@ -72,20 +73,27 @@ def _mpf_images(blocks: Blocks, file_size: int) -> list[tuple[int, int]]:
 
 
 def _secondaries(blocks: Blocks, path: str | os.PathLike):
-    """(image bytes, apdi properties, depthData properties) of each secondary image whose XMP
-    uses Apple's pixel-data-info namespace; others are skipped unread beyond their headers."""
+    """(file offset, size, apdi properties, depthData properties) of each secondary image whose
+    XMP uses Apple's pixel-data-info namespace. Only the head of each image is read: its XMP
+    comes in its first segments, and an index may list large or overlapping images."""
     with open(path, "rb") as fh:
         for start, size in _mpf_images(blocks, os.fstat(fh.fileno()).st_size):
             fh.seek(start)
-            data = fh.read(size)
-            if not data.startswith(b"\xff\xd8"):
+            head = fh.read(min(size, _HEAD_BYTES))
+            if not head.startswith(b"\xff\xd8"):
                 continue
             try:
-                root = packet_with(jpeg_blocks(io.BytesIO(data)).xmp, APDI, "Apple MPF")
+                root = packet_with(jpeg_blocks(io.BytesIO(head)).xmp, APDI, "Apple MPF")
             except DepthProblem:
                 continue          # unreadable XMP: nothing says what this image is
             if root is not None:
-                yield data, document_properties(root, APDI), document_properties(root, DEPTH_DATA)
+                yield start, size, document_properties(root, APDI), document_properties(root, DEPTH_DATA)
+
+
+def _read_at(path: str | os.PathLike, start: int, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return fh.read(size)
 
 
 def _is_matte(apdi: dict[str, str]) -> bool:
@@ -101,14 +109,15 @@ def _depth_kind(apdi: dict[str, str]) -> str | None:
 
 
 def _locate_mpf(blocks: Blocks, path: str | os.PathLike):
-    """(depth bytes, apdi, depthData, kind, matte bytes or None), or None without a depth image."""
+    """(depth image (offset, size), apdi, depthData, kind, matte image (offset, size) or None),
+    or None without a depth image."""
     depth = matte = None
-    for data, apdi, depth_data in _secondaries(blocks, path):
+    for start, size, apdi, depth_data in _secondaries(blocks, path):
         kind = _depth_kind(apdi)
         if kind is not None and depth is None:
-            depth = (data, apdi, depth_data, kind)
+            depth = ((start, size), apdi, depth_data, kind)
         elif _is_matte(apdi) and matte is None:
-            matte = data
+            matte = (start, size)
     return None if depth is None else (*depth, matte)
 
 
@@ -116,9 +125,9 @@ def describe_mpf(blocks: Blocks, path: str | os.PathLike) -> str | None:
     found = _locate_mpf(blocks, path)
     if found is None:
         return None
-    data, _, _, kind, _ = found
+    where, _, _, kind, _ = found
     source = f"Apple MPF {kind}"
-    im = open_map(data, "image/jpeg", source)
+    im = open_map(_read_at(path, *where), "image/jpeg", source)
     return f"{source} {im.size[0]}x{im.size[1]} {im.format}"
 
 
@@ -127,15 +136,15 @@ def read_mpf(blocks: Blocks, path: str | os.PathLike, size_wh: tuple[int, int], 
     found = _locate_mpf(blocks, path)
     if found is None:
         return None
-    data, apdi, depth_data, kind, matte_bytes = found
+    where, apdi, depth_data, kind, matte_at = found
     source = f"Apple MPF {kind}"
-    stored = samples(open_map(data, "image/jpeg", source), source) * _RGB_WHITE
+    stored = samples(open_map(_read_at(path, *where), "image/jpeg", source), source) * _RGB_WHITE
     values = _apdi_values(stored, apdi, source)
     depth = _disparity_to_depth(values) if kind == "disparity" else np.where(values > 0, values, np.nan)
     depth = fit_to_photo(depth.astype(np.float32), orientation, size_wh, source, resize_depth)
     matte = None
-    if matte_bytes is not None:
-        matte = _fitted_matte(lambda: samples(open_map(matte_bytes, "image/jpeg", "Apple MPF matte"),
+    if matte_at is not None:
+        matte = _fitted_matte(lambda: samples(open_map(_read_at(path, *matte_at), "image/jpeg", "Apple MPF matte"),
                                               "Apple MPF matte"), orientation, size_wh, notes)
     metric = depth_data.get("Accuracy", "").strip().lower() == "absolute"
     return EmbeddedDepth(depth_m=depth, metric=metric, source=source, focus_xy=None, focus_m=None, matte=matte)
