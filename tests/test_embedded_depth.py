@@ -249,6 +249,15 @@ def test_wrong_aspect_and_truncated_file(tmp_path):
     assert found is None and len(warnings) == 1 and "extended XMP" in warnings[0]
 
 
+def test_unreadable_focus_leaves_the_map_without_a_focus(tmp_path):
+    srgb, depth = scene()
+    path = tmp_path / "f.jpg"
+    path.write_bytes(insert_segments(photo_jpeg(srgb), _segments(
+        extra={"GFocus:FocalPointX": "left", "GFocus:FocalPointY": "1.5", "GFocus:FocalDistance": "-2"})[1]))
+    found, warnings = read_embedded_depth(path, (W, H), 1)
+    assert warnings == [] and found is not None and found.focus_xy is None and found.focus_m is None
+
+
 def test_photo_without_depth(tmp_path):
     path = tmp_path / "plain.jpg"
     path.write_bytes(photo_jpeg(scene()[0]))

@@ -194,6 +194,20 @@ def test_heic_disparity_and_portrait_matte(tmp_path):
 
 
 @needs_heif
+def test_heic_ten_bit_disparity(tmp_path):
+    """16-bit samples are stored at 10 bits (pillow-heif's HDR depth) and come back scaled to 16
+    bits: disparity within two 10-bit steps."""
+    srgb, depth = scene()
+    disparity = 1.0 / depth
+    low, high = float(disparity.min()), float(disparity.max())
+    samples = np.rint((disparity - low) / (high - low) * 65535).astype(np.uint16)
+    path = build_heic(tmp_path / "d10.heic", srgb, samples, depth_representation_sei(1, d_min=low, d_max=high))
+    found, warnings = read_embedded_depth(path, (W, H), 1)
+    assert warnings == []
+    assert inverse_error(found.depth_m, depth) <= (high - low) * 2 / 1023
+
+
+@needs_heif
 def test_heic_inverse_depth_representation_and_other_makers(tmp_path):
     srgb, depth = scene()
     inverse = 1.0 / depth

@@ -16,7 +16,8 @@ info (ISO/IEC 23008-2): type 1, uniform disparity, ``disparity = d_min + dn * (d
 ``1/Z = 1/z_far + dn * (1/z_near - 1/z_far)``. The file records no accuracy for it, and Apple
 calls its dual-camera depth relative, so it is not metric. libheif applies the file's rotation
 and mirroring to every image it decodes, so the EXIF orientation does not apply again. The
-matte is the auxiliary image of type ``urn:com:apple:photo:2018:aux:portraiteffectsmatte``.
+matte is the auxiliary image of type ``urn:com:apple:photo:2018:aux:portraiteffectsmatte``
+(pillow-heif lists auxiliary images from version 0.20; an older one gives the depth alone).
 """
 
 from __future__ import annotations
@@ -248,7 +249,10 @@ def read_heic(path: str | os.PathLike, size_wh: tuple[int, int], notes: list[str
 
 
 def _heif_samples(image, source: str) -> np.ndarray:
-    """Decoded grey samples of a pillow-heif image scaled to [0, 1]: float64 (h, w)."""
+    """Decoded grey samples of a pillow-heif image scaled to [0, 1]: float64 (h, w).
+
+    pillow-heif hands 10- and 12-bit samples over shifted to 16 bits; dividing by 65535 puts
+    their white within 0.1 % of 1."""
     check_size(image.size, source)
     white = _HEIF_WHITE.get(image.mode)
     if white is None:

@@ -97,13 +97,19 @@ def _depth_of(dn: np.ndarray, found: _Found) -> np.ndarray:
 
 def recorded_focus(focus: dict[str, str], unit_m: float, orientation: int | None, size_wh: tuple[int, int],
                    source: str) -> tuple[tuple[float, float] | None, float | None]:
-    """GFocus point (upright pixels) and distance (times ``unit_m``); a value out of its
-    range (a fraction outside [0, 1], a distance not positive and finite) counts as absent."""
-    x_frac, y_frac = (real(focus, name, source, "GFocus") for name in ("FocalPointX", "FocalPointY"))
+    """GFocus point (upright pixels) and distance (times ``unit_m``). The focus is extra to the
+    map: a value that is not a number or out of its range (a fraction outside [0, 1], a distance
+    not positive and finite) counts as absent rather than spoiling the map."""
+    def number(name: str) -> float | None:
+        try:
+            return real(focus, name, source, "GFocus")
+        except DepthProblem:
+            return None
+
+    x_frac, y_frac, distance = number("FocalPointX"), number("FocalPointY"), number("FocalDistance")
     point = None
     if x_frac is not None and y_frac is not None and 0.0 <= x_frac <= 1.0 and 0.0 <= y_frac <= 1.0:
         point = upright_point(x_frac, y_frac, orientation, size_wh)
-    distance = real(focus, "FocalDistance", source, "GFocus")
     focus_m = distance * unit_m if distance is not None and math.isfinite(distance) and distance > 0 else None
     return point, focus_m
 
