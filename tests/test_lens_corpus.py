@@ -113,7 +113,8 @@ def test_every_json_object_has_exactly_the_spec_keys(readings):
     keys = {"path", "make", "model", "width", "height", "orientation", "focal_mm", "focal_35mm",
             "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m", "focus_far_m",
             "focus_infinite", "focus_source", "focus_points", "focus_area", "focus_point_source", "faces",
-            "faces_source", "warnings"}
+            "faces_source", "warnings",
+            "embedded_depth"}       # what depth map the file carries, filled in by `bokeh info`
     for _, info in readings:
         obj = info.to_json()
         assert set(obj) == keys

@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bokehcli.lens.container import Blocks, _jpeg_blocks
+from bokehcli.lens.container import Blocks, jpeg_blocks
 from bokehcli.lens.exif import read_exif
 from bokehcli.lens.makernotes import (apple, canon, casio, fujifilm, leica, minolta, nikon, olympus, panasonic,
                                       pentax, sanyo, sony)
@@ -91,7 +91,7 @@ def _corpus_seeds() -> list[tuple[str, str, bytes]]:
     for folder in ("Canon", "Nikon", "Olympus", "Apple", "Casio", "Minolta", "Leica", "Sanyo", "Sony",
                    "Fujifilm", "Panasonic", "Pentax"):
         for path in sorted((CORPUS / folder).glob("*.jpg"))[:2]:
-            block = _jpeg_blocks(io.BytesIO(path.read_bytes())).tiff
+            block = jpeg_blocks(io.BytesIO(path.read_bytes())).tiff
             exif = read_exif(block) if block else None
             if exif is not None and exif.maker_note is not None:
                 seeds.append((exif.make or "", exif.model or "", block))
@@ -155,9 +155,9 @@ def test_ifd_reader_survives_arbitrary_bytes(buf, pos, order, base):
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=256), st.binary(max_size=64))
 def test_jpeg_walker_and_xmp_survive_noise(noise, xmp_noise):
-    blocks = _jpeg_blocks(io.BytesIO(jpeg(noise, xmp=xmp_noise)))
+    blocks = jpeg_blocks(io.BytesIO(jpeg(noise, xmp=xmp_noise)))
     resolve("noise.jpg", blocks).to_json()
-    _jpeg_blocks(io.BytesIO(b"\xff\xd8" + noise))
+    jpeg_blocks(io.BytesIO(b"\xff\xd8" + noise))
 
 
 MWG = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'

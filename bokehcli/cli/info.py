@@ -18,19 +18,23 @@ def info(
                                        show_default=False, readable=False),   # per-file errors instead
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list (SPEC §2) instead of a table."),
 ) -> None:
-    """Show focal length, f-number, sensor size, focus distance and focus point read from photos' metadata.
+    """Show focal length, f-number, sensor size, focus distance, focus point and any depth map stored in photos.
 
-    Each value comes with its source (EXIF, maker note, XMP or default); unreadable files are
-    named on stderr and make the exit code 1.
+    Each value comes with its source (EXIF, maker note, XMP or default); the depth map column
+    names the camera's embedded map (GDepth, Dynamic Depth, Apple portrait depth), its size and
+    encoding. Unreadable files are named on stderr and make the exit code 1.
 
     Example: [bold]bokeh info IMG_0001.JPG DSC_0042.JPG --json[/]
     """
     from ..lens import read_lens
+    from ..lens.embedded_depth import describe_embedded_depth
 
     results, n_failed = [], 0
     for path in files:
         try:
-            results.append(read_lens(path))
+            lens = read_lens(path)
+            lens.embedded_depth = describe_embedded_depth(path)
+            results.append(lens)
         except BokehError as exc:
             fail_line(str(exc))
             n_failed += 1
@@ -48,7 +52,7 @@ def _table(results):
     """A rich table, one row per photo; each value's source in dim text under it."""
     table = Table(show_lines=True)
     table.add_column("file", overflow="fold", ratio=2)
-    for column in ("camera", "focal", "f-number", "crop / sensor", "focus"):
+    for column in ("camera", "focal", "f-number", "crop / sensor", "focus", "depth map"):
         table.add_column(column, overflow="fold", ratio=1)
     for lens in results:
         camera = escape(" ".join(part for part in (lens.make, lens.model) if part) or "?")
@@ -61,7 +65,8 @@ def _table(results):
         if lens.sensor_diagonal_mm is not None:
             crop += f"\n{lens.sensor_diagonal_mm:.1f} mm diagonal"
         f_number = _value(lens.f_number, "f/{:.3g}", lens.sources.get("f_number"))
-        table.add_row(escape(Path(lens.path).name), camera, focal, f_number, crop, _focus(lens))
+        depth_map = escape(lens.embedded_depth) if lens.embedded_depth else "[dim]none[/]"
+        table.add_row(escape(Path(lens.path).name), camera, focal, f_number, crop, _focus(lens), depth_map)
     return table
 
 

@@ -51,8 +51,8 @@ MIN_JPEG_BYTES_PER_MP = 100
 Image.MAX_IMAGE_PIXELS = None
 
 # What Pillow's plugins and our decoders raise on malformed data (Pillow uses all of these).
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
-                  IndexError, KeyError, TypeError, ZeroDivisionError, OverflowError)
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
+                 IndexError, KeyError, TypeError, ZeroDivisionError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def reading_input(path: Path, what: str = "image") -> Iterator[list[warnings.War
             raise InputError(f"{path}: not an image (or a format bokeh cannot read)") from None
         except MemoryError:
             raise InputError(f"{path}: too large to decode (out of memory)") from None
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             problem = _os_problem(exc) if isinstance(exc, OSError) and exc.errno else _corrupt(exc, what)
             raise InputError(f"{path}: {problem}") from None
 
@@ -275,7 +275,7 @@ def _tiff_metadata_exif(im: Image.Image) -> bytes | None:
             if tag in source:
                 exif[tag] = dict(source.get_ifd(tag))
         return exif.tobytes() if len(exif) else None
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         return None
 
 
@@ -287,7 +287,7 @@ def _orientation(exif: bytes | None) -> tuple[int, str | None]:
         value = Image.Exif()
         value.load(exif)
         orientation = value.get(ORIENTATION, 1)
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         return 1, "unreadable EXIF; orientation assumed normal"
     if orientation not in range(1, 9):
         return 1, f"invalid EXIF orientation {orientation!r}; assumed normal"

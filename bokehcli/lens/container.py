@@ -3,6 +3,13 @@
 JPEG is walked segment by segment (only headers are read, never the entropy-coded data);
 a TIFF file is its own EXIF block; every other format is left to Pillow, which knows where
 PNG, WebP and HEIF keep their EXIF and XMP.
+
+A JPEG's XMP may continue in *extended* XMP: APP1 segments whose body is the extension
+namespace, a 32-character GUID (the MD5 of the whole extended packet), the packet's full
+length and this portion's offset (both big-endian u32), then the portion. Those portions are
+kept apart, with their headers decoded, so that readers can reassemble and check them. The
+APP2 Multi-Picture Format index (MPF), which locates further images appended to the JPEG, is
+kept with its position in the file, because its offsets count from there.
 """
 
 from __future__ import annotations
@@ -18,17 +25,39 @@ from .tiff import read_first_ifd
 
 MAX_TIFF_BYTES = 256 << 20       # read a TIFF file whole only up to this size
 _EXIF_ID = b"Exif\0\0"
-_XMP_IDS = (b"http://ns.adobe.com/xap/1.0/\0", b"http://ns.adobe.com/xmp/extension/\0")
+_XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
+_EXTENDED_XMP_ID = b"http://ns.adobe.com/xmp/extension/\0"
+_EXTENDED_HEADER = struct.Struct(">32sII")     # GUID, full length, offset of this portion
+_MPF_ID = b"MPF\0"
 # JPEG start-of-frame markers carry the pixel size (DHT C4, JPG C8 and DAC CC are not frames).
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
+@dataclass(frozen=True)
+class ExtendedXmpChunk:
+    """One APP1 portion of extended XMP: ``data`` belongs at ``offset`` of a packet of
+    ``full_length`` bytes whose MD5 (32 upper-case hex digits, as stored) is ``guid``."""
+
+    guid: str
+    full_length: int
+    offset: int
+    data: bytes
+
+
 @dataclass
 class Blocks:
-    """Raw metadata of one file: TIFF bytes (EXIF), XMP packets, pixel size as stored."""
+    """Raw metadata of one file: TIFF bytes (EXIF), XMP packets, pixel size as stored.
+
+    ``xmp``: standard packets; ``extended_xmp``: portions of extended XMP in file order (JPEG
+    only); ``mpf``: the MPF index (a TIFF structure) and ``mpf_pos``, its file offset, from
+    which the MPF image offsets count (JPEG only).
+    """
 
     tiff: bytes | None = None
     xmp: list[bytes] = field(default_factory=list)
+    extended_xmp: list[ExtendedXmpChunk] = field(default_factory=list)
+    mpf: bytes | None = None
+    mpf_pos: int | None = None
     width: int | None = None
     height: int | None = None
     warnings: list[str] = field(default_factory=list)
@@ -48,7 +77,7 @@ def read_blocks(path: str | os.PathLike) -> Blocks:
             if not head:
                 raise InputError(f"{path}: empty file, not a photo")
             if head[:2] == b"\xff\xd8":
-                return _jpeg_blocks(fh)
+                return jpeg_blocks(fh)
             if head in (b"II*\0", b"MM\0*"):
                 return _tiff_blocks(fh.read(MAX_TIFF_BYTES))
             return _pillow_blocks(fh, path)
@@ -56,8 +85,9 @@ def read_blocks(path: str | os.PathLike) -> Blocks:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
-def _jpeg_blocks(fh: io.BufferedIOBase) -> Blocks:
-    """Walk JPEG marker segments up to the first scan; collect APP1 EXIF/XMP and SOF size."""
+def jpeg_blocks(fh: io.BufferedIOBase) -> Blocks:
+    """Walk JPEG marker segments (from the start of ``fh``) up to the first scan; collect
+    APP1 EXIF/XMP, APP2 MPF and the SOF size."""
     blocks = Blocks()
     fh.seek(2)
     while True:
@@ -77,16 +107,30 @@ def _jpeg_blocks(fh: io.BufferedIOBase) -> Blocks:
         if len(raw_len) < 2:
             return blocks
         (length,) = struct.unpack(">H", raw_len)
+        body_pos = fh.tell()
         body = fh.read(max(length - 2, 0))
         if kind == 0xE1 and body.startswith(_EXIF_ID) and blocks.tiff is None:
             blocks.tiff = body[len(_EXIF_ID):]
-        elif kind == 0xE1 and body.startswith(_XMP_IDS):
+        elif kind == 0xE1 and body.startswith(_XMP_ID):
             blocks.xmp.append(body)
+        elif kind == 0xE1 and body.startswith(_EXTENDED_XMP_ID):
+            _add_extended_chunk(blocks, body[len(_EXTENDED_XMP_ID):])
+        elif kind == 0xE2 and body.startswith(_MPF_ID) and blocks.mpf is None:
+            blocks.mpf, blocks.mpf_pos = body[len(_MPF_ID):], body_pos + len(_MPF_ID)
         elif kind in _SOF and len(body) >= 5 and blocks.width is None:
             blocks.height, blocks.width = struct.unpack_from(">HH", body, 1)
         if len(body) < length - 2:
             blocks.warnings.append("JPEG is truncated inside its metadata")
             return blocks
+
+
+def _add_extended_chunk(blocks: Blocks, body: bytes) -> None:
+    """Decode the header of one extended-XMP portion; one too short for it carries nothing."""
+    if len(body) < _EXTENDED_HEADER.size:
+        return
+    guid, full_length, offset = _EXTENDED_HEADER.unpack_from(body)
+    blocks.extended_xmp.append(ExtendedXmpChunk(guid.decode("latin-1"), full_length, offset,
+                                                body[_EXTENDED_HEADER.size:]))
 
 
 def _tiff_blocks(tiff: bytes) -> Blocks:

@@ -45,11 +45,13 @@ def read_lens(path: str | os.PathLike) -> LensInfo:
 
 def resolve(path: str, blocks: Blocks) -> LensInfo:
     info = LensInfo(path=path, width=blocks.width, height=blocks.height, warnings=list(blocks.warnings))
+    # the focus reader looks through standard and extended XMP alike (a property may sit in either)
+    xmp = blocks.xmp + [chunk.data for chunk in blocks.extended_xmp]
     exif = read_exif(blocks.tiff) if blocks.tiff else None
     if exif is None:
         info.warnings.append("no EXIF metadata")
-        _fill_focus(info, None, None, blocks.xmp)
-        _fill_focus_points(info, None, None, blocks.xmp)
+        _fill_focus(info, None, None, xmp)
+        _fill_focus_points(info, None, None, xmp)
         return info
     reading, note = None, None
     if exif.maker_note is not None:
@@ -58,8 +60,8 @@ def resolve(path: str, blocks: Blocks) -> LensInfo:
         reading = read_maker_note(note)
     _fill_camera(info, exif, reading)
     _fill_sensor(info, exif, reading)
-    _fill_focus(info, exif, reading, blocks.xmp)
-    _fill_focus_points(info, exif, note, blocks.xmp)
+    _fill_focus(info, exif, reading, xmp)
+    _fill_focus_points(info, exif, note, xmp)
     return info
 
 

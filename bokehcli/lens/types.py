@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 JSON_KEYS = ("path", "make", "model", "width", "height", "orientation", "focal_mm", "focal_35mm",
              "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m",
              "focus_far_m", "focus_infinite", "focus_source", "focus_points", "focus_area",
-             "focus_point_source", "faces", "faces_source", "warnings")
+             "focus_point_source", "faces", "faces_source", "embedded_depth", "warnings")
 
 
 @dataclass
@@ -28,6 +28,8 @@ class LensInfo:
     ``focus_area`` their bounding box ``(x0, y0, x1, y1)`` including the AF areas' size where
     the record gives it, ``focus_point_source`` the tag (e.g. ``"Canon:AFInfo2"``). ``faces``
     are face boxes ``(x0, y0, x1, y1)`` from the metadata, with ``faces_source``.
+    ``embedded_depth``: what depth map the file carries (``describe_embedded_depth``), filled
+    in by `bokeh info`.
     """
 
     path: str
@@ -50,6 +52,7 @@ class LensInfo:
     focus_point_source: str | None = None
     faces: list[tuple[float, float, float, float]] = field(default_factory=list)
     faces_source: str | None = None
+    embedded_depth: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
