@@ -2,6 +2,7 @@
 its name:
 
 - a map the user gives (``--depth``): metric, used as it is;
+- a map the camera stored in the photo (:mod:`bokehcli.lens.embedded_depth`): metric or relative;
 - the photo's own cues (:mod:`bokehcli.cues`): relative, 1 on the focus plane;
 - the BokehFlow network (``--depth-source model``): its scale follows the focus it was told.
 
@@ -23,6 +24,7 @@ from .cues.depth import PhotoCues
 from .cues.image import Box
 from .depthio import fill_unknown_depth, load_depth
 from .errors import BokehError
+from .lens.embedded_depth import EmbeddedDepth
 from .models.tiling import predict
 from .ops.guided import guided_upsample, luminance
 from .optics import Lens
@@ -51,6 +53,13 @@ def depth_from_file(photo: Path, depth_path: Path, size_wh: tuple[int, int]) -> 
         raise type(exc)(f"{photo}: {exc}") from None
     inv = torch.from_numpy(np.ascontiguousarray(1.0 / depth_m, dtype=np.float32))[None, None]
     return DepthEstimate(inv, str(depth_path), relative=False), warnings
+
+
+def depth_from_embedded(embedded: EmbeddedDepth) -> DepthEstimate:
+    """The camera's own map; unknown pixels take the nearest known depth."""
+    depth_m = fill_unknown_depth(embedded.depth_m, embedded.source)
+    inv = torch.from_numpy(np.ascontiguousarray(1.0 / depth_m, dtype=np.float32))[None, None]
+    return DepthEstimate(inv, embedded.source, relative=not embedded.metric)
 
 
 def depth_from_model(model, name: str, srgb: torch.Tensor, lens: Lens, work_size_px: int, tile_px: int | None,

@@ -30,7 +30,8 @@ from .cues.faces import detect_faces
 from .cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
 from .cues.image import Box, CueImage, cue_image
 from .cues.saliency import salient_box
-from .depth_sources import DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_file, depth_from_model
+from .depth_sources import (DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_embedded, depth_from_file,
+                            depth_from_model)
 from .depth_preview import depth_preview_path, write_depth_preview
 from .depthio import depth_output_paths, save_depth
 from .device import resolve_device
@@ -38,6 +39,7 @@ from .errors import BokehError, InputError
 from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, load_photo, save_photo
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
+from .lens.embedded_depth import read_embedded_depth
 from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling
 from .ops.color import linear_to_srgb
@@ -55,7 +57,7 @@ PROVISIONAL_FOCUS_M = 2.0
 # sharp, as the photo was).
 MAX_ANCHOR_M = 1000.0
 DEPTH_SUFFIXES = (".png", ".npy")
-DEPTH_SOURCES = ("auto", "cues", "model")
+DEPTH_SOURCES = ("auto", "embedded", "cues", "model")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class RenderSettings:
     work_size_px: int = DEFAULT_WORK_SIZE_PX
     tile_px: int | None = None  # network tile; None = chosen from the working size
     tsp: bool = True
-    depth_source: str = "auto"   # without --depth: "cues", "model", or "auto" (see uses_network)
+    depth_source: str = "auto"   # without --depth: "embedded", "cues", "model" or "auto" (see _estimate_depth)
 
     @property
     def f_number(self) -> float:
@@ -95,10 +97,11 @@ class RenderSettings:
 
     @property
     def uses_network(self) -> bool:
-        """Depth from the network: asked for by --depth-source model, or by naming weights with
-        --model under "auto"; otherwise the photo's own cues."""
+        """Whether the network may be the depth source: asked for by --depth-source model, or by
+        naming weights with --model (then it replaces the photo's cues under "auto" and as the
+        fallback of "embedded")."""
         return self.depth is None and (self.depth_source == "model"
-                                       or (self.depth_source == "auto" and self.model is not None))
+                                       or (self.depth_source in ("auto", "embedded") and self.model is not None))
 
     def validate(self) -> None:
         """Raise :class:`BokehError` for settings no photo could satisfy (the network's weights and
@@ -318,13 +321,23 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
 def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | None, srgb_in: torch.Tensor,
                     image: CueImage, target: FocusTarget, faces: list, info, result: RenderResult,
                     scene_lens: Lens, stages) -> DepthEstimate:
-    """The depth source: --depth, else the network when asked for, else the photo's cues."""
+    """The depth source: --depth; else (auto, embedded) a map the camera stored in the file; else
+    the network when asked for; else the photo's own cues."""
     height, width = srgb_in.shape[-2:]
     if depth_path is not None:
         with stages("decode"):
             estimate, warnings = depth_from_file(path, depth_path, (width, height))
         result.warnings += warnings
         return estimate
+    if settings.depth_source in ("auto", "embedded"):
+        with stages("decode"):
+            embedded, warnings = read_embedded_depth(path, (width, height), info.orientation)
+        result.warnings += warnings
+        if embedded is not None:
+            return depth_from_embedded(embedded)
+        if settings.depth_source == "embedded" and not warnings:
+            result.warnings.append(f"{path}: no depth map stored in the file; depth from "
+                                   f"{'the network' if settings.uses_network else 'the photo itself'}")
     if settings.uses_network:
         model, device = load_network(settings.network_name, settings.device)
         return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,

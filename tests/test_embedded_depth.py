@@ -26,7 +26,7 @@ from bokehcli.cli.app import app
 from bokehcli.depthio import fill_unknown_depth
 from bokehcli.imageio import apply_orientation, load_photo
 from bokehcli.lens.container import read_blocks
-from bokehcli.lens.embedded_depth import anchor_relative_depth, describe_embedded_depth, read_embedded_depth
+from bokehcli.lens.embedded_depth import describe_embedded_depth, read_embedded_depth
 from gdepth_builder import (MAX_PORTION, XMP_ID, build_gdepth_jpeg, encode_range, gdepth_segments, image_bytes,
                             insert_segments, photo_jpeg, segment)
 
@@ -282,31 +282,6 @@ def test_google_camera_lens_blur_photo():
     x, y = (int(v) for v in found.focus_xy)
     at_focus = float(np.median(found.depth_m[y - 2:y + 3, x - 2:x + 3]))
     assert abs(dn_of(at_focus, near, far, "RangeInverse") - dn_of(found.focus_m, near, far, "RangeInverse")) <= 1 / 255
-
-
-# ---- anchoring relative maps ---------------------------------------------------------------------
-
-def test_anchoring_scales_the_map_to_the_focus_distance():
-    _, depth = scene()
-    relative = (depth * 0.37).astype(np.float32)
-    point = (20.0, 30.0)
-    anchored = anchor_relative_depth(relative, point, float(depth[30, 20]))
-    np.testing.assert_allclose(anchored, depth, rtol=0.02)          # the window's median, not the pixel
-
-
-def test_anchoring_ignores_holes_and_widens_around_unknown_pixels():
-    depth = np.full((50, 60), 4.0, np.float32)
-    depth[20:31, 25:36] = np.nan                                    # unknown around the focus point
-    depth[0, 0] = np.inf
-    anchored = anchor_relative_depth(depth, (30.0, 25.0), 2.0)
-    assert np.nanmax(anchored[np.isfinite(anchored)]) == pytest.approx(2.0)
-    assert np.isnan(anchored[25, 30]) and np.isinf(anchored[0, 0])
-    clipped = anchor_relative_depth(depth, (1e6, -5.0), 1.0)                     # top right corner
-    assert clipped[40, 5] == pytest.approx(1.0)
-    with pytest.raises(ValueError):
-        anchor_relative_depth(depth, (1.0, 1.0), float("nan"))
-    with pytest.raises(ValueError):
-        anchor_relative_depth(np.full((4, 4), np.nan, np.float32), (1.0, 1.0), 1.0)
 
 
 # ---- bokeh info ----------------------------------------------------------------------------------

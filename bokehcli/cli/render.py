@@ -45,9 +45,11 @@ def render(
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
                                    help="Refuse larger images (bomb guard)."),
     depth_source: str = typer.Option("auto", "--depth-source",
-                                     help="Without --depth: 'cues' (the photo's own: AF point, faces, subject, "
-                                          "blur, layout), 'model' (the BokehFlow network), or 'auto' (cues, or the "
-                                          "network when --model names weights)."),
+                                     help="Without --depth: 'embedded' (a depth map the camera stored: Google "
+                                          "GDepth / Dynamic Depth, iPhone portrait depth), 'cues' (the photo's own: "
+                                          "AF point, faces, subject, blur, layout), 'model' (the BokehFlow network), "
+                                          "or 'auto' (embedded if present, else cues, or the network when --model "
+                                          "names weights)."),
     model: Optional[str] = typer.Option(None, "--model", show_default=False,
                                         help=f"BokehFlow weights: a name in models/ or a path [default: {DEFAULT_MODEL}]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device)."),

@@ -14,19 +14,14 @@ problem, never an exception; only a file that cannot be read at all raises ``Inp
 
 from __future__ import annotations
 
-import math
 import os
-
-import numpy as np
 
 from ..container import read_blocks
 from . import apple, dynamic_depth, gdepth
 from .model import DepthProblem, EmbeddedDepth
 
-__all__ = ["EmbeddedDepth", "anchor_relative_depth", "describe_embedded_depth", "read_embedded_depth"]
+__all__ = ["EmbeddedDepth", "describe_embedded_depth", "read_embedded_depth"]
 
-ANCHOR_WINDOW_FRACTION = 0.01    # half-size of the anchoring window, of the shorter side
-MIN_ANCHOR_RADIUS_PX = 2
 
 
 def read_embedded_depth(path: str | os.PathLike, size_wh: tuple[int, int],
@@ -83,29 +78,3 @@ def describe_embedded_depth(path: str | os.PathLike) -> str | None:
         if text is not None:
             return text
     return unusable
-
-
-def anchor_relative_depth(depth: np.ndarray, at_xy: tuple[float, float], focus_m: float) -> np.ndarray:
-    """A relative depth map scaled so that its value at the focus point is ``focus_m``.
-
-    ``depth``: (H, W) relative depth (NaN unknown, +inf far); ``at_xy``: the focus point in
-    pixel coordinates (clipped into the frame). The value there is the median of the finite
-    positive depths in a square window of half-size ``max(2, 1 % of the shorter side)`` pixels,
-    robust to a point on an edge or in a hole; a window holding none (sky, unknown) doubles
-    until it does. Returns float32 ``depth * focus_m / median``.
-    """
-    if not (math.isfinite(focus_m) and focus_m > 0):
-        raise ValueError(f"focus distance must be finite and positive, got {focus_m}")
-    height, width = depth.shape
-    col = min(max(int(math.floor(at_xy[0])), 0), width - 1)
-    row = min(max(int(math.floor(at_xy[1])), 0), height - 1)
-    radius = max(MIN_ANCHOR_RADIUS_PX, round(ANCHOR_WINDOW_FRACTION * min(height, width)))
-    while True:
-        window = depth[max(row - radius, 0):row + radius + 1, max(col - radius, 0):col + radius + 1]
-        known = window[np.isfinite(window) & (window > 0)]
-        if known.size:
-            break
-        if radius >= max(height, width):
-            raise ValueError("depth map has no finite positive value to anchor")
-        radius *= 2
-    return (depth * (focus_m / float(np.median(known)))).astype(np.float32)

@@ -12,8 +12,8 @@ class EmbeddedDepth:
     """A depth map a camera stored in the photo, ready for the renderer.
 
     ``depth_m``: float32 (H, W), upright, the size of the upright photo; metres when ``metric``,
-    otherwise relative units (larger is farther) that the caller scales with
-    :func:`anchor_relative_depth`. NaN is unknown, +inf infinitely far.
+    otherwise relative units (larger is farther) that the caller anchors at the focus point
+    (``bokehcli.depth_sources.anchor``). NaN is unknown, +inf infinitely far.
     ``source``: where it came from, e.g. ``"GDepth (extended XMP)"``.
     ``focus_xy``: the recorded focus point in upright pixel coordinates (x right, y down, pixel
     ``(i, j)`` covering ``[j, j+1) x [i, i+1)``), or None.
