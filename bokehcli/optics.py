@@ -42,6 +42,19 @@ def sensor_diagonal_mm(crop_factor: float) -> float:
     return FULL_FRAME_DIAGONAL_MM / crop_factor
 
 
+# The acceptable circle of confusion of depth-of-field scales: the sensor diagonal over 1500
+# (0.029 mm on full frame).
+ACCEPTABLE_COC_FRACTION = 1 / 1500
+
+
+def hyperfocal_m(focal_mm: float, f_number: float, sensor_diag_mm: float) -> float:
+    """Hyperfocal distance ``H = f^2 / (N c) + f`` (m), ``c = sensor_diag_mm / 1500``: focused at
+    H, everything from H/2 to infinity is acceptably sharp; a camera that reports focus at
+    infinity is focused at least this far."""
+    coc_mm = sensor_diag_mm * ACCEPTABLE_COC_FRACTION
+    return (focal_mm ** 2 / (f_number * coc_mm) + focal_mm) / 1000.0
+
+
 def pixel_pitch_mm(sensor_diag_mm: float, width_px: int, height_px: int) -> float:
     """Size of one pixel on the sensor for an image of ``width_px`` x ``height_px``."""
     return sensor_diag_mm / math.hypot(width_px, height_px)

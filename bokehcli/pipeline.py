@@ -43,7 +43,7 @@ from .lens.embedded_depth import read_embedded_depth
 from .models.factory import load_model
 from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling
 from .ops.color import linear_to_srgb
-from .optics import FULL_FRAME_DIAGONAL_MM, Lens, nearest_focus_m, pixel_pitch_mm, sensor_diagonal_mm
+from .optics import FULL_FRAME_DIAGONAL_MM, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm, sensor_diagonal_mm
 from .render.layered import MAX_HIGHLIGHT_GAIN
 from .render.with_depth import render_with_depth
 from .timing import NO_STAGES
@@ -304,15 +304,20 @@ def _focus_target(settings: RenderSettings, info, srgb: np.ndarray, stages) -> t
 def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: FocusTarget,
                    result: RenderResult) -> tuple[float, str]:
     """How far the subject is: the camera's focus distance, else the size of the subject's face,
-    else --focus-distance, else PROVISIONAL_FOCUS_M. It sets the scale of relative depth and is
-    what the network is told."""
+    else (a camera that reports infinity) the capture's hyperfocal distance, else
+    --focus-distance, else PROVISIONAL_FOCUS_M. It sets the scale of relative depth and is what
+    the network is told. Infinity itself would render nothing out of focus: compacts report it for
+    anything beyond a few metres, where a full-frame look still separates subject and background."""
     camera_focus_m = _camera_focus_m(info)
-    if camera_focus_m is not None:
+    if camera_focus_m is not None and math.isfinite(camera_focus_m):
         return camera_focus_m, info.focus_source
     if target.face is not None:
         face_px = (target.face[2] - target.face[0]) / image.scale
         pitch = pixel_pitch_mm(result.sensor_diag_mm, image.photo_hw[1], image.photo_hw[0])
         return focus_from_face_m(face_px, result.focal_mm, pitch), "face size"
+    if camera_focus_m is not None and info.focal_mm and info.f_number:
+        sensor_mm = info.sensor_diagonal_mm or FULL_FRAME_DIAGONAL_MM
+        return hyperfocal_m(info.focal_mm, info.f_number, sensor_mm), f"hyperfocal ({info.focus_source}: infinity)"
     if settings.focus_m is not None:
         return settings.focus_m, "flag"
     return PROVISIONAL_FOCUS_M, "default"

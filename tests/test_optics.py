@@ -92,3 +92,13 @@ def test_lens_validates():
     with pytest.raises(ValueError):
         Lens(50, -1, 2)
     Lens(50, 2, math.inf)  # infinity is a valid focus distance
+
+
+def test_hyperfocal_distance_leaves_infinity_just_sharp():
+    """Focused at H, a point at infinity has exactly the acceptable CoC (sensor diagonal / 1500)."""
+    from bokehcli.optics import ACCEPTABLE_COC_FRACTION, hyperfocal_m
+
+    focal_mm, f_number = 50.0, 8.0
+    h_m = hyperfocal_m(focal_mm, f_number, FULL_FRAME_DIAGONAL_MM)
+    at_infinity = coc_mm_from_inverse_depth(torch.tensor(0.0), focal_mm, f_number, h_m).abs()
+    assert float(at_infinity) == pytest.approx(FULL_FRAME_DIAGONAL_MM * ACCEPTABLE_COC_FRACTION, rel=1e-4)
