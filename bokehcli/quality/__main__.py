@@ -62,28 +62,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bokeh-quality-") as scratch:
             work_dir = args.keep if args.keep is not None else Path(scratch)
-            scores = run_real_photos(labels, args.variants, args.corpus, work_dir, progress=_progress)
+            # The Motorcycle first: a minute, where the photos take long.
             motorcycle = None if args.no_motorcycle else run_motorcycle(work_dir / "motorcycle", args.variants,
                                                                          progress=_progress)
+            scores = run_real_photos(labels, args.variants, args.corpus, work_dir, progress=_progress)
+        seconds = time.perf_counter() - start
+        _print_tables(args.variants, scores, motorcycle, seconds)
+        if args.json is not None:
+            report = {"labels": str(LABELS_PATH), "seconds": round(seconds, 1), "motorcycle": motorcycle,
+                      "variants": {v: {"summary": summarize(scores[v]).to_json(),
+                                       "photos": [s.to_json() for s in scores[v]]} for v in args.variants}}
+            atomic_write_bytes(args.json, (json.dumps(report, indent=1) + "\n").encode())
     except (BokehError, OSError) as exc:
         print(f"python -m bokehcli.quality: {exc}", file=sys.stderr)
         return 1
-    seconds = time.perf_counter() - start
-    print(photos_table(scores[args.variants[0]]))
-    for variant in args.variants:
+    return 0
+
+
+def _print_tables(variants: list[str], scores: dict, motorcycle: dict | None, seconds: float) -> None:
+    print(photos_table(scores[variants[0]]))
+    for variant in variants:
         print()
         print(variant_table(variant, scores[variant]))
     if motorcycle is not None:
         print()
         print(motorcycle_table(motorcycle))
-    print(f"\n{len(labels)} photos x {len(args.variants)} variants{'' if motorcycle is None else ' + Motorcycle'} "
+    photos = len(scores[variants[0]])
+    print(f"\n{photos} photos x {len(variants)} variants{'' if motorcycle is None else ' + Motorcycle'} "
           f"in {seconds:.0f} s")
-    if args.json is not None:
-        report = {"labels": str(LABELS_PATH), "seconds": round(seconds, 1), "motorcycle": motorcycle,
-                  "variants": {v: {"summary": summarize(scores[v]).to_json(), "photos": [s.to_json() for s in scores[v]]}
-                               for v in args.variants}}
-        atomic_write_bytes(args.json, (json.dumps(report, indent=1) + "\n").encode())
-    return 0
 
 
 def _progress(line: str) -> None:
