@@ -18,6 +18,7 @@ from bokehcli.quality.protocol import focal_35mm, trivial_depth_m
 from bokehcli.quality.real_photo import (Label, PhotoScore, gradient_energy_map, label_problems, load_labels,
                                          materialise, point_in_polygon, polygon_centroid, polygon_mask,
                                          score_photo, summarize)
+from bokehcli.quality.sheets import draw_label
 from photos import textured_rgb
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
@@ -268,3 +269,13 @@ def test_whole_check_on_two_photos(tmp_path, capsys):
     truth_render = score_photo(label, load_photo(renders / "motorcycle" / "inputs" / "motorcycle.jpg").srgb,
                                load_photo(renders / "motorcycle" / "truth" / "motorcycle_bokeh_f1.8.jpg").srgb)
     assert truth_render.both, (truth_render.subject_ratio, truth_render.background_ratios)
+
+
+def test_label_sheet_draws_the_polygons():
+    srgb = np.full((300, 400, 3), 0.5, np.float32)
+    image = np.asarray(draw_label(LABEL, srgb))
+    assert image.shape == (300, 400, 3)
+    green = (image[..., 0] == 0) & (image[..., 1] == 255) & (image[..., 2] == 0)
+    magenta = (image[..., 0] == 255) & (image[..., 1] == 0) & (image[..., 2] == 255)
+    assert green[30:270, 38:42].any() and not green[:, 250:].any()     # the subject's left edge, x = 0.1
+    assert magenta[:, 218:222].any() and not magenta[:, :200].any()    # the backgrounds' left edges, x = 0.55
