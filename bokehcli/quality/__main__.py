@@ -19,6 +19,7 @@ from .protocol import VARIANTS
 from .real_photo import LABELS_PATH, load_labels, summarize
 from .report import motorcycle_table, photos_table, variant_table
 from .run import run_real_photos
+from .sheets import write_sheets
 
 # The camera corpus sits beside the repository: <repo>/../shared/exif-corpus.
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "exif-corpus"
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"camera corpus folder (default {DEFAULT_CORPUS})")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the renders in DIR instead of a temporary folder")
     parser.add_argument("--no-motorcycle", action="store_true", help="skip the Motorcycle check")
+    parser.add_argument("--draw-labels", type=Path, metavar="DIR",
+                        help="only draw the labels on their photos as contact sheets in DIR (no renders)")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -58,32 +61,51 @@ def main(argv: list[str] | None = None) -> int:
               f"../shared/exif-corpus beside the repository); pass --corpus DIR, or --only skimage:... labels",
               file=sys.stderr)
         return 1
+    if args.draw_labels is not None:
+        return _draw_labels(labels, args.corpus, args.draw_labels)
     start = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="bokeh-quality-") as scratch:
             work_dir = args.keep if args.keep is not None else Path(scratch)
-            scores = run_real_photos(labels, args.variants, args.corpus, work_dir, progress=_progress)
+            # The Motorcycle first: a minute, where the photos take long.
             motorcycle = None if args.no_motorcycle else run_motorcycle(work_dir / "motorcycle", args.variants,
                                                                          progress=_progress)
+            scores = run_real_photos(labels, args.variants, args.corpus, work_dir, progress=_progress)
+        seconds = time.perf_counter() - start
+        _print_tables(args.variants, scores, motorcycle, seconds)
+        if args.json is not None:
+            report = {"labels": str(LABELS_PATH), "seconds": round(seconds, 1), "motorcycle": motorcycle,
+                      "variants": {v: {"summary": summarize(scores[v]).to_json(),
+                                       "photos": [s.to_json() for s in scores[v]]} for v in args.variants}}
+            atomic_write_bytes(args.json, (json.dumps(report, indent=1) + "\n").encode())
     except (BokehError, OSError) as exc:
         print(f"python -m bokehcli.quality: {exc}", file=sys.stderr)
         return 1
-    seconds = time.perf_counter() - start
-    print(photos_table(scores[args.variants[0]]))
-    for variant in args.variants:
+    return 0
+
+
+def _draw_labels(labels: list, corpus: Path, out_dir: Path) -> int:
+    try:
+        with tempfile.TemporaryDirectory(prefix="bokeh-quality-") as scratch:
+            for path in write_sheets(labels, corpus, out_dir, Path(scratch)):
+                print(path)
+    except (BokehError, OSError) as exc:
+        print(f"python -m bokehcli.quality: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_tables(variants: list[str], scores: dict, motorcycle: dict | None, seconds: float) -> None:
+    print(photos_table(scores[variants[0]]))
+    for variant in variants:
         print()
         print(variant_table(variant, scores[variant]))
     if motorcycle is not None:
         print()
         print(motorcycle_table(motorcycle))
-    print(f"\n{len(labels)} photos x {len(args.variants)} variants{'' if motorcycle is None else ' + Motorcycle'} "
+    photos = len(scores[variants[0]])
+    print(f"\n{photos} photos x {len(variants)} variants{'' if motorcycle is None else ' + Motorcycle'} "
           f"in {seconds:.0f} s")
-    if args.json is not None:
-        report = {"labels": str(LABELS_PATH), "seconds": round(seconds, 1), "motorcycle": motorcycle,
-                  "variants": {v: {"summary": summarize(scores[v]).to_json(), "photos": [s.to_json() for s in scores[v]]}
-                               for v in args.variants}}
-        atomic_write_bytes(args.json, (json.dumps(report, indent=1) + "\n").encode())
-    return 0
 
 
 def _progress(line: str) -> None:

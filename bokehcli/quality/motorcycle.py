@@ -27,6 +27,7 @@ negative aligned inverse depth counts as the farthest depth, as benchmarks cap d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -132,7 +133,8 @@ def run_motorcycle(work_dir: Path, variants: list[str],
                                 subject_xy=(TANK_AREA_PX[0], TANK_AREA_PX[1]), save_depth=True)
         used_depth_m = np.load(depth_output_paths(out_dir, photo.path.stem)[0])
         scores = {"error_removed": error_removed(srgb_in, load_photo(result.output).srgb, srgb_ref),
-                  **depth_quality(used_depth_m, photo.depth_m), "render_focus_m": result.focus_m,
+                  **depth_quality(used_depth_m, photo.depth_m),
+                  "render_focus_m": result.focus_m if math.isfinite(result.focus_m) else None,
                   "seconds": round(result.seconds, 2)}
         out["variants"][variant] = scores
         progress(f"motorcycle: {variant}: error removed {scores['error_removed']:.0%}, delta1 {scores['delta1']:.2f}")

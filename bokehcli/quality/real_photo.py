@@ -4,8 +4,8 @@ Labels (``real_photo_labels.json``, a list): ``{"file": "<maker>/<name>.jpg" | "
 "subject": [[x, y], ...], "background": [[[x, y], ...], ...], "note": "..."}``. Coordinates are
 normalised to 0..1 (x over the width, y over the height) in the upright frame, after EXIF
 orientation (what :func:`bokehcli.imageio.load_photo` returns). Corpus files are relative to the
-camera corpus folder; ``skimage:<name>`` is ``skimage.data.<name>()`` written as a JPEG without
-EXIF. Each polygon lies inside what it labels (no pixel of the other side); backgrounds are
+camera corpus folder; ``skimage:<name>`` is ``skimage.data.<name>()`` (of a stereo pair, the left
+view) written as a JPEG without EXIF. Each polygon lies inside what it labels (no pixel of the other side); backgrounds are
 clearly behind the subject and textured. A photo may have no background (a flat scene).
 
 Metric. Luma ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'`` (Rec. 709 weights on the sRGB-encoded
@@ -214,13 +214,16 @@ def summarize(scores: list[PhotoScore]) -> Summary:
 
 def materialise(label: Label, corpus: Path, scratch: Path) -> Path:
     """The photo's file: in the corpus, or the scikit-image photo written to ``scratch`` as a
-    JPEG without EXIF (quality 95, greyscale expanded to RGB)."""
+    JPEG without EXIF (quality 95, greyscale expanded to RGB; of a stereo pair the left view)."""
     if not label.from_skimage:
         return corpus / label.file
     import skimage.data  # only the scikit-image photos need it
 
     name = label.file[len(SKIMAGE_PREFIX):]
-    pixels = np.asarray(getattr(skimage.data, name)())
+    pixels = getattr(skimage.data, name)()
+    if isinstance(pixels, tuple):      # stereo_motorcycle: (left, right, disparity)
+        pixels = pixels[0]
+    pixels = np.asarray(pixels)
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=2)
     path = scratch / f"skimage_{name}.jpg"
