@@ -56,6 +56,9 @@ PROVISIONAL_FOCUS_M = 2.0
 # A camera focused at infinity: relative depth is anchored this far away (everything renders
 # sharp, as the photo was).
 MAX_ANCHOR_M = 1000.0
+# The camera's focus distance is overruled by the focused face's size when they differ by more
+# than this factor.
+FACE_DISAGREEMENT = 2.0
 DEPTH_SUFFIXES = (".png", ".npy")
 DEPTH_SOURCES = ("auto", "embedded", "cues", "model")
 
@@ -309,12 +312,19 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
     the network is told. Infinity itself would render nothing out of focus: compacts report it for
     anything beyond a few metres, where a full-frame look still separates subject and background."""
     camera_focus_m = _camera_focus_m(info)
-    if camera_focus_m is not None and math.isfinite(camera_focus_m):
-        return camera_focus_m, info.focus_source
+    face_m = None
     if target.face is not None:
         face_px = (target.face[2] - target.face[0]) / image.scale
         pitch = pixel_pitch_mm(result.sensor_diag_mm, image.photo_hw[1], image.photo_hw[0])
-        return focus_from_face_m(face_px, result.focal_mm, pitch), "face size"
+        face_m = focus_from_face_m(face_px, result.focal_mm, pitch)
+    if camera_focus_m is not None and math.isfinite(camera_focus_m):
+        # Compacts record coarse, sometimes wild distances (0.5 m for people 3 m away); a face the
+        # focus is on measures its own distance, to within adult/child face sizes.
+        if face_m is None or 1 / FACE_DISAGREEMENT <= camera_focus_m / face_m <= FACE_DISAGREEMENT:
+            return camera_focus_m, info.focus_source
+        return face_m, f"face size ({info.focus_source} says {camera_focus_m:.3g} m)"
+    if face_m is not None:
+        return face_m, "face size"
     if camera_focus_m is not None and info.focal_mm and info.f_number:
         sensor_mm = info.sensor_diagonal_mm or FULL_FRAME_DIAGONAL_MM
         return hyperfocal_m(info.focal_mm, info.f_number, sensor_mm), f"hyperfocal ({info.focus_source}: infinity)"
