@@ -128,11 +128,12 @@ def test_a_slanted_subject_stands_on_the_ground_line_of_its_lower_hull():
     matte[130:160, 80:240] = 1                       # the frame between the wheels
     slope, intercept = contact_line(matte)
     assert slope == pytest.approx(20 / 160, abs=0.02) and slope * 80 + intercept == pytest.approx(179, abs=1.5)
-    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=80)
+    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=240)     # focused on the near wheel
     horizon = 0.5 * height
-    expected_right = (199.5 - horizon) / (179.5 - horizon)     # inverse depth grows with the row below the horizon
-    assert layout.subject[0, 80] == pytest.approx(1.0, abs=0.02)
-    assert layout.subject[0, 240] == pytest.approx(expected_right, rel=0.05)
+    expected_left = (179.5 - horizon) / (199.5 - horizon)      # inverse depth grows with the row below the horizon
+    assert layout.subject[0, 240] == pytest.approx(1.0, abs=0.02)
+    assert layout.subject[0, 80] == pytest.approx(expected_left, rel=0.05)
+    assert layout.subject.max() <= 1.0 and layout.background.max() <= 1.0      # nothing put in front
 
 
 def test_a_subject_running_out_of_the_frame_shows_no_ground():

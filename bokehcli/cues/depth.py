@@ -11,7 +11,7 @@
   ``b_defocus = 1 - c / c_inf`` with ``c = 4 sqrt(sigma^2 - sigma_target^2)`` (:mod:`.defocus`;
   blur the target itself shows, from the lens and processing, is not depth).
   Blur is read as lying behind the focus plane (the camera focused on the subject: what is
-  blurred is mostly behind it; the ground in front keeps the layout's ``b > 1``);
+  blurred is mostly behind it);
 - ``w``: the defocus confidence times how measurable blur could be in this photo at all:
   0 when ``c_inf`` is under ``MEASURABLE_COC_PX`` (phones, compacts, small apertures: everything
   is sharp whatever its depth, so sharpness says nothing), 1 from ``MEASURABLE_COC_PX + 4``.
@@ -75,8 +75,6 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         b_defocus = np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0)
         measurable = min(1.0, (capture_coc_inf_px - MEASURABLE_COC_PX) / 4.0)
         w = defocus.confidence * measurable
-        behind = b_background <= 1.0           # the ground in front keeps its layout depth
-        blended = w * b_defocus + (1.0 - w) * b_background
-        b_background = np.where(behind & ~sky, blended, b_background)
+        b_background = np.where(sky, b_background, w * b_defocus + (1.0 - w) * b_background)
     b = matte * layout.subject + (1.0 - matte) * b_background
     return PhotoCues(target, faces, matte, defocus, sky, np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))

@@ -16,7 +16,10 @@ contact. A subject that runs out of the bottom of the frame shows no ground: the
 one plane and the background a constant ``BACKGROUND_B``.
 
 Nothing but the sky is read as farther than ``BACKGROUND_B`` (4 focus distances, where the
-renderer's blur of a background is already strong), and nothing nearer than ``MAX_FRONT_B``.
+renderer's blur of a background is already strong), and nothing as nearer than the focus plane
+(``MAX_FRONT_B``): the ground in front of the subject follows from the row where its outline
+ends, and an outline that stops short (a segmentation that missed the wheels) would otherwise
+blur the rest of the subject as foreground.
 Sky: smooth, blue or near-white regions connected to the top border, outside the subject.
 """
 
@@ -28,7 +31,7 @@ import cv2
 import numpy as np
 
 BACKGROUND_B = 0.25
-MAX_FRONT_B = 1.5
+MAX_FRONT_B = 1.0
 MIN_SUBJECT_B = 0.5
 HORIZON_ROW = 0.5               # of the frame's height, from the top
 MIN_HORIZON_GAP = 0.1           # of the frame's height
