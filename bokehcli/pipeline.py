@@ -325,9 +325,11 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
         return face_m, f"face size ({info.focus_source} says {camera_focus_m:.3g} m)"
     if face_m is not None:
         return face_m, "face size"
-    if camera_focus_m is not None and info.focal_mm and info.f_number:
-        sensor_mm = info.sensor_diagonal_mm or FULL_FRAME_DIAGONAL_MM
-        return hyperfocal_m(info.focal_mm, info.f_number, sensor_mm), f"hyperfocal ({info.focus_source}: infinity)"
+    if camera_focus_m is not None and info.focal_mm and info.f_number and info.sensor_diagonal_mm:
+        # (not guessed for an unknown sensor: a full-frame guess would put a compact's subject
+        # 25 m away instead of 3)
+        return (hyperfocal_m(info.focal_mm, info.f_number, info.sensor_diagonal_mm),
+                f"hyperfocal ({info.focus_source}: infinity)")
     if settings.focus_m is not None:
         return settings.focus_m, "flag"
     return PROVISIONAL_FOCUS_M, "default"
