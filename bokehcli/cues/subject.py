@@ -12,7 +12,11 @@ Seeds (cue pixels):
 - sure background: a thin band along the top, left and right borders the seeds do not reach.
 
 Output: (h, w) float32 matte in [0, 1]: the GrabCut foreground connected to the sure-subject
-seeds, holes filled, edges softened by a guided filter on the photo (He et al. 2013).
+seeds, holes filled, edges softened by a guided filter on the photo (He et al. 2013). Beyond the
+outline the matte fades out over ``MARGIN_FRACTION`` of the frame instead of dropping to 0: a
+segmentation is least sure at its border, and the two mistakes cost differently there (a strand
+of hair or a hand blurred as background ruins the photo; a thin band of background beside the
+subject kept a little sharper hardly shows).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ SIMILAR_FACE_RATIO = 0.8     # other faces this large (relative) are about as fa
 BLURRED_SIGMA_PX = 0.8       # more blur than the target by this much (cue px): probable background
 CONFIDENT = 0.5
 MATTE_RADIUS_FRACTION = 0.008
+MARGIN_FRACTION = 0.02       # of the long side
 MATTE_EPS = 1e-3
 
 
@@ -64,7 +69,9 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
     radius = max(2, int(MATTE_RADIUS_FRACTION * max(height, width)))
     soft = cv2.ximgproc.guidedFilter(image.rgb.astype(np.float32) / 255.0, foreground.astype(np.float32),
                                      radius, MATTE_EPS)
-    return np.clip(soft, 0.0, 1.0).astype(np.float32)
+    outside_px = cv2.distanceTransform((~foreground).astype(np.uint8), cv2.DIST_L2, 5)
+    margin = np.clip(1.0 - outside_px / (MARGIN_FRACTION * max(height, width)), 0.0, 1.0)
+    return np.clip(np.maximum(soft, margin), 0.0, 1.0).astype(np.float32)
 
 
 def _grabcut(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
