@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from .errors import InputError
 from .files import atomic_path
-from .imageio import DEFAULT_MAX_PIXELS, reading_input
+from .imageio import DEFAULT_MAX_PIXELS, check_pixels, open_image, reading_input
 
 MM_PER_M = 1000.0
 PNG_MAX_MM = 65535          # the PNG's far clamp: inf and anything beyond 65.535 m
@@ -76,8 +76,7 @@ def _load_npy(path: Path, max_pixels: int) -> np.ndarray:
                 raise InputError(f"{path}: depth must be floating-point metres, got dtype {dtype}")
             if len(shape) != 2:
                 raise InputError(f"{path}: depth must be a 2-D (H, W) array, got shape {shape}")
-            if shape[0] * shape[1] > max_pixels:
-                raise InputError(f"{path}: too many pixels ({shape[1]}x{shape[0]})")
+            check_pixels(path, shape[1], shape[0], max_pixels)
             data_start = fh.tell()
             if fh.seek(0, 2) - data_start < shape[0] * shape[1] * dtype.itemsize:
                 raise InputError(f"{path}: truncated .npy (less data than its header announces)")
@@ -88,10 +87,8 @@ def _load_npy(path: Path, max_pixels: int) -> np.ndarray:
 
 def _load_png(path: Path, max_pixels: int) -> np.ndarray:
     """16-bit grey PNG millimetres -> metres; 0 -> NaN (unknown)."""
-    with reading_input(path, "depth map"), Image.open(path) as im:
-        width, height = im.size
-        if width * height > max_pixels:
-            raise InputError(f"{path}: too many pixels ({width}x{height})")
+    with reading_input(path, "depth map"), open_image(path, ("PNG",)) as im:
+        check_pixels(path, *im.size, max_pixels)
         if im.mode in ("L", "P", "1", "LA", "RGB", "RGBA"):
             raise InputError(f"{path}: 8-bit PNG: depth units would be ambiguous; use a 16-bit PNG in "
                              f"millimetres or a .npy in metres")

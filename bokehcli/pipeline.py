@@ -214,7 +214,7 @@ def render_file(path: str | Path, settings: RenderSettings,
     prediction = None
     if settings.depth is not None:
         with stages("decode"):
-            depth_m, depth_warnings = _load_photo_depth(path, depth_path, (width, height))
+            depth_m, depth_warnings = _load_photo_depth(path, depth_path, (width, height), settings.max_pixels)
             result.warnings += depth_warnings
     else:
         model, device = load_network(settings.model, settings.device)
@@ -268,10 +268,11 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
     return True
 
 
-def _load_photo_depth(photo: Path, depth_path: Path, size_wh: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+def _load_photo_depth(photo: Path, depth_path: Path, size_wh: tuple[int, int],
+                      max_pixels: int) -> tuple[np.ndarray, list[str]]:
     """The depth map for one photo; its errors name the photo too (one map may serve a batch)."""
     try:
-        depth_m, warnings = load_depth(depth_path, size_wh=size_wh)
+        depth_m, warnings = load_depth(depth_path, size_wh=size_wh, max_pixels=max_pixels)
         return fill_unknown_depth(depth_m, str(depth_path)), warnings
     except BokehError as exc:
         raise type(exc)(f"{photo}: {exc}") from None
