@@ -2,8 +2,9 @@
 
 Focus sources, first plausible one wins: EXIF SubjectDistance, the maker note, XMP
 (aux:ApproximateFocusDistance, exif:SubjectDistance, GFocus:FocalDistance). A distance is
-plausible when it lies between the focal length and 10 km, or is an infinity sentinel; the
-far bound of a range beyond 10 km is read as infinity (no lens here tells 10 km from it).
+plausible when it lies between the focal length (the shortest lens's when unknown) and 10 km,
+or is an infinity sentinel; the far bound of a range beyond 10 km is read as infinity (no lens
+here tells 10 km from it).
 
 Crop factor: FocalLengthIn35mmFilm / FocalLength, else the focal-plane resolution (Canon's
 rationals encode the sensor size directly), else a maker-note sensor diagonal, else full
@@ -145,7 +146,9 @@ def _ratio(pair: tuple[int, int]) -> float | None:
 
 
 def _fill_focus(info: LensInfo, exif: Exif | None, reading: Reading | None, xmp: list[bytes]) -> None:
-    focal_m = (info.focal_mm or 0.0) / 1000.0
+    # Without a focal length, the shortest lens bounds the focus from below (a subnormal 1e-320 m
+    # would otherwise pass, and its harmonic mean overflow to a focus of 0 m).
+    focal_m = (info.focal_mm or FOCAL_MM_RANGE[0]) / 1000.0
     candidates = []
     if exif is not None and exif.subject_distance is not None:
         candidates.append(("EXIF:SubjectDistance", _subject_distance(exif.subject_distance)))
@@ -185,7 +188,7 @@ def _plausible(distances: tuple[float, ...], focal_m: float, source: str,
     for value in values:
         if math.isinf(value):
             continue
-        if not value > max(focal_m, 0.0) or value > MAX_FOCUS_M:
+        if not value > focal_m or value > MAX_FOCUS_M:
             warnings.append(f"ignored implausible focus distance {value:.4g} m ({source})")
             return None
     return tuple(values)
