@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .depthio import depth_output_paths, fill_unknown_depth, load_depth, save_depth
+from .depthio import (check_depth_template, depth_output_paths, fill_depth_template, fill_unknown_depth, load_depth,
+                      save_depth)
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
@@ -105,11 +106,7 @@ class RenderSettings:
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
         if self.depth is not None and "{stem}" in self.depth:
-            try:
-                self.depth.format(stem="photo")
-            except (ValueError, IndexError, KeyError) as exc:
-                raise BokehError(f"--depth: bad template {self.depth!r} ({exc}); use {{stem}} for the "
-                                 f"photo's name, e.g. 'depth/{{stem}}.png'") from None
+            check_depth_template(self.depth)
         elif self.depth is not None and not Path(self.depth).exists():    # one map for the batch
             raise BokehError(f"--depth {self.depth}: no such file or folder")
         if self.depth is None:
@@ -168,7 +165,7 @@ def resolve_depth_path(spec: str, photo_path: Path) -> Path:
     """``--depth`` as a template with ``{stem}``, a folder holding ``<stem>.png|.npy`` (or
     ``<stem>_depth.*``), or one file."""
     if "{stem}" in spec:
-        return Path(spec.format(stem=photo_path.stem))
+        return fill_depth_template(spec, photo_path)
     candidate = Path(spec)
     if candidate.is_dir():
         for name in (photo_path.stem, f"{photo_path.stem}_depth"):
@@ -246,7 +243,7 @@ def render_file(path: str | Path, settings: RenderSettings,
             save_depth(out.parent, path.stem, depth_m, keep_existing=not settings.overwrite)
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
-                                      lens=_lens_to_record(info))
+                                      lens=_lens_to_record(info), replace=settings.overwrite)
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result

@@ -26,6 +26,8 @@ from .xmp import read_xmp_focus
 MAX_FOCUS_M = 10_000.0
 FOCAL_MM_RANGE = (0.5, 10_000.0)    # phone ultra-wides .. the longest telephotos
 CROP_RANGE = (0.2, 30.0)            # 4x5" large format .. tiny thermal/phone sensors
+SENSOR_DIAGONAL_MM_RANGE = (FULL_FRAME_DIAGONAL_MM / CROP_RANGE[1], FULL_FRAME_DIAGONAL_MM / CROP_RANGE[0])
+FOCUS_M_RANGE = (FOCAL_MM_RANGE[0] / 1000.0, MAX_FOCUS_M)  # no lens focuses nearer than its focal length
 F_NUMBER_RANGE = (0.5, 1024.0)
 SENSOR_DEFAULT_WARNING = "sensor size unknown: assuming full frame (crop factor 1.0)"
 _INFINITY_RATIONAL = 0xFFFFFFFF
@@ -148,7 +150,7 @@ def _ratio(pair: tuple[int, int]) -> float | None:
 def _fill_focus(info: LensInfo, exif: Exif | None, reading: Reading | None, xmp: list[bytes]) -> None:
     # Without a focal length, the shortest lens bounds the focus from below (a subnormal 1e-320 m
     # would otherwise pass, and its harmonic mean overflow to a focus of 0 m).
-    focal_m = (info.focal_mm or FOCAL_MM_RANGE[0]) / 1000.0
+    focal_m = info.focal_mm / 1000.0 if info.focal_mm else FOCUS_M_RANGE[0]
     candidates = []
     if exif is not None and exif.subject_distance is not None:
         candidates.append(("EXIF:SubjectDistance", _subject_distance(exif.subject_distance)))

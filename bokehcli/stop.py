@@ -1,0 +1,85 @@
+"""Stop signals (SIGINT from Ctrl-C, SIGTERM from kill): how each kind of process takes them.
+
+The main process turns them into :class:`Interrupted`, which unwinds every ``finally`` (so
+temporary files are removed) up to the command line, which exits 130 or 143 with one line.
+Worker processes leave stopping to the parent: a terminal's Ctrl-C and a ``kill`` of the process
+group reach every process, and a worker that died of them on its own would print its traceback
+and make the parent report a crashed worker instead of the interrupt. A few steps (creating a
+temporary file and taking note of its name, starting workers) must not be split by an
+interrupt: signals are held back for their duration and delivered right after.
+
+Only the standard library is imported here: the handlers are installed before the heavy imports
+of the command line, so that a Ctrl-C in its first seconds is handled like any later one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from typing import Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread on SIGINT/SIGTERM. Click turns KeyboardInterrupt into
+    "Aborted!" with exit code 1; this exception passes through it, unwinds every ``finally``
+    and ends the command line with 130 / 143."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def exit_code(signum: int) -> int:
+    """The shell's convention for a run ended by signal ``signum``: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + signum
+
+
+def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
+    # The first signal stops the run; a second one (Ctrl-C pressed twice) must not interrupt the
+    # unwinding that removes temporary files and stops workers.
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def install_stop_handlers() -> None:
+    """In the main process: SIGINT and SIGTERM raise :class:`Interrupted`."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _raise_interrupted)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back in this thread for the duration; one that arrives meanwhile is
+    delivered (and its handler runs) right after. Processes started meanwhile inherit the mask,
+    so they begin with the signals held back too (see :func:`ignore_stop_signals`)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_stop_signals(*_) -> None:
+    """In a worker process (a DataLoader ``worker_init_fn``): ignore SIGINT and SIGTERM, then let
+    signals through again; one held back since the worker started is discarded (it was ignored)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _exit_quietly(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise SystemExit(exit_code(signum))
+
+
+def pool_worker_signals() -> None:
+    """In a ``multiprocessing.Pool`` worker: ignore SIGINT; SIGTERM ends the worker quietly
+    (SystemExit, which a worker process exits on without a traceback, after its ``finally``
+    blocks removed its temporary files). The pool shuts its workers down with SIGTERM and then
+    waits for them, so they cannot ignore it; the parent, which got the same signal or started
+    the shutdown, reports the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
