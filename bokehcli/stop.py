@@ -45,9 +45,11 @@ def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signatur
 
 
 def install_stop_handlers() -> None:
-    """In the main process: SIGINT and SIGTERM raise :class:`Interrupted`."""
+    """In the main process: SIGINT and SIGTERM raise :class:`Interrupted`, except one this process
+    was started ignoring (a shell starts background jobs ignoring SIGINT), which stays ignored."""
     for signum in STOP_SIGNALS:
-        signal.signal(signum, _raise_interrupted)
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)
 
 
 @contextlib.contextmanager
@@ -70,16 +72,11 @@ def ignore_stop_signals(*_) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
-def _exit_quietly(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise SystemExit(exit_code(signum))
-
-
 def pool_worker_signals() -> None:
-    """In a ``multiprocessing.Pool`` worker: ignore SIGINT; SIGTERM ends the worker quietly
-    (SystemExit, which a worker process exits on without a traceback, after its ``finally``
-    blocks removed its temporary files). The pool shuts its workers down with SIGTERM and then
-    waits for them, so they cannot ignore it; the parent, which got the same signal or started
-    the shutdown, reports the interrupt."""
+    """In a ``multiprocessing.Pool`` worker: ignore SIGINT; SIGTERM ends it at once, silently
+    (the default action). The pool shuts its workers down with SIGTERM and then waits for them,
+    so they cannot ignore it; a worker ended mid-write leaves its temporary file unlocked, for
+    the parent to remove (:func:`bokehcli.files.remove_stale_temp_files`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_quietly)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

@@ -200,11 +200,14 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
         with signals_deferred():  # the workers start with them held back, until _init_worker
             pool = ctx.Pool(workers, initializer=_init_worker, initargs=(threads,))
-        with pool:
-            for record in pool.imap_unordered(write_scene, jobs):
-                records.append(record)
-                if on_done:
-                    on_done(record)
+        try:
+            with pool:
+                for record in pool.imap_unordered(write_scene, jobs):
+                    records.append(record)
+                    if on_done:
+                        on_done(record)
+        finally:  # the pool ends its workers with SIGTERM, mid-write on an interrupt
+            remove_stale_temp_files(root, recursive=True)
     order = {(j.split, j.scene_id): k for k, j in enumerate(jobs)}
     return sorted(records, key=lambda r: order[(r["split"], r["id"])])
 
