@@ -14,8 +14,10 @@ of the command line, so that a Ctrl-C in its first seconds is handled like any l
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import signal
+import threading
 from typing import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -41,6 +43,9 @@ def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signatur
     # unwinding that removes temporary files and stops workers.
     for other in STOP_SIGNALS:
         signal.signal(other, signal.SIG_IGN)
+    if _held:
+        _pending.append(signum)
+        return
     raise Interrupted(signum)
 
 
@@ -52,16 +57,29 @@ def install_stop_handlers() -> None:
             signal.signal(signum, _raise_interrupted)
 
 
+_held = 0                 # signals_deferred() blocks open in the main thread
+_pending: list[int] = []  # a signal that arrived meanwhile, raised when the last one closes
+
+
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back in this thread for the duration; one that arrives meanwhile is
-    delivered (and its handler runs) right after. Processes started meanwhile inherit the mask,
-    so they begin with the signals held back too (see :func:`ignore_stop_signals`)."""
+    """Hold SIGINT/SIGTERM back for the duration: one that arrives meanwhile raises
+    :class:`Interrupted` as the block ends (in the main process, where the handlers of
+    :func:`install_stop_handlers` run). Other threads (torch's among them) may receive the
+    signal itself, so it is held back where Python runs the handler, in the main thread; the
+    calling thread's signal mask blocks it too, which processes forked or spawned meanwhile
+    inherit: they start with the signals held back (see :func:`ignore_stop_signals`)."""
+    global _held
+    main = threading.current_thread() is threading.main_thread()
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    _held += main
     try:
         yield
     finally:
+        _held -= main
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if main and not _held and _pending:
+            raise Interrupted(_pending.pop())
 
 
 def ignore_stop_signals(*_) -> None:
@@ -73,10 +91,19 @@ def ignore_stop_signals(*_) -> None:
 
 
 def pool_worker_signals() -> None:
-    """In a ``multiprocessing.Pool`` worker: ignore SIGINT; SIGTERM ends it at once, silently
-    (the default action). The pool shuts its workers down with SIGTERM and then waits for them,
-    so they cannot ignore it; a worker ended mid-write leaves its temporary file unlocked, for
-    the parent to remove (:func:`bokehcli.files.remove_stale_temp_files`)."""
+    """In a ``multiprocessing.Pool`` worker: ignore SIGINT, and end quietly on SIGTERM, with which
+    the pool shuts its workers down before waiting for them (so they cannot ignore it). Quietly:
+    SystemExit, on which a worker process exits without a traceback, after its ``finally``
+    blocks removed its temporary files and released the lock on the pool's task queue that an
+    idle worker holds (a worker killed outright would leave it locked, and the pool's shutdown
+    waiting on it forever). Once the worker is exiting anyway, the default action: an exception
+    raised in its exit handlers would only be printed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    atexit.register(signal.signal, signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _exit_quietly(signum, frame):  # noqa: ARG001 - signal handler signature
+    signal.signal(signum, signal.SIG_DFL)
+    raise SystemExit(exit_code(signum))

@@ -417,9 +417,10 @@ def worker_batches(loader: DataLoader) -> Iterator[Iterator[Any]]:
     garbage collected, but an interrupt's traceback keeps it alive until the interpreter exits,
     when torch no longer does (and multiprocessing would wait forever for workers that ignore
     SIGTERM); ``_shutdown_workers`` is what the iterator's own ``__del__`` calls."""
-    with signals_deferred():
-        batches = iter(loader)
+    batches = None
     try:
+        with signals_deferred():  # an interrupt then comes after the iterator exists, for finally to stop
+            batches = iter(loader)
         yield batches
     finally:
         shutdown = getattr(batches, "_shutdown_workers", None)  # absent without workers

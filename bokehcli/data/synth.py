@@ -198,15 +198,17 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
             torch.set_num_threads(previous)
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
-        with signals_deferred():  # the workers start with them held back, until _init_worker
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(threads,))
+        pool = None
         try:
-            with pool:
-                for record in pool.imap_unordered(write_scene, jobs):
-                    records.append(record)
-                    if on_done:
-                        on_done(record)
-        finally:  # the pool ends its workers with SIGTERM, mid-write on an interrupt
+            with signals_deferred():  # the workers start with them held back, until _init_worker
+                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(threads,))
+            for record in pool.imap_unordered(write_scene, jobs):
+                records.append(record)
+                if on_done:
+                    on_done(record)
+        finally:
+            if pool is not None:
+                pool.terminate()  # SIGTERM: its workers end, mid-scene after an interrupt
             remove_stale_temp_files(root, recursive=True)
     order = {(j.split, j.scene_id): k for k, j in enumerate(jobs)}
     return sorted(records, key=lambda r: order[(r["split"], r["id"])])
