@@ -210,8 +210,8 @@ def _failing_once(monkeypatch, target, name, error_no, fail_on_call):
 
 @pytest.mark.parametrize("target, name, error_no, message", [
     (Image.Image, "save", errno.ENOSPC, "disk full"),
-    (os, "replace", errno.ENOSPC, "disk full"),
-    (os, "replace", errno.EACCES, "Permission denied"),
+    (os, "link", errno.ENOSPC, "disk full"),       # outputs are claimed by a hard link, never replaced
+    (os, "link", errno.EACCES, "Permission denied"),
     (os, "fsync", errno.EIO, "Input/output error"),
 ])
 def test_failed_write_is_one_line_and_leaves_nothing(tmp_path, batch, monkeypatch, target, name, error_no, message):
