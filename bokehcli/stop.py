@@ -4,7 +4,9 @@ The main process turns them into :class:`Interrupted`, which unwinds every ``fin
 temporary files are removed) up to the command line, which exits 130 or 143 with one line.
 Worker processes leave stopping to the parent: a terminal's Ctrl-C and a ``kill`` of the process
 group reach every process, and a worker that died of them on its own would print its traceback
-and make the parent report a crashed worker instead of the interrupt. A few steps (creating a
+and make the parent report a crashed worker instead of the interrupt. Data-loader workers ignore
+both signals (the parent tells them to stop); pool workers ignore SIGINT and end quietly on the
+SIGTERM their pool stops them with. A few steps (creating a
 temporary file and taking note of its name, starting workers) must not be split by an
 interrupt: signals are held back for their duration and delivered right after.
 
