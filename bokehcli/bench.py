@@ -22,7 +22,7 @@ from PIL import Image
 
 from .device import resolve_device
 from .files import atomic_path
-from .imageio import exif_rational
+from .imageio import exif_rational, read_size
 from .pipeline import RenderSettings, render_file
 from .timing import Stages, peak_rss_bytes, reset_peak_rss
 
@@ -70,8 +70,8 @@ def bench_render(photo: Path, settings: RenderSettings, repeat: int) -> dict:
         total = time.perf_counter() - start
         runs.append({**stages.seconds, "total": total})
         peaks.append(torch.cuda.max_memory_allocated() if device.type == "cuda" else peak_rss_bytes())
-    with Image.open(photo) as im:
-        megapixels = im.width * im.height / 1e6
+    width, height = read_size(photo)
+    megapixels = width * height / 1e6
     names = [s for s in STAGES if any(s in r for r in runs)] + ["total"]
     medians = {name: statistics.median(r.get(name, 0.0) for r in runs) for name in names}
     return {

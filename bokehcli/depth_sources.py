@@ -44,10 +44,12 @@ class DepthEstimate:
         return (1.0 / self.inv_depth[0, 0]).float().cpu().numpy()
 
 
-def depth_from_file(photo: Path, depth_path: Path, size_wh: tuple[int, int]) -> tuple[DepthEstimate, list[str]]:
-    """A metric map; errors name the photo too (one map may serve a batch)."""
+def depth_from_file(photo: Path, depth_path: Path, size_wh: tuple[int, int],
+                    max_pixels: int) -> tuple[DepthEstimate, list[str]]:
+    """A metric map, decoded under the same pixel limit as photos; errors name the photo too (one
+    map may serve a batch)."""
     try:
-        depth_m, warnings = load_depth(depth_path, size_wh=size_wh)
+        depth_m, warnings = load_depth(depth_path, size_wh=size_wh, max_pixels=max_pixels)
         depth_m = fill_unknown_depth(depth_m, str(depth_path))
     except BokehError as exc:
         raise type(exc)(f"{photo}: {exc}") from None

@@ -8,6 +8,8 @@ size is resampled (with a warning).
 
 from __future__ import annotations
 
+import contextlib
+import string
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,9 +19,9 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-from .errors import InputError
-from .files import atomic_path
-from .imageio import DEFAULT_MAX_PIXELS, reading_input
+from .errors import BokehError, InputError
+from .files import OutputExists, atomic_path
+from .imageio import DEFAULT_MAX_PIXELS, check_pixels, open_image, reading_input
 
 MM_PER_M = 1000.0
 PNG_MAX_MM = 65535          # the PNG's far clamp: inf and anything beyond 65.535 m
@@ -76,8 +78,7 @@ def _load_npy(path: Path, max_pixels: int) -> np.ndarray:
                 raise InputError(f"{path}: depth must be floating-point metres, got dtype {dtype}")
             if len(shape) != 2:
                 raise InputError(f"{path}: depth must be a 2-D (H, W) array, got shape {shape}")
-            if shape[0] * shape[1] > max_pixels:
-                raise InputError(f"{path}: too many pixels ({shape[1]}x{shape[0]})")
+            check_pixels(path, shape[1], shape[0], max_pixels)
             data_start = fh.tell()
             if fh.seek(0, 2) - data_start < shape[0] * shape[1] * dtype.itemsize:
                 raise InputError(f"{path}: truncated .npy (less data than its header announces)")
@@ -88,10 +89,8 @@ def _load_npy(path: Path, max_pixels: int) -> np.ndarray:
 
 def _load_png(path: Path, max_pixels: int) -> np.ndarray:
     """16-bit grey PNG millimetres -> metres; 0 -> NaN (unknown)."""
-    with reading_input(path, "depth map"), Image.open(path) as im:
-        width, height = im.size
-        if width * height > max_pixels:
-            raise InputError(f"{path}: too many pixels ({width}x{height})")
+    with reading_input(path, "depth map"), open_image(path, ("PNG",)) as im:
+        check_pixels(path, *im.size, max_pixels)
         if im.mode in ("L", "P", "1", "LA", "RGB", "RGBA"):
             raise InputError(f"{path}: 8-bit PNG: depth units would be ambiguous; use a 16-bit PNG in "
                              f"millimetres or a .npy in metres")
@@ -101,6 +100,33 @@ def _load_png(path: Path, max_pixels: int) -> np.ndarray:
     depth_m = mm / MM_PER_M
     depth_m[mm == 0] = np.nan
     return depth_m
+
+
+def check_depth_template(template: str) -> None:
+    """Raise :class:`BokehError` unless every replacement field of ``template`` is a plain
+    ``{stem}``: attributes, indices, conversions and format specs (``{stem.x}``, ``{stem:>999999999}``)
+    would run arbitrary formatting on the photo's name."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as exc:
+        fields, problem = [], str(exc)
+    else:
+        problem = next((f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
+                        f"is not {{stem}}" for name, spec, conversion in fields
+                        if (name, spec, conversion) != ("stem", "", None)), None)
+    if problem is not None:
+        raise BokehError(f"--depth: bad template {template!r} ({problem}); use {{stem}} for the photo's name, "
+                         f"e.g. 'depth/{{stem}}.png'")
+
+
+def fill_depth_template(template: str, photo: Path) -> Path:
+    """The depth map a checked ``template`` names for ``photo``: ``{stem}`` -> the photo's name
+    without its suffix. A stem of ``.`` or ``..`` (``...jpg``) would name a folder instead."""
+    if photo.stem in (".", ".."):
+        raise InputError(f"{photo}: its name cannot fill {{stem}} in the --depth template {template!r} "
+                         f"(the stem {photo.stem!r} names a folder)")
+    return Path(template.format(stem=photo.stem))
 
 
 def _check_aspect(path: Path, map_wh: tuple[int, int], photo_wh: tuple[int, int]) -> None:
@@ -154,12 +180,15 @@ def save_depth(out_dir: str | Path, stem: str, depth_m: np.ndarray, keep_existin
     ``keep_existing``: leave a map that is already there (an interrupted run wrote only one)."""
     npy_path, png_path = depth_output_paths(out_dir, stem)
     depth_m = np.asarray(depth_m, dtype=np.float32)
-    if not (keep_existing and npy_path.exists()):
-        with atomic_path(npy_path) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, depth_m, allow_pickle=False)
-    if not (keep_existing and png_path.exists()):
-        known = depth_m > 0  # NaN compares False
-        mm = np.where(known, np.clip(np.rint(np.where(known, depth_m, 0) * MM_PER_M), 1, PNG_MAX_MM), 0)
-        with atomic_path(png_path) as tmp:
-            Image.fromarray(mm.astype(np.uint16)).save(tmp, format="PNG")
+    # keep_existing also keeps a map that another process writes meanwhile
+    with contextlib.suppress(OutputExists):
+        if not (keep_existing and npy_path.exists()):
+            with atomic_path(npy_path, replace=not keep_existing) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, depth_m, allow_pickle=False)
+    with contextlib.suppress(OutputExists):
+        if not (keep_existing and png_path.exists()):
+            known = depth_m > 0  # NaN compares False
+            mm = np.where(known, np.clip(np.rint(np.where(known, depth_m, 0) * MM_PER_M), 1, PNG_MAX_MM), 0)
+            with atomic_path(png_path, replace=not keep_existing) as tmp:
+                Image.fromarray(mm.astype(np.uint16)).save(tmp, format="PNG")
     return npy_path, png_path

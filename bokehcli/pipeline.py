@@ -33,7 +33,7 @@ from .cues.saliency import salient_box
 from .depth_sources import (DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_embedded, depth_from_file,
                             depth_from_model)
 from .depth_preview import depth_preview_path, write_depth_preview
-from .depthio import depth_output_paths, save_depth
+from .depthio import check_depth_template, depth_output_paths, fill_depth_template, save_depth
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
@@ -131,11 +131,7 @@ class RenderSettings:
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
         if self.depth is not None and "{stem}" in self.depth:
-            try:
-                self.depth.format(stem="photo")
-            except (ValueError, IndexError, KeyError) as exc:
-                raise BokehError(f"--depth: bad template {self.depth!r} ({exc}); use {{stem}} for the "
-                                 f"photo's name, e.g. 'depth/{{stem}}.png'") from None
+            check_depth_template(self.depth)
         elif self.depth is not None and not Path(self.depth).exists():    # one map for the batch
             raise BokehError(f"--depth {self.depth}: no such file or folder")
         if self.depth_source not in DEPTH_SOURCES:
@@ -202,7 +198,7 @@ def resolve_depth_path(spec: str, photo_path: Path) -> Path:
     """``--depth`` as a template with ``{stem}``, a folder holding ``<stem>.png|.npy`` (or
     ``<stem>_depth.*``), or one file."""
     if "{stem}" in spec:
-        return Path(spec.format(stem=photo_path.stem))
+        return fill_depth_template(spec, photo_path)
     candidate = Path(spec)
     if candidate.is_dir():
         for name in (photo_path.stem, f"{photo_path.stem}_depth"):
@@ -277,7 +273,7 @@ def render_file(path: str | Path, settings: RenderSettings,
                 write_depth_preview(preview, depth_m, result.focus_m, tuple(result.focus_point))
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
-                                      lens=_lens_to_record(info))
+                                      lens=_lens_to_record(info), replace=settings.overwrite)
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
@@ -343,7 +339,7 @@ def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | Non
     height, width = srgb_in.shape[-2:]
     if depth_path is not None:
         with stages("decode"):
-            estimate, warnings = depth_from_file(path, depth_path, (width, height))
+            estimate, warnings = depth_from_file(path, depth_path, (width, height), settings.max_pixels)
         result.warnings += warnings
         return estimate
     if settings.depth_source in ("auto", "embedded"):

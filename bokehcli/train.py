@@ -40,6 +40,7 @@ DistributedSampler, but resumable mid-epoch), gradients are averaged by DDP and 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -62,12 +63,13 @@ from . import losses
 from .data.realbokeh import RealBokehTrain
 from .errors import BokehError, InputError, OutputError
 from .distributed import Dist, pick_device, process_group
-from .files import TMP_PREFIX, atomic_path
+from .files import atomic_path, remove_stale_temp_files
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
 from .models.factory import create_model, load_model, save_model
 from .models.tiling import forward_tiled
 from .ops.color import linear_to_srgb
+from .stop import ignore_stop_signals, signals_deferred
 
 # Loss weights (L1 and 1 - SSIM have weight 1).
 LPIPS_WEIGHT = 0.1
@@ -400,14 +402,33 @@ class Runtime:
 def train(given: dict[str, Any], rt: Runtime) -> dict[str, Any] | None:
     """Train (or resume) a run; returns a summary (None on ranks other than 0). ``given``: the
     explicitly set :class:`TrainSettings` fields. Raises BokehError for usage and data problems."""
-    with process_group(rt.device) as ddp:
+    with process_group(rt.device) as ddp, contextlib.ExitStack() as on_exit:
         if not ddp.main:
             rt = dataclasses.replace(rt, on_note=lambda note: None, on_step=None)
-        summary = _train(given, rt, ddp)
+        summary = _train(given, rt, ddp, on_exit)
         return summary if ddp.main else None
 
 
-def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
+@contextlib.contextmanager
+def worker_batches(loader: DataLoader) -> Iterator[Iterator[Any]]:
+    """The batches of ``loader``, whose workers ignore SIGINT/SIGTERM (``worker_init_fn`` is
+    :func:`ignore_stop_signals`): they start with the signals held back, and on any exit, an
+    interrupt included, the parent stops them. Torch stops them itself when the iterator is
+    garbage collected, but an interrupt's traceback keeps it alive until the interpreter exits,
+    when torch no longer does (and multiprocessing would wait forever for workers that ignore
+    SIGTERM); ``_shutdown_workers`` is what the iterator's own ``__del__`` calls."""
+    batches = None
+    try:
+        with signals_deferred():  # an interrupt then comes after the iterator exists, for finally to stop
+            batches = iter(loader)
+        yield batches
+    finally:
+        shutdown = getattr(batches, "_shutdown_workers", None)  # absent without workers
+        if shutdown is not None:
+            shutdown()
+
+
+def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.ExitStack) -> dict[str, Any]:
     device = pick_device(rt.device, ddp)
     amp = (device.type == "cuda") if rt.amp is None else rt.amp
     state_path, log_path = rt.out / "state.pt", rt.out / "log.jsonl"
@@ -415,12 +436,11 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
 
     # Settings: a new run, or the stored ones of the run being resumed.
     state = None
+    if ddp.main:  # a kill -9 during a checkpoint write leaves its temporary file behind
+        remove_stale_temp_files(rt.out)
     if state_path.exists():
         if not rt.resume:
             raise BokehError(f"{rt.out}: already holds a training run (state.pt); pass --resume or another --out")
-        if ddp.main:  # a kill -9 during a checkpoint write leaves its temporary file behind
-            for leftover in rt.out.glob(f"{TMP_PREFIX}*"):
-                leftover.unlink(missing_ok=True)
         state = load_state(state_path)
     elif rt.resume:
         rt.on_note(f"{rt.out}: nothing to resume, starting a new run")
@@ -461,15 +481,15 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
         set_rng_state(state["rng"])
         skipped, best_psnr, best_step = state["skipped_steps"], state["best_val_psnr"], state["best_step"]
         position = state["data_position"]
-        if ddp.main:
-            truncate_log(log_path, start_step)
+    if ddp.main:  # a new run starts a new log: one interrupted before its first checkpoint left lines
+        truncate_log(log_path, start_step)
 
     # Data: this rank's slice of the sample stream from the stored position.
     train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed)
     loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
                         sampler=PositionSampler(position, last_step - start_step, settings.batch_size,
                                                 ddp.rank, ddp.world),
-                        num_workers=rt.workers, pin_memory=device.type == "cuda")
+                        num_workers=rt.workers, pin_memory=device.type == "cuda", worker_init_fn=ignore_stop_signals)
     val_loader = None
     if ddp.main and (rt.data / "validation" / "metadata").is_dir():
         val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed)
@@ -493,7 +513,7 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
     run_start = time.perf_counter()
     tick = run_start
     step = start_step
-    for step, batch in enumerate(loader, start=start_step + 1):
+    for step, batch in enumerate(on_exit.enter_context(worker_batches(loader)), start=start_step + 1):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         step_rng = np.random.default_rng((settings.seed, step))
         tiles = TILES_XY[0] if step_rng.random() < TILED_FRACTION else 1

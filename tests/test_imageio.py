@@ -19,7 +19,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, TiffImagePlugin
 
 from bokehcli import __version__
 from bokehcli.errors import InputError
-from bokehcli.imageio import (OUTPUT_SUFFIX, load_photo, png_unfilter, read_size, save_photo)
+from bokehcli.imageio import (OUTPUT_SUFFIX, decode16, load_photo, png_unfilter, read_size, save_photo)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
 RNG = np.random.default_rng(7)
@@ -199,6 +199,29 @@ def test_png_unfilter_matches_spec(shape):
     rows = _u8((height, 1 + width * bpp))
     rows[:, 0] = RNG.integers(0, 5, height)
     np.testing.assert_array_equal(png_unfilter(rows, bpp), _unfilter_reference(rows, bpp))
+
+
+@pytest.mark.parametrize("band_rows", [1, 2, 5])
+@pytest.mark.parametrize("shape", [(13, 9, 6), (40, 3, 8), (7, 20, 2)])
+def test_png_unfilter_in_bands_matches_spec(monkeypatch, shape, band_rows):
+    """Each band starts from the last row of the one above it."""
+    height, width, bpp = shape
+    rows = _u8((height, 1 + width * bpp))
+    rows[:, 0] = RNG.integers(0, 5, height)
+    monkeypatch.setattr(decode16, "_band_rows", lambda *_: band_rows)
+    np.testing.assert_array_equal(png_unfilter(rows, bpp), _unfilter_reference(rows, bpp))
+
+
+@pytest.mark.parametrize("height, width, bpp", [(12000, 16, 6), (4000, 6000, 6), (60000, 100, 8), (3, 5, 2)])
+def test_band_rows_is_the_largest_band_within_the_budget(height, width, bpp):
+    budget = max(decode16.MIN_BAND_BYTES, 2 * height * (1 + width * bpp))
+
+    def grid_bytes(rows):
+        return (rows + width + 1) * (rows + 1) * bpp
+
+    rows = decode16._band_rows(height, width, bpp)
+    assert 1 <= rows <= height and grid_bytes(rows) <= budget
+    assert rows == height or grid_bytes(rows + 1) > budget
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 6])

@@ -272,5 +272,5 @@ def test_config_json_round_trip_and_validation():
         BokehFlowConfig.from_json('{"dim": 3}')
     with pytest.raises(ValueError, match="multiple"):
         BokehFlowConfig(blocks=3, fusion_every=2)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="heads must be an integer from 1"):
         BokehFlowConfig(heads=0)

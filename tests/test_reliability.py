@@ -210,8 +210,8 @@ def _failing_once(monkeypatch, target, name, error_no, fail_on_call):
 
 @pytest.mark.parametrize("target, name, error_no, message", [
     (Image.Image, "save", errno.ENOSPC, "disk full"),
-    (os, "replace", errno.ENOSPC, "disk full"),
-    (os, "replace", errno.EACCES, "Permission denied"),
+    (os, "link", errno.ENOSPC, "disk full"),       # outputs are claimed by a hard link, never replaced
+    (os, "link", errno.EACCES, "Permission denied"),
     (os, "fsync", errno.EIO, "Input/output error"),
 ])
 def test_failed_write_is_one_line_and_leaves_nothing(tmp_path, batch, monkeypatch, target, name, error_no, message):
@@ -239,7 +239,8 @@ def test_full_disk_while_saving_depth_leaves_the_input_to_do(tmp_path, batch, mo
     assert list(out.iterdir()) == []
     monkeypatch.setattr(np, "save", real_save)
     assert run(photos[0], "--f", "2", "--out", out, *depth, "--save-depth").exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["p0_bokeh_f2.jpg", "p0_depth.npy", "p0_depth.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["p0_bokeh_f2.jpg", "p0_depth.npy", "p0_depth.png",
+                                                     "p0_depth_preview.jpg"]
 
 
 def test_unexpected_failure_is_one_line_and_the_batch_goes_on(tmp_path, batch, monkeypatch):

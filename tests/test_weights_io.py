@@ -84,7 +84,7 @@ def test_hostile_config_is_refused_before_allocating(tmp_path):
     from bokehcli.models.config import BokehFlowConfig
     from bokehcli.models.factory import FORMAT
 
-    huge = BokehFlowConfig(name="huge", dim=65536, heads=2, head_dim=32, blocks=64)  # ~34 GB of weights
+    huge = BokehFlowConfig(name="huge", dim=4096, heads=2, head_dim=32, blocks=64)  # ~40 GB of weights
     path = tmp_path / "huge.safetensors"
     save_file({"stem.weight": torch.zeros(2, 2)}, str(path), metadata={"format": FORMAT, "config": huge.to_json()})
     with pytest.raises(InputError, match="do not match"):

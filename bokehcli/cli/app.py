@@ -1,73 +1,48 @@
-"""Entry point of the `bokeh` console script."""
+"""Entry point of the `bokeh` console script.
+
+Stop signals are handled from the first moment: the handlers go in before the commands are
+imported (torch and the rest take seconds), so a Ctrl-C or SIGTERM then ends the run like one
+during the work, with one line and exit code 130 or 143. Whatever else escapes a command is one
+line too (see :mod:`bokehcli.cli.common`), never a traceback. ``app`` (the Typer application, for
+tests and embedding) is imported on first use.
+"""
 
 from __future__ import annotations
 
 import signal
 import sys
 
-import torch
-import typer
-
-from .. import __version__
-from . import bench, evaluate, info, render, synth, train
-from .common import EXIT_SIGINT, EXIT_SIGTERM, err
-
-app = typer.Typer(
-    name="bokeh",
-    help="Give ordinary photos the shallow depth of field of a fast lens.",
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
-)
-app.command("render")(render.render)
-app.command("info")(info.info)
-app.command("synth")(synth.synth)
-app.command("train")(train.train)
-app.command("eval")(evaluate.evaluate)
-app.command("bench")(bench.bench)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"bokeh {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
-) -> None:
-    """bokeh: physically based depth of field (BokehFlow)."""
-
-
-class Interrupted(BaseException):
-    """Raised in the main thread on SIGINT/SIGTERM. Click turns KeyboardInterrupt into
-    "Aborted!" with exit code 1; our own exception passes through it, unwinds every
-    ``finally`` (so temporary files are removed) and ends with 130 / 143."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise Interrupted(signum)
+from ..stop import Interrupted, exit_code, install_stop_handlers
 
 
 def main() -> None:
-    # Decays in the recurrence underflow into subnormal floats, which cost ~10x on CPUs; values
-    # that small (< 1e-38) carry nothing, so flush them to zero for the whole process.
-    torch.set_flush_denormal(True)
-    signal.signal(signal.SIGINT, _raise_interrupted)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
+    install_stop_handlers()
+    # A file name that is not valid UTF-8 reaches Python as surrogate escapes, which a strict
+    # UTF-8 stdout refuses to encode: show them escaped rather than crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        app()
+        from .commands import run
+
+        run()
     except Interrupted as stop:
-        interrupted = stop.signum == signal.SIGINT
-        err.print("interrupted" if interrupted else "terminated")
-        sys.exit(EXIT_SIGINT if interrupted else EXIT_SIGTERM)
+        sys.stderr.write("interrupted\n" if stop.signum == signal.SIGINT else "terminated\n")
+        sys.exit(exit_code(stop.signum))
+    except Exception as exc:  # noqa: BLE001 - a failure no command turned into its line: one line, not a traceback
+        from ..errors import BokehError
+        from .common import error_exit_code, fail_line, internal_error
+
+        fail_line(str(exc) if isinstance(exc, BokehError) else internal_error(exc))
+        sys.exit(error_exit_code(exc))
+
+
+def __getattr__(name: str):
+    if name == "app":
+        from .commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 
 
 def progress_bar(*columns, enabled: bool = True):
@@ -34,11 +32,26 @@ def progress_bar(*columns, enabled: bool = True):
 
 def fail_line(message: str) -> None:
     """Print one error line on stderr (the message names the file and the problem)."""
-    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(one_line(message))}", markup=True)
 
 
 def warn_line(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+    err.print(f"[yellow]warning:[/] {escape(one_line(message))}", markup=True)
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters (a newline in a file name would split
+    the error line; escape sequences would drive the terminal) written as Python escapes, and
+    the bytes of a file name that is not valid UTF-8 (surrogate escapes) as ``\\xNN``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    return repr(ch)[1:-1]
 
 
 def print_json(obj: Any) -> None:
@@ -58,19 +71,35 @@ def batch_exit_code(n_failed: int) -> int:
     return EXIT_SOME_FAILED if n_failed else EXIT_OK
 
 
+def error_exit_code(exc: BaseException) -> int:
+    """The exit code of an error that ends a command: 2 for bad usage (a flag, a setting no input
+    could satisfy), 1 for everything else (a bad input or output file, an internal error)."""
+    from ..errors import BokehError, InputError, OutputError
+
+    usage = isinstance(exc, BokehError) and not isinstance(exc, (InputError, OutputError))
+    return EXIT_USAGE if usage else EXIT_SOME_FAILED
+
+
 @contextlib.contextmanager
 def exit_on_error() -> Iterator[None]:
-    """A run-level error as one line: exit 1 for bad input or output, 2 for bad usage."""
-    from ..errors import BokehError, InputError, OutputError
+    """A run-level error as one line, ending the command with :func:`error_exit_code`."""
+    from ..errors import BokehError
 
     try:
         yield
-    except (InputError, OutputError) as exc:
-        fail_line(_original_message(exc))
-        raise typer.Exit(EXIT_SOME_FAILED) from None
     except BokehError as exc:
         fail_line(_original_message(exc))
-        raise typer.Exit(EXIT_USAGE) from None
+        raise typer.Exit(error_exit_code(exc)) from None
+
+
+def internal_error(exc: BaseException, path=None) -> str:
+    """One line for a failure that is not the input's fault (memory, or a bug to report),
+    naming ``path`` when it concerns one file."""
+    where = f"{path}: " if path is not None else ""
+    if isinstance(exc, MemoryError):
+        return f"{where}out of memory"
+    detail = " ".join(str(exc).split())[:300]
+    return f"{where}internal error ({type(exc).__name__}: {detail}); please report it"
 
 
 def _original_message(exc: Exception) -> str:

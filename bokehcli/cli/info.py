@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BokehError
-from .common import batch_exit_code, fail_line, out, print_json, warn_line
+from .common import batch_exit_code, fail_line, one_line, out, print_json, warn_line
 
 
 def info(
@@ -66,7 +66,7 @@ def _table(results):
             crop += f"\n{lens.sensor_diagonal_mm:.1f} mm diagonal"
         f_number = _value(lens.f_number, "f/{:.3g}", lens.sources.get("f_number"))
         depth_map = escape(lens.embedded_depth) if lens.embedded_depth else "[dim]none[/]"
-        table.add_row(escape(Path(lens.path).name), camera, focal, f_number, crop, _focus(lens), depth_map)
+        table.add_row(escape(one_line(Path(lens.path).name)), camera, focal, f_number, crop, _focus(lens), depth_map)
     return table
 
 

@@ -12,10 +12,12 @@ from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY
+from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIAGONAL_MM_RANGE
 from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import EXIT_USAGE, batch_exit_code, fail_line, out, print_json, progress_bar, warn_line
+from .common import (EXIT_USAGE, batch_exit_code, fail_line, internal_error, one_line, out, print_json, progress_bar,
+                     warn_line)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
 
@@ -73,9 +75,9 @@ def render(
 
     try:
         settings = RenderSettings(
-            f_number_text=f, depth=depth, focal_mm=_positive(focal_length, "--focal-length"),
-            focus_m=_parse_focus(focus_distance), crop_factor=_positive(crop_factor, "--crop-factor"),
-            sensor_diag_mm=_positive(sensor_diagonal, "--sensor-diagonal"), focus_at=_parse_xy(focus_at),
+            f_number_text=f, depth=depth, focal_mm=_within(focal_length, "--focal-length", FOCAL_MM_RANGE),
+            focus_m=_parse_focus(focus_distance), crop_factor=_within(crop_factor, "--crop-factor", CROP_RANGE),
+            sensor_diag_mm=_within(sensor_diagonal, "--sensor-diagonal", SENSOR_DIAGONAL_MM_RANGE), focus_at=_parse_xy(focus_at),
             blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
             out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
             save_depth=save_depth, model=model, device=device, work_size_px=work_size_px, tile_px=tile_px,
@@ -102,7 +104,7 @@ def render(
                 result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
                 claimed[target] = path.absolute()
             except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
-                failures.append((path, str(exc) if isinstance(exc, BokehError) else _unexpected(path, exc)))
+                failures.append((path, str(exc) if isinstance(exc, BokehError) else internal_error(exc, path)))
                 fail_line(failures[-1][1])
                 continue
             finally:
@@ -147,19 +149,13 @@ def _is_photo(path: Path) -> bool:
             and "_bokeh_f" not in path.stem and not path.stem.endswith("_depth"))
 
 
-def _unexpected(path: Path, exc: Exception) -> str:
-    """One line for a failure that is not the input's fault (memory, or a bug to report)."""
-    if isinstance(exc, MemoryError):
-        return f"{path}: out of memory"
-    detail = " ".join(str(exc).split())[:300]
-    return f"{path}: internal error ({type(exc).__name__}: {detail}); please report it"
-
-
-def _positive(value: float | None, flag: str) -> float | None:
+def _within(value: float | None, flag: str, bounds: tuple[float, float]) -> float | None:
+    """``value`` if it is None or in ``bounds`` (the ones the lens reader trusts a file's values in)."""
     from ..errors import BokehError
 
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise BokehError(f"{flag} must be a positive number, got {value}")
+    low, high = bounds
+    if value is not None and not low <= value <= high:  # NaN fails too
+        raise BokehError(f"{flag} must be from {low:.3g} to {high:g}, got {value:g}")
     return value
 
 
@@ -171,7 +167,7 @@ def _parse_focus(text: str | None) -> float | None:
     if text.strip().lower() in ("inf", "infinity", "∞"):
         return math.inf
     try:
-        return _positive(float(text), "--focus-distance")
+        return _within(float(text), "--focus-distance", FOCUS_M_RANGE)
     except ValueError:
         raise BokehError(f"--focus-distance must be metres or 'inf', got {text!r}") from None
 
@@ -196,7 +192,7 @@ def _print_table(results) -> None:
         table.add_column(column)
     table.add_column("output", overflow="fold")  # the one thing a reader needs whole
     for r in results:
-        name, output = escape(r.path.name), escape(str(r.output))     # file names may hold [markup]
+        name, output = escape(one_line(r.path.name)), escape(one_line(str(r.output)))  # [markup], \n, bad UTF-8
         if r.status == "skipped":
             table.add_row(name, "", "", "", f"{r.f_number:g}", "", "", f"exists, skipped: {output}")
             continue

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import BokehError, InputError
-from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, fail_line, out, print_json
+from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, exit_on_error, fail_line, out, print_json
 
 
 def synth(
@@ -46,20 +45,14 @@ def synth(
 
     start = time.perf_counter()
     try:
-        with tqdm(total=total, unit="scene", desc="synth", disable=None) as bar:
+        with exit_on_error(), tqdm(total=total, unit="scene", desc="synth", disable=None) as bar:
             records = lib.synthesize(out_dir, counts, width, height, seed,
                                      workers=workers or lib.default_workers(), overwrite=overwrite,
                                      layered_fraction=layered, on_done=lambda record: bar.update(1))
-    except InputError as exc:
-        fail_line(str(exc))
-        raise typer.Exit(EXIT_SOME_FAILED) from None
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         fail_line(f"{out_dir}: cannot write the data set: {exc.strerror or exc}{where}")
         raise typer.Exit(EXIT_SOME_FAILED) from None
-    except BokehError as exc:  # settings that do not fit the set already there
-        fail_line(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
     seconds = time.perf_counter() - start
     summary = {
         "out": str(out_dir),

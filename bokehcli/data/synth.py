@@ -31,10 +31,11 @@ import torch
 from PIL import Image
 
 from ..errors import BokehError, InputError
-from ..files import atomic_path, atomic_write_bytes
+from ..files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from ..imageio import exif_rational
 from ..ops.color import linear_to_srgb
 from ..render.accumulation import accumulation_render, pinhole_view
+from ..stop import pool_worker_signals, signals_deferred
 from .realbokeh import SOURCE_F_NUMBER, SPLITS, format_fstop
 from .scenes import fronto_parallel_scene, random_scene
 
@@ -149,6 +150,7 @@ def write_scene(job: Job) -> dict:
 
 
 def _init_worker(threads: int) -> None:
+    pool_worker_signals()
     torch.set_num_threads(threads)
 
 
@@ -186,6 +188,7 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
     if not 0.0 <= layered_fraction <= 1.0:
         raise ValueError(f"layered fraction must be in [0, 1], got {layered_fraction}")
     claim_recipe(root, width_px, height_px, seed, layered_fraction)
+    remove_stale_temp_files(root, recursive=True)  # left by a run killed mid-write
     jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite, layered_fraction)
             for split in SPLITS for i in range(counts.get(split, 0))]
     # One thread per worker: with more threads than cores torch's thread pool spins and runs
@@ -204,11 +207,18 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
             torch.set_num_threads(previous)
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        pool = None
+        try:
+            with signals_deferred():  # the workers start with them held back, until _init_worker
+                pool = ctx.Pool(workers, initializer=_init_worker, initargs=(threads,))
             for record in pool.imap_unordered(write_scene, jobs):
                 records.append(record)
                 if on_done:
                     on_done(record)
+        finally:
+            if pool is not None:
+                pool.terminate()  # SIGTERM: its workers end, mid-scene after an interrupt
+            remove_stale_temp_files(root, recursive=True)
     order = {(j.split, j.scene_id): k for k, j in enumerate(jobs)}
     return sorted(records, key=lambda r: order[(r["split"], r["id"])])
 

@@ -23,10 +23,10 @@ writer), ``tags`` (the EXIF/TIFF tag numbers the two sides share).
 """
 
 from .decode16 import png_unfilter
-from .read import (DECODE_ERRORS, DEFAULT_MAX_PIXELS, Photo, apply_orientation, load_photo, read_size, reading_input,
-                   register_heif)
+from .read import (DECODE_ERRORS, DEFAULT_MAX_PIXELS, PHOTO_FORMATS, Photo, apply_orientation, check_pixels,
+                   load_photo, open_image, read_size, reading_input, register_heif)
 from .write import JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, exif_rational, save_photo
 
-__all__ = ["DECODE_ERRORS", "DEFAULT_MAX_PIXELS", "JPEG_QUALITY", "LensRecord", "OUTPUT_SUFFIX", "Photo",
-           "apply_orientation", "exif_rational", "load_photo", "png_unfilter", "read_size", "reading_input",
-           "register_heif", "save_photo"]
+__all__ = ["DECODE_ERRORS", "DEFAULT_MAX_PIXELS", "JPEG_QUALITY", "LensRecord", "OUTPUT_SUFFIX", "PHOTO_FORMATS",
+           "Photo", "apply_orientation", "check_pixels", "exif_rational", "load_photo", "open_image", "png_unfilter",
+           "read_size", "reading_input", "register_heif", "save_photo"]

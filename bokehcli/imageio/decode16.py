@@ -5,6 +5,7 @@ strips, chunky, with or without horizontal prediction. Anything else falls back 
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -26,9 +27,9 @@ def decode_16bit_colour(path: Path, im: Image.Image,
     would truncate to 8 bits, plus a PNG's eXIf chunk; (None, None) for everything else."""
     if im.format == "PNG":
         with open(path, "rb") as fh:
-            head = fh.read(29)
-        if len(head) == 29 and head[24] == 16 and head[25] in (2, 4, 6):
-            return _read_png16(path.read_bytes())
+            head = fh.read(_PNG_HEAD_BYTES)
+        if len(head) == _PNG_HEAD_BYTES and head[24] == 16 and head[25] in (2, 4, 6):
+            return _read_png16(path.read_bytes(), stored_size(im))
     elif im.format == "TIFF" and im.mode in ("RGB", "RGBA", "RGBX"):
         tags = im.tag_v2
         if set(_as_tuple(tags.get(258, 8))) == {16}:
@@ -41,21 +42,33 @@ def decode_16bit_colour(path: Path, im: Image.Image,
 
 
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+_PNG_HEAD_BYTES = 29  # signature, then IHDR: length, type, width, height, bit depth, colour type, ...
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
-def _read_png16(data: bytes) -> tuple[np.ndarray, bytes | None]:
-    """16-bit PNG -> ((H, W, C) uint16, eXIf chunk or None). Chunks are CRC-checked."""
-    width = height = channels = interlace = 0
+def _read_png16(data: bytes, size_wh: tuple[int, int]) -> tuple[np.ndarray, bytes | None]:
+    """16-bit PNG -> ((H, W, C) uint16, eXIf chunk or None). Chunks are CRC-checked.
+
+    Everything is sized from the one IHDR, the first chunk, whose size the caller has checked
+    (``size_wh``): a second IHDR is refused, since a later header could otherwise make the
+    decoder allocate for an image no limit was checked against."""
+    length, kind = struct.unpack(">I4s", data[8:16])
+    if kind != b"IHDR" or length != 13:
+        raise ValueError("PNG does not start with its IHDR header")
+    width, height, _, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if (width, height) != tuple(size_wh):
+        raise ValueError(f"PNG header says {width}x{height}, not the {size_wh[0]}x{size_wh[1]} that was checked")
+    if interlace not in (0, 1):
+        raise ValueError(f"unknown PNG interlace method {interlace}")
+    channels = _PNG_CHANNELS[colour_type]
     idat, exif, pos = [], None, 8
     while pos + 12 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body, crc = data[pos + 8:pos + 8 + length], data[pos + 8 + length:pos + 12 + length]
         if len(crc) < 4 or zlib.crc32(kind + body) != int.from_bytes(crc, "big"):
             raise ValueError(f"PNG chunk {kind!r} is truncated or fails its CRC")
-        if kind == b"IHDR":
-            width, height, _, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            channels = _PNG_CHANNELS[colour_type]
+        if kind == b"IHDR" and pos != 8:
+            raise ValueError("PNG holds a second IHDR header")
         elif kind == b"IDAT":
             idat.append(body)
         elif kind == b"eXIf":
@@ -82,17 +95,48 @@ def png_unfilter(rows: np.ndarray, bpp: int) -> np.ndarray:
     uint8 (H, W*bpp).
 
     Pixel (y, x) depends on its left, upper and upper-left neighbours (PNG spec §9), so the
-    pixels of one anti-diagonal x + y = d are independent: H + W - 1 vectorised steps. Pixels
-    are stored skewed, (y, x) at ``grid[x + y + 2, y + 1]``, so that every diagonal and its
-    neighbours are contiguous; the never-written slots are PNG's zero outside the image.
-    Memory: (H + W + 1) (H + 1) bpp bytes.
+    pixels of one anti-diagonal x + y = d are independent and are unfiltered in one vectorised
+    step. Rows go in bands of B, a band in B + W - 1 steps, its pixels stored skewed, (y, x) at
+    ``grid[x + y + 2, y + 1]``, so that every diagonal and its neighbours are contiguous; slot
+    row 0 holds the row above the band (zeros above the image) and the never-written slots are
+    PNG's zeros left of the image. The grid's (B + W + 1) (B + 1) bpp bytes stay within
+    :func:`_band_rows`'s budget: memory O(H W), where one band over a tall image would take
+    O(H (H + W)).
     """
     height, width = rows.shape[0], (rows.shape[1] - 1) // bpp
     kinds = rows[:, 0].astype(np.int16)[:, None]
     if height and kinds.max() > 4:
         raise ValueError("invalid PNG filter type")
-    grid = np.zeros((height + width + 1, height + 1, bpp), np.uint8)
-    _skewed(grid)[...] = rows[:, 1:].reshape(height, width, bpp)  # filtered bytes, replaced diagonal by diagonal
+    out = np.empty((height, width * bpp), np.uint8)
+    band = _band_rows(height, width, bpp)
+    above = np.zeros((width, bpp), np.uint8)
+    for top in range(0, height, band):
+        rows_here = min(band, height - top)
+        grid = np.zeros((rows_here + width + 1, rows_here + 1, bpp), np.uint8)
+        grid[1:width + 1, 0] = above
+        _skewed(grid)[...] = rows[top:top + rows_here, 1:].reshape(rows_here, width, bpp)
+        _unfilter_band(grid, kinds[top:top + rows_here], width)
+        out[top:top + rows_here] = _skewed(grid).reshape(rows_here, width * bpp)
+        above = out[top + rows_here - 1].reshape(width, bpp)
+    return out
+
+
+# Fewer, taller bands take fewer steps (each band costs W of them), so the budget is generous:
+# twice the image's filtered bytes, or this much for small images.
+MIN_BAND_BYTES = 64 << 20
+
+
+def _band_rows(height: int, width: int, bpp: int) -> int:
+    """Rows per band: the largest B in [1, H] with (B + W + 1) (B + 1) bpp <= budget, the positive
+    root of B^2 + (W + 2) B + W + 1 - M (M = budget / bpp), whose discriminant is W^2 + 4 M."""
+    slots = max(MIN_BAND_BYTES, 2 * height * (1 + width * bpp)) // bpp
+    return max(1, min(height, (math.isqrt(width * width + 4 * slots) - width - 2) // 2))
+
+
+def _unfilter_band(grid: np.ndarray, kinds: np.ndarray, width: int) -> None:
+    """Unfilter the skewed band ``grid`` (see :func:`png_unfilter`) in place, diagonal by
+    diagonal; ``kinds``: int16 (B, 1) filter types of its rows."""
+    height = kinds.shape[0]
     for d in range(height + width - 1):
         y0, y1 = max(0, d - width + 1), min(d, height - 1) + 1
         left = grid[d + 1, y0 + 1:y1 + 1].astype(np.int16)
@@ -105,11 +149,10 @@ def png_unfilter(rows: np.ndarray, bpp: int) -> np.ndarray:
         predicted = np.where(k == 4, paeth, np.where(k == 3, (left + up) >> 1,
                              np.where(k == 2, up, np.where(k == 1, left, 0))))
         grid[d + 2, y0 + 1:y1 + 1] += predicted.astype(np.uint8)
-    return _skewed(grid).reshape(height, width * bpp)
 
 
 def _skewed(grid: np.ndarray) -> np.ndarray:
-    """(H, W, bpp) view of the pixels of a skewed (H + W + 1, H + 1, bpp) grid (see above)."""
+    """(B, W, bpp) view of the pixels of a skewed (B + W + 1, B + 1, bpp) grid (see above)."""
     rows, bpp = grid.shape[1] - 1, grid.shape[2]
     return np.lib.stride_tricks.as_strided(grid[2:, 1:], shape=(rows, grid.shape[0] - rows - 1, bpp),
                                            strides=((rows + 2) * bpp, (rows + 1) * bpp, 1))

@@ -83,28 +83,71 @@ class Photo:
 def load_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """Decode ``path`` fully; refuse more than ``max_pixels`` pixels before decoding."""
     path = Path(path)
-    with reading_input(path) as caught, Image.open(path) as im:
+    with reading_input(path) as caught, open_image(path) as im:
         width, height = im.size
-        if width * height > max_pixels:
-            raise InputError(f"{path}: too many pixels ({width}x{height} = {width * height / 1e6:.3g} MP; "
-                             f"the limit is {max_pixels / 1e6:g} MP)")
+        check_pixels(path, width, height, max_pixels)
         size_bytes = path.stat().st_size
         if im.format == "JPEG" and size_bytes < width * height / 1e6 * MIN_JPEG_BYTES_PER_MP:
             raise InputError(f"{path}: {size_bytes} bytes cannot hold the {width}x{height} JPEG its header "
                              f"declares; the file is truncated or forged")
         photo = _decode(path, im)
         notes = [f"{path}: {w.message}" for w in caught]
+        if getattr(im, "is_animated", False) and im.format != "MPO":  # MPO: a JPEG and its previews
+            notes.insert(0, f"{path}: {im.format} with several frames (an animation or pages); the first is used")
     return replace(photo, warnings=tuple(dict.fromkeys(photo.warnings + tuple(notes))))
 
 
 def read_size(path: str | Path) -> tuple[int, int]:
     """Upright ``(width, height)`` from the header alone (no pixel decoding)."""
     path = Path(path)
-    with reading_input(path), Image.open(path) as im:
+    with reading_input(path), open_image(path) as im:
         width, height = stored_size(im)
         orientation, _ = _orientation(_source_exif(im, None))
     return (height, width) if orientation >= 5 else (width, height)
 
+
+def check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    """The one size guard of every image bokeh decodes (photos and depth maps), applied to the
+    header before any pixel is allocated."""
+    if width * height > max_pixels:
+        raise InputError(f"{path}: too many pixels ({width}x{height} = {width * height / 1e6:.3g} MP; "
+                         f"the limit is {max_pixels / 1e6:g} MP)")
+
+
+# The formats bokeh reads photos from. Pillow would otherwise try every plugin it has, EPS among
+# them, which hands the file to Ghostscript (an interpreter of PostScript programs) whatever the
+# file's name; the rarely used decoders stay out too. MPO (multi-picture JPEG) opens as JPEG;
+# HEIF exists when pillow-heif is installed.
+PHOTO_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "HEIF", "AVIF", "BMP", "GIF")
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+
+
+@contextlib.contextmanager
+def open_image(path: Path, formats: tuple[str, ...] = PHOTO_FORMATS) -> Iterator[Image.Image]:
+    """``Image.open`` restricted to ``formats``; any other file is an InputError that says
+    what it is when Pillow knows the format (never decoded)."""
+    Image.init()
+    known = [name for name in formats if name in Image.OPEN]
+    try:
+        im = Image.open(path, formats=known)
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: {_unread_format(path, known)}") from None
+    with im:
+        yield im
+
+
+def _unread_format(path: Path, formats: list[str]) -> str:
+    """Why a file none of ``formats`` accepts was not read, from its first bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS and "HEIF" not in formats:
+        return "HEIC/HEIF photos need the optional package pillow-heif (pip install pillow-heif)"
+    for name in Image.ID:
+        _, accept = Image.OPEN[name]
+        with contextlib.suppress(Exception):  # a plugin's header test, on 32 bytes
+            if name not in formats and accept is not None and accept(head):
+                return f"holds {name} data, a format bokeh does not read (it reads {', '.join(formats)})"
+    return "not an image (or a format bokeh cannot read)"
 
 
 @contextlib.contextmanager

@@ -39,8 +39,10 @@ class LensRecord:
 
 def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", quality: int = JPEG_QUALITY,
                source: Photo | None = None, f_number: float | None = None,
-               description: str | None = None, lens: LensRecord | None = None) -> list[str]:
+               description: str | None = None, lens: LensRecord | None = None, replace: bool = True) -> list[str]:
     """Write float sRGB (H, W, 3) in [0, 1] to ``out_path`` atomically; return warnings.
+    ``replace=False``: never replace a file there, even one another process wrote meanwhile
+    (:class:`bokehcli.files.OutputExists`).
 
     fmt: "jpeg" (8-bit; 4:4:4 chroma from quality 90), "png" (8-bit) or "tiff" (16-bit RGB,
     deflate with horizontal prediction). ``lens``: facts to keep in standard tags (see
@@ -56,7 +58,7 @@ def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", qualit
     height, width = srgb.shape[:2]
     exif, notes = _output_exif(source, f_number, description, lens or LensRecord(), (width, height))
     icc = source.icc if source is not None else None
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path, replace=replace) as tmp:
         if fmt == "tiff":
             _write_tiff16(tmp, _quantise(srgb, np.uint16), exif, icc)
         else:

@@ -80,9 +80,9 @@ def read_blocks(path: str | os.PathLike) -> Blocks:
                 return jpeg_blocks(fh)
             if head in (b"II*\0", b"MM\0*"):
                 return _tiff_blocks(fh.read(MAX_TIFF_BYTES))
-            return _pillow_blocks(fh, path)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return _pillow_blocks(path)
 
 
 def jpeg_blocks(fh: io.BufferedIOBase) -> Blocks:
@@ -145,18 +145,19 @@ def _tiff_blocks(tiff: bytes) -> Blocks:
     return blocks
 
 
-def _pillow_blocks(fh: io.BufferedIOBase, path: str | os.PathLike) -> Blocks:
-    """EXIF and XMP of formats Pillow opens (PNG, WebP, HEIF with pillow-heif, ...)."""
-    from PIL import Image
+def _pillow_blocks(path: str | os.PathLike) -> Blocks:
+    """EXIF and XMP of the other photo formats Pillow opens (PNG, WebP, HEIF with pillow-heif, ...)."""
+    from pathlib import Path
 
-    from ..imageio import register_heif
+    from ..imageio import open_image
 
-    register_heif()
     try:
-        with Image.open(fh) as im:
+        with open_image(Path(path)) as im:
             exif = im.info.get("exif") or b""
             xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or b""
             blocks = Blocks(width=im.size[0], height=im.size[1])
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure: not a photo we can read, not a crash
         raise InputError(f"{path}: not an image (unrecognised format: {type(exc).__name__})") from None
     if isinstance(exif, bytes) and exif:

@@ -2,8 +2,9 @@
 
 Focus sources, first plausible one wins: EXIF SubjectDistance, the maker note, XMP
 (aux:ApproximateFocusDistance, exif:SubjectDistance, GFocus:FocalDistance). A distance is
-plausible when it lies between the focal length and 10 km, or is an infinity sentinel; the
-far bound of a range beyond 10 km is read as infinity (no lens here tells 10 km from it).
+plausible when it lies between the focal length (the shortest lens's when unknown) and 10 km,
+or is an infinity sentinel; the far bound of a range beyond 10 km is read as infinity (no lens
+here tells 10 km from it).
 
 Where the camera focused (AF points, subject area, faces): ``_fill_focus_points`` gathers the
 records of the maker note, EXIF and XMP and ``focus_points`` picks and places one.
@@ -31,6 +32,8 @@ from .xmp_regions import read_xmp_regions
 MAX_FOCUS_M = 10_000.0
 FOCAL_MM_RANGE = (0.5, 10_000.0)    # phone ultra-wides .. the longest telephotos
 CROP_RANGE = (0.2, 30.0)            # 4x5" large format .. tiny thermal/phone sensors
+SENSOR_DIAGONAL_MM_RANGE = (FULL_FRAME_DIAGONAL_MM / CROP_RANGE[1], FULL_FRAME_DIAGONAL_MM / CROP_RANGE[0])
+FOCUS_M_RANGE = (FOCAL_MM_RANGE[0] / 1000.0, MAX_FOCUS_M)  # no lens focuses nearer than its focal length
 F_NUMBER_RANGE = (0.5, 1024.0)
 SENSOR_DEFAULT_WARNING = "sensor size unknown: assuming full frame (crop factor 1.0)"
 _INFINITY_RATIONAL = 0xFFFFFFFF
@@ -155,7 +158,9 @@ def _ratio(pair: tuple[int, int]) -> float | None:
 
 
 def _fill_focus(info: LensInfo, exif: Exif | None, reading: Reading | None, xmp: list[bytes]) -> None:
-    focal_m = (info.focal_mm or 0.0) / 1000.0
+    # Without a focal length, the shortest lens bounds the focus from below (a subnormal 1e-320 m
+    # would otherwise pass, and its harmonic mean overflow to a focus of 0 m).
+    focal_m = info.focal_mm / 1000.0 if info.focal_mm else FOCUS_M_RANGE[0]
     candidates = []
     if exif is not None and exif.subject_distance is not None:
         candidates.append(("EXIF:SubjectDistance", _subject_distance(exif.subject_distance)))
@@ -218,7 +223,7 @@ def _plausible(distances: tuple[float, ...], focal_m: float, source: str,
     for value in values:
         if math.isinf(value):
             continue
-        if not value > max(focal_m, 0.0) or value > MAX_FOCUS_M:
+        if not value > focal_m or value > MAX_FOCUS_M:
             warnings.append(f"ignored implausible focus distance {value:.4g} m ({source})")
             return None
     return tuple(values)

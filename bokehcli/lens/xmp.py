@@ -25,7 +25,13 @@ _PROPERTIES = (
 )
 _NUMBER = r"\s*([0-9.eE+-]{1,32}(?:/[0-9.eE+-]{1,32})?)\s*"
 _INFINITY_RATIONAL = "4294967295/1"
-_DECLARATION = re.compile(r"""xmlns:([A-Za-z_][\w.-]{0,63})\s*=\s*["']([^"']{0,200})["']""")
+_PREFIX = r"[A-Za-z_][\w.-]{0,63}"
+_DECLARATION = re.compile(rf"""xmlns:({_PREFIX})\s*=\s*["']([^"']{{0,200}})["']""")
+# A property as an attribute in double or single quotes, or as an element: (prefix, name, value).
+_NAMES = "|".join(name for *_, name in _PROPERTIES)
+_FORMS = (re.compile(rf'(?<![\w.:-])({_PREFIX}):({_NAMES})\s*=\s*"{_NUMBER}"'),
+          re.compile(rf"(?<![\w.:-])({_PREFIX}):({_NAMES})\s*=\s*'{_NUMBER}'"),
+          re.compile(rf"<({_PREFIX}):({_NAMES})(?:\s[^<>]{{0,200}})?>{_NUMBER}</\1:\2>"))
 
 
 def xmp_text(packets: list[bytes]) -> str:
@@ -48,18 +54,24 @@ def strip_comments(text: str) -> str:
 
 
 def read_xmp_focus(packets: list[bytes]) -> tuple[str, float] | None:
-    """First focus distance (metres, ``math.inf`` allowed) found in the packets, with its source."""
+    """First focus distance (metres, ``math.inf`` allowed) found in the packets, with its source.
+
+    Each way of writing a property is searched once for every prefix at the same time (not once
+    per bound prefix: a packet can bind tens of thousands of prefixes, each search reading the
+    whole packet); the first value of each (form, prefix, property) is kept."""
     text = xmp_text(packets)
     bound = {prefix: uri for prefix, uri in _DECLARATION.findall(text)}
+    written: dict[tuple[int, str, str], str] = {}
+    for form, pattern in enumerate(_FORMS):
+        for match in pattern.finditer(text):
+            written.setdefault((form, match.group(1), match.group(2)), match.group(3))
     for source, uri, usual, name in _PROPERTIES:
         # the usual prefix also counts where the packet (or fragment) does not bind it elsewhere
         prefixes = [p for p, u in bound.items() if u == uri] + ([usual] if usual not in bound else [])
         for prefix in prefixes:
-            qname = re.escape(f"{prefix}:{name}")
-            for pattern in (rf'(?<![\w.:-]){qname}\s*=\s*"{_NUMBER}"', rf"(?<![\w.:-]){qname}\s*=\s*'{_NUMBER}'",
-                            rf"<{qname}(?:\s[^<>]{{0,200}})?>{_NUMBER}</{qname}>"):
-                match = re.search(pattern, text)
-                value = _parse(match.group(1)) if match else None
+            for form in range(len(_FORMS)):
+                raw = written.get((form, prefix, name))
+                value = _parse(raw) if raw is not None else None
                 if value is not None:
                     return source, value
     return None

@@ -11,6 +11,16 @@ import json
 from dataclasses import dataclass
 
 
+# Inclusive bounds of every numeric field: far beyond the shipped variants (base: dim 192, six
+# blocks), yet small enough that the network a stranger's config describes is built (on the meta
+# device, to check the file's tensors) in seconds, and its depth range is finite and positive.
+LIMITS = {"dim": (1, 4096), "heads": (1, 64), "head_dim": (1, 1024), "blocks": (1, 64), "fusion_every": (1, 64),
+          "ffn_ratio": (0.5, 16.0), "conv_kernel": (1, 31), "skip_dim": (1, 1024), "decoder_dim": (1, 1024),
+          "lens_dim": (1, 1024), "min_depth_m": (1e-3, 1e5), "max_depth_m": (1e-3, 1e5), "chunk_size": (1, 1024)}
+FLOAT_FIELDS = ("ffn_ratio", "min_depth_m", "max_depth_m")
+MAX_NAME_CHARS = 64
+
+
 @dataclass(frozen=True)
 class BokehFlowConfig:
     """Shape of a BokehFlow network.
@@ -41,21 +51,26 @@ class BokehFlowConfig:
     chunk_size: int = 32
 
     def __post_init__(self) -> None:
-        positive = ("dim", "heads", "head_dim", "blocks", "fusion_every", "skip_dim", "decoder_dim",
-                    "lens_dim", "chunk_size")
-        for key in positive:
+        """Every field within ``LIMITS``: a weights file is untrusted, and a field out of bounds
+        (100,000 blocks, an infinite depth range, a width that overflows) must be refused here,
+        before any network is built from it."""
+        if not (isinstance(self.name, str) and 0 < len(self.name) <= MAX_NAME_CHARS and self.name.isprintable()):
+            raise ValueError(f"model config: name must be 1 to {MAX_NAME_CHARS} printable characters, "
+                             f"got {self.name!r:.80}")
+        for key, (low, high) in LIMITS.items():
             value = getattr(self, key)
-            if not (isinstance(value, int) and value > 0):
-                raise ValueError(f"model config: {key} must be a positive integer, got {value!r}")
+            integral = key not in FLOAT_FIELDS
+            kinds = (int,) if integral else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+                what = "an integer" if integral else "a number"
+                raise ValueError(f"model config: {key} must be {what} from {low:g} to {high:g}, got {value!r:.40}")
         if self.blocks % self.fusion_every:
             raise ValueError(f"model config: blocks ({self.blocks}) must be a multiple of fusion_every "
                              f"({self.fusion_every})")
-        if self.conv_kernel % 2 == 0 or self.conv_kernel < 1:
+        if self.conv_kernel % 2 == 0:
             raise ValueError(f"model config: conv_kernel must be odd, got {self.conv_kernel}")
-        if not self.ffn_ratio > 0:
-            raise ValueError(f"model config: ffn_ratio must be positive, got {self.ffn_ratio}")
-        if not 0 < self.min_depth_m < self.max_depth_m:
-            raise ValueError("model config: need 0 < min_depth_m < max_depth_m")
+        if not self.min_depth_m < self.max_depth_m:
+            raise ValueError("model config: need min_depth_m < max_depth_m")
 
     @property
     def stages(self) -> int:

@@ -3,7 +3,8 @@
 File format: ``models/<name>.safetensors`` holding the ``state_dict`` tensors, with metadata
 ``{"format": "bokehflow", "config": <BokehFlowConfig JSON>}`` (SPEC §3). Loading rebuilds the
 network from the stored config and refuses, with a one-line :class:`InputError`, a file that is
-not safetensors, has no or an unknown config, or whose tensor names/shapes do not match it.
+not safetensors, has no, an unknown or an out-of-bounds config, whose tensor names/shapes do not
+match it, or whose weights are not finite.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         raise InputError(f"{path}: not a BokehFlow weights file (no model config in its metadata)")
     try:
         config = BokehFlowConfig.from_json(meta["config"])
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise InputError(f"{path}: invalid model config in metadata: {exc}") from None
     # Shapes first, on the meta device: an untrusted config must not allocate before it is checked.
     with torch.device("meta"):
@@ -98,6 +99,11 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         if tuple(state[key].shape) != shape:
             raise InputError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, "
                              f"config {config.name!r} needs {shape}")
+        # NaN or inf weights would only show up as a NaN depth map deep inside a render.
+        if not state[key].is_floating_point():
+            raise InputError(f"{path}: tensor {key} holds {state[key].dtype} values, not floating-point weights")
+        if not bool(torch.isfinite(state[key]).all()):
+            raise InputError(f"{path}: tensor {key} holds NaN or infinite values")
     model = BokehFlow(config)
     model.load_state_dict(state)
     return model.to(device).eval()

@@ -1,0 +1,111 @@
+"""Stop signals (SIGINT from Ctrl-C, SIGTERM from kill): how each kind of process takes them.
+
+The main process turns them into :class:`Interrupted`, which unwinds every ``finally`` (so
+temporary files are removed) up to the command line, which exits 130 or 143 with one line.
+Worker processes leave stopping to the parent: a terminal's Ctrl-C and a ``kill`` of the process
+group reach every process, and a worker that died of them on its own would print its traceback
+and make the parent report a crashed worker instead of the interrupt. Data-loader workers ignore
+both signals (the parent tells them to stop); pool workers ignore SIGINT and end quietly on the
+SIGTERM their pool stops them with. A few steps (creating a
+temporary file and taking note of its name, starting workers) must not be split by an
+interrupt: signals are held back for their duration and delivered right after.
+
+Only the standard library is imported here: the handlers are installed before the heavy imports
+of the command line, so that a Ctrl-C in its first seconds is handled like any later one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread on SIGINT/SIGTERM. Click turns KeyboardInterrupt into
+    "Aborted!" with exit code 1; this exception passes through it, unwinds every ``finally``
+    and ends the command line with 130 / 143."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def exit_code(signum: int) -> int:
+    """The shell's convention for a run ended by signal ``signum``: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + signum
+
+
+def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
+    # The first signal stops the run; a second one (Ctrl-C pressed twice) must not interrupt the
+    # unwinding that removes temporary files and stops workers.
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    if _held:
+        _pending.append(signum)
+        return
+    raise Interrupted(signum)
+
+
+def install_stop_handlers() -> None:
+    """In the main process: SIGINT and SIGTERM raise :class:`Interrupted`, except one this process
+    was started ignoring (a shell starts background jobs ignoring SIGINT), which stays ignored."""
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _raise_interrupted)
+
+
+_held = 0                 # signals_deferred() blocks open in the main thread
+_pending: list[int] = []  # a signal that arrived meanwhile, raised when the last one closes
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back for the duration: one that arrives meanwhile raises
+    :class:`Interrupted` as the block ends (in the main process, where the handlers of
+    :func:`install_stop_handlers` run). Other threads (torch's among them) may receive the
+    signal itself, so it is held back where Python runs the handler, in the main thread; the
+    calling thread's signal mask blocks it too, which processes forked or spawned meanwhile
+    inherit: they start with the signals held back (see :func:`ignore_stop_signals`)."""
+    global _held
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    _held += main
+    try:
+        yield
+    finally:
+        _held -= main
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if main and not _held and _pending:
+            raise Interrupted(_pending.pop())
+
+
+def ignore_stop_signals(*_) -> None:
+    """In a worker process (a DataLoader ``worker_init_fn``): ignore SIGINT and SIGTERM, then let
+    signals through again; one held back since the worker started is discarded (it was ignored)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def pool_worker_signals() -> None:
+    """In a ``multiprocessing.Pool`` worker: ignore SIGINT, and end quietly on SIGTERM, with which
+    the pool shuts its workers down before waiting for them (so they cannot ignore it). Quietly:
+    SystemExit, on which a worker process exits without a traceback, after its ``finally``
+    blocks removed its temporary files and released the lock on the pool's task queue that an
+    idle worker holds (a worker killed outright would leave it locked, and the pool's shutdown
+    waiting on it forever). Once the worker is exiting anyway, the default action: an exception
+    raised in its exit handlers would only be printed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    atexit.register(signal.signal, signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _exit_quietly(signum, frame):  # noqa: ARG001 - signal handler signature
+    signal.signal(signum, signal.SIG_DFL)
+    raise SystemExit(exit_code(signum))
