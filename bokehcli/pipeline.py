@@ -61,6 +61,8 @@ MAX_ANCHOR_M = 1000.0
 FACE_DISAGREEMENT = 2.0
 DEPTH_SUFFIXES = (".png", ".npy")
 DEPTH_SOURCES = ("auto", "embedded", "cues", "model")
+# Below this largest blur (px) a render looks unchanged: the photo says so and how to get more.
+LOW_BLUR_PX = 2.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class RenderSettings:
     tile_px: int | None = None  # network tile; None = chosen from the working size
     tsp: bool = True
     depth_source: str = "auto"   # without --depth: "embedded", "cues", "model" or "auto" (see _estimate_depth)
+    equivalent: bool = False     # f-number and focal length as full-frame equivalents
 
     @property
     def f_number(self) -> float:
@@ -261,6 +264,11 @@ def render_file(path: str | Path, settings: RenderSettings,
                                  highlight_boost=settings.highlight_boost, refine_lin=refine, progress=progress,
                                  stages=stages)
     result.max_blur_px = round(rendered.max_blur_px, 2)
+    if result.max_blur_px < LOW_BLUR_PX:
+        advice = ("add --equivalent for the look of that f-number on a full-frame camera" if not settings.equivalent
+                  else "the subject is far for this lens: a lower --f, a longer --focal-length or a nearer --focus-at "
+                       "blurs more")
+        result.warnings.append(f"{path}: the largest blur is {result.max_blur_px:.1f} px, barely visible; {advice}")
     with stages("encode"):
         srgb = linear_to_srgb(rendered.linear.cpu())[0].permute(1, 2, 0).numpy()
         make_folder(out.parent, out)
@@ -405,6 +413,22 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
     else:
         result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "default"
         result.warnings.append(f"{result.path}: {SENSOR_DEFAULT_WARNING}")
+    if settings.equivalent:
+        _to_full_frame_equivalent(settings, info, result)
+
+
+def _to_full_frame_equivalent(settings: RenderSettings, info, result: RenderResult) -> None:
+    """--equivalent: the same field of view on a full-frame sensor (focal length times the crop
+    factor), so the f-number gives the look it has on a 35 mm camera, which is what a phone's
+    "f/1.8 portrait mode" means. A --focal-length flag is taken as the equivalent already."""
+    if settings.focal_mm is None:
+        if info.focal_35mm and settings.sensor_diag_mm is None and settings.crop_factor is None:
+            result.focal_mm, source = info.focal_35mm, info.sources.get("focal_35mm", "EXIF")
+        else:
+            result.focal_mm = result.focal_mm * FULL_FRAME_DIAGONAL_MM / result.sensor_diag_mm
+            source = f"{result.focal_source} x crop factor"
+        result.focal_source = f"35 mm equivalent ({source})"
+    result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "full frame (--equivalent)"
 
 
 def _lens_to_record(info) -> LensRecord:

@@ -1,6 +1,7 @@
 """`bokeh render` end to end on generated photos with EXIF and depth maps."""
 
 import json
+import math
 import os
 
 import numpy as np
@@ -325,3 +326,23 @@ def test_network_sees_the_cameras_focus_not_the_requested_one(scene, tmp_path):
         assert json.loads(result.stdout)[0]["focus_source"] == "flag"
         depths.append(np.load(out / "scene_depth.npy"))
     assert np.array_equal(depths[0], depths[1])
+
+
+def test_equivalent_gives_a_small_sensor_the_blur_of_full_frame(tmp_path):
+    """A phone-like photo (6 mm lens, 28 mm equivalent) at f/1.8: barely blurred as taken, with a
+    warning that says what to do; --equivalent renders it as a 28 mm f/1.8 on full frame, whose
+    CoC is the crop factor (28/6) times larger, by the thin lens."""
+    rgb = textured_rgb(H, W)
+    photo = write_photo(tmp_path / "phone.jpg", rgb, make_exif(focal_mm=6.0, focus_m=0.5, focal_35mm=28))
+    depth = write_depth_png(tmp_path / "phone_depth.png", two_plane_depth(H, W, 0.5, 8.0))
+    plain = run(photo, "--f", "1.8", "--depth", depth, "--out", tmp_path / "plain", "--json")
+    equivalent = run(photo, "--f", "1.8", "--depth", depth, "--out", tmp_path / "eq", "--equivalent", "--json")
+    assert plain.exit_code == 0 and equivalent.exit_code == 0, plain.output + equivalent.output
+    small, large = json.loads(plain.stdout)[0], json.loads(equivalent.stdout)[0]
+    assert small["max_blur_px"] < 2 and any("--equivalent" in w for w in small["warnings"])
+    assert large["focal_mm"] == 28 and large["sensor_diagonal_mm"] == pytest.approx(43.27)
+    # same field of view: c_px = A f / (S1 - f) (1 - S1/D) / pitch, pitch = diagonal / image diagonal
+    def coc_px(focal_mm, diagonal_mm):
+        return (focal_mm / 1.8) * focal_mm / (500 - focal_mm) * (1 - 0.5 / 8) / (diagonal_mm / math.hypot(W, H))
+    assert large["max_blur_px"] == pytest.approx(coc_px(28, 43.27), rel=0.02)
+    assert large["max_blur_px"] > 2 and not any("barely visible" in w for w in large["warnings"])

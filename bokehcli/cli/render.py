@@ -35,6 +35,11 @@ def render(
                                                  help="Focus distance in m, or 'inf' [EXIF]."),
     focus_at: Optional[str] = typer.Option(None, "--focus-at", help="Focus on the depth at pixel X,Y."),
     crop_factor: Optional[float] = typer.Option(None, "--crop-factor", help="Sensor crop factor [EXIF]."),
+    equivalent: bool = typer.Option(False, "--equivalent",
+                                    help="Read --f (and --focal-length) as full-frame equivalents: the look of "
+                                         "that lens on a 35 mm camera with the same field of view, as phone "
+                                         "portrait modes mean 'f/1.8'. Without it --f is the real f-number of "
+                                         "this camera's lens, which on a small sensor blurs little."),
     sensor_diagonal: Optional[float] = typer.Option(None, "--sensor-diagonal", help="Sensor diagonal in mm."),
     blades: int = typer.Option(0, "--blades", help="Aperture blades (0 = round, or 3 and more)."),
     blade_rotation: float = typer.Option(0.0, "--blade-rotation", help="Blade rotation in degrees."),
@@ -81,7 +86,7 @@ def render(
             blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
             out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
             save_depth=save_depth, model=model, device=device, work_size_px=work_size_px, tile_px=tile_px,
-            tsp=not no_tsp, depth_source=depth_source)
+            tsp=not no_tsp, depth_source=depth_source, equivalent=equivalent)
         settings.validate()
     except BokehError as exc:
         fail_line(str(exc))
