@@ -58,6 +58,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -443,6 +444,7 @@ def train(given: dict[str, Any], rt: Runtime) -> dict[str, Any] | None:
 
 
 def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
+    check_logger(rt.log)
     device = pick_device(rt.device, ddp)
     amp = (device.type == "cuda") if rt.amp is None else rt.amp
     state_path, log_path = rt.out / "state.pt", rt.out / "log.jsonl"
@@ -522,7 +524,7 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist) -> dict[str, Any]:
         except OSError as exc:
             raise OutputError(f"{rt.out}: cannot create the run folder: {exc.strerror or exc}") from None
         write_config(rt.out / "config.json", settings, rt, model.config, ddp.world, amp)
-    scalars = open_logger(rt.log, rt.out, start_step) if ddp.main else None
+    scalars = ScalarLog(rt.out, start_step) if ddp.main and rt.log is not None else None
 
     lpips_net, lpips_note = losses.load_lpips(device)
     if ddp.main and lpips_note:
@@ -631,11 +633,8 @@ class ScalarLog:
     invocation, are purged, as log.jsonl's lines are."""
 
     def __init__(self, out: Path, start_step: int) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise BokehError("--log tensorboard needs the tensorboard package: "
-                             "pip install 'bokehcli[tensorboard]'") from None
+        from torch.utils.tensorboard import SummaryWriter
+
         self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1)
 
     def __call__(self, record: dict[str, Any]) -> None:
@@ -651,13 +650,14 @@ class ScalarLog:
         self.writer.close()
 
 
-def open_logger(name: str | None, out: Path, start_step: int) -> ScalarLog | None:
-    """The writer of logged scalars for ``--log NAME`` (one of LOGGERS), or None."""
+def check_logger(name: str | None) -> None:
+    """Raises BokehError unless ``--log NAME`` is None or one of LOGGERS, installed."""
     if name is None:
-        return None
+        return
     if name not in LOGGERS:
         raise BokehError(f"--log must be one of {', '.join(LOGGERS)}, got {name!r}")
-    return ScalarLog(out, start_step)
+    if importlib.util.find_spec("tensorboard") is None:
+        raise BokehError("--log tensorboard needs the tensorboard package: pip install 'bokehcli[tensorboard]'")
 
 
 def _summary(rt: Runtime, model_name: str, settings: TrainSettings, step: int, seconds: float, samples: int,
