@@ -24,6 +24,7 @@ from .device import resolve_device
 from .files import atomic_path
 from .imageio import exif_rational, read_size
 from .pipeline import RenderSettings, render_file
+from .threads import thread_settings
 from .timing import Stages, peak_rss_bytes, reset_peak_rss
 
 STAGES = ("decode", "cue: faces", "cue: saliency", "cue: defocus", "cue: subject", "cue: layout", "network",
@@ -78,7 +79,7 @@ def bench_render(photo: Path, settings: RenderSettings, repeat: int) -> dict:
         "photo": str(photo), "megapixels": round(megapixels, 2), "repeat": repeat, "device": str(device),
         "depth": result.depth_source if not settings.depth else "given",
         "settings": {"f_number": settings.f_number, "work_size_px": settings.work_size_px, "tile_px": settings.tile_px,
-                     "tsp": settings.tsp, "threads": torch.get_num_threads()},
+                     "tsp": settings.tsp, **thread_settings()},
         "median_seconds": {k: round(v, 3) for k, v in medians.items()},
         "megapixels_per_second": round(megapixels / medians["total"], 3),
         "peak_memory_bytes": max(peaks),

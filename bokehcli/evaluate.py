@@ -1,17 +1,23 @@
-"""Scoring on a RealBokeh-layout split (``bokeh eval``), the official protocol of SPEC §4.
+"""Scoring on a RealBokeh-layout split (``bokeh eval``, and model selection in ``bokeh train``).
 
-Every (source, target) pair of the split, at full resolution, no crop. A method turns the f/22
-source (sRGB, upright) and the target's lens into an sRGB image; it is quantised to 8 bits (what
-a saved file would hold; no JPEG encoding) and compared with the decoded 8-bit target:
+Protocols: ``all-pairs`` scores every (source, target) pair of the split; ``binary`` (the paper's
+RealBokeh_bin) one pair per scene, the source and the first target its metadata lists (f/22 ->
+f/2.0 on RealBokeh). Either way at full resolution, no crop. A method turns the f/22 source (sRGB,
+upright) and the target's lens into an sRGB image; it is quantised to 8 bits (what a saved file
+would hold; no JPEG encoding) and compared with the decoded 8-bit target:
 
     PSNR, SSIM   per image on RGB in [0, 1], data range 1, torchmetrics' definitions (bokehcli.losses)
     LPIPS        AlexNet, when the lpips package and its weights are available locally, else null
-    report       plain mean over pairs, and the same per target f-stop
+    report       means per target f-stop first, then the plain mean over pairs (which depends on
+                 how many pairs of each f-stop the split happens to hold: near-sharp targets score
+                 far higher than wide-open ones)
 
 Methods: a BokehFlow weights file (tiled TSP inference at full resolution, ``models.tiling``),
 ``identity`` (the source as the output: the floor) and, on sets with depth maps, ``physics-gt``
-(the layered renderer with the true depth: the ceiling of a depth-based method).
-``seconds_per_mp`` times the method alone (not decoding or scoring), per megapixel of output.
+(the layered renderer with the true depth: the ceiling of a depth-based method). The source was
+taken at f/22 and already carries that aperture's blur, so physics-gt adds only the blur it lacks
+(:func:`bokehcli.optics.residual_f_number`). ``seconds_per_mp`` times the method alone (not
+decoding or scoring), per megapixel of output.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,14 +41,26 @@ from .data.realbokeh import Pair, format_fstop, list_pairs, load_set_depth
 from .errors import BokehError, InputError
 from .files import atomic_path, atomic_write_bytes
 from .imageio import load_photo
-from .models.factory import load_model
+from .models.bokehflow import BokehFlow
+from .models.factory import load_model, resolve_weights
 from .models.tiling import overlap_for, predict, validate_tiling
 from .ops.color import linear_to_srgb
-from .optics import Lens
+from .optics import Lens, residual_f_number
+from .provenance import provenance
+from .render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .render.with_depth import render_with_depth
 
 GRID_PAIRS = 4
 GRID_HEIGHT_PX = 192
+DEFAULT_TILE_PX = 512  # network tile of `bokeh eval` and of validation in `bokeh train`
+PROTOCOLS = {
+    "all-pairs": "every (source, target) pair of the split",
+    "binary": "one pair per scene: the source and the first target listed in its metadata "
+              "(RealBokeh_bin: f/22 -> f/2.0)",
+}
+SCORING = ("full resolution, no crop; output quantised to 8 bits; PSNR and SSIM on RGB in [0, 1] with data "
+           "range 1 (torchmetrics 1.9 definitions: SSIM gaussian sigma 1.5, 11x11, reflect-padded, k1 0.01, "
+           "k2 0.03); means per target f-stop, then the plain mean over pairs")
 
 # A method maps (pair, source sRGB (3, H, W)) to (output sRGB (3, H, W), inverse depth (H, W) in
 # 1/m or None when it predicts none).
@@ -72,16 +90,24 @@ def lens_of(pair: Pair) -> Lens:
                 sensor_diag_mm=pair.sensor_diag_mm)
 
 
-def make_method(name: str, device: torch.device, tile_px: int | None = None) -> Method:
-    """One of :data:`BASELINES`, or BokehFlow weights (a path or a name in ``models/``)."""
+def make_method(name: str, device: torch.device, tile_px: int | None = DEFAULT_TILE_PX) -> tuple[Method, dict]:
+    """One of :data:`BASELINES`, or BokehFlow weights (a path or a name in ``models/``); returns
+    the method and its description for the report."""
     if name in BASELINES:
-        return BASELINES[name]
+        return BASELINES[name], BASELINE_CONFIGS[name]
+    path = resolve_weights(name)
+    model = load_model(path, device=device)
+    return model_method(model, tile_px), {"weights": str(path.resolve()), "config": json.loads(model.config.to_json()),
+                                          "tile_px": tile_px}
+
+
+def model_method(model: BokehFlow, tile_px: int | None) -> Method:
+    """BokehFlow as a method: tiled TSP inference at full resolution, then the renderer."""
     if tile_px is not None:
         try:
             validate_tiling(tile_px, overlap_for(tile_px))
         except ValueError as exc:
             raise BokehError(f"--tile: {exc}") from None
-    model = load_model(name, device=device)
 
     def bokehflow(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lens = lens_of(pair)
@@ -93,13 +119,18 @@ def make_method(name: str, device: torch.device, tile_px: int | None = None) -> 
 
 
 def _physics_gt(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The layered renderer with the set's true depth (full-frame pixel pitch)."""
+    """The layered renderer with the set's true depth (full-frame pixel pitch), adding the blur
+    the source lacks: the target's aperture less the source's own (``residual_f_number``)."""
     if pair.depth_path is None:
         raise InputError(f"{pair.source_path}: physics-gt needs the true depth <split>/depth/{pair.id}.npy")
     height, width = srgb.shape[-2:]
     depth = torch.from_numpy(load_set_depth(pair.depth_path, (height, width))).to(srgb.device)
+    f_number = residual_f_number(pair.f_number, pair.source_f_number)
+    if math.isinf(f_number):  # the source is already as blurred as the target
+        return srgb, 1.0 / depth
     with torch.inference_mode():
-        rendered = render_with_depth(srgb[None], (1.0 / depth)[None, None], lens_of(pair))
+        lens = replace(lens_of(pair), f_number=f_number)
+        rendered = render_with_depth(srgb[None], (1.0 / depth)[None, None], lens)
         return linear_to_srgb(rendered.linear)[0], 1.0 / depth
 
 
@@ -109,6 +140,11 @@ def _identity(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, None]:
 
 
 BASELINES: dict[str, Method] = {"identity": _identity, "physics-gt": _physics_gt}
+BASELINE_CONFIGS: dict[str, dict] = {
+    "identity": {"baseline": "identity", "description": "the source as the output"},
+    "physics-gt": {"baseline": "physics-gt", "description": "layered renderer with the true depth, adding the "
+                   "blur the f/22 source lacks", "highlight_boost": DEFAULT_HIGHLIGHT_GAIN},
+}
 
 
 def inverse_depth_absrel(inv_depth: torch.Tensor, depth_m: torch.Tensor) -> float:
@@ -210,8 +246,8 @@ def _mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 
 
-def summarize(scores: list[PairScore], model: str, data: Path, split: str, lpips_note: str | None) -> dict:
-    """metrics.json: plain means over pairs and the per-f-stop table."""
+def summarize(scores: list[PairScore], lpips_note: str | None) -> dict:
+    """Means per target f-stop (first: they compare like with like) and over all pairs."""
     def block(group: list[PairScore]) -> dict:
         lpips = [s.lpips for s in group if s.lpips is not None]
         absrel = [s.inv_depth_absrel for s in group if s.inv_depth_absrel is not None]
@@ -223,12 +259,15 @@ def summarize(scores: list[PairScore], model: str, data: Path, split: str, lpips
     for f_number in sorted({s.f_number for s in scores}):
         per_fstop[format_fstop(f_number)] = block([s for s in scores if s.f_number == f_number])
     megapixels = math.fsum(s.width * s.height for s in scores) / 1e6
-    return {"model": model, "data": str(data), "split": split, **block(scores), "lpips_note": lpips_note,
-            "per_fstop": per_fstop,
-            "seconds_per_mp": math.fsum(s.seconds for s in scores) / megapixels if megapixels else None,
-            "protocol": "every pair at full resolution; output quantised to 8 bits; PSNR and SSIM on RGB in "
-                        "[0, 1] with data range 1 (torchmetrics 1.9 definitions: SSIM gaussian sigma 1.5, "
-                        "11x11, reflect-padded, k1 0.01, k2 0.03); plain mean over pairs"}
+    return {"per_fstop": per_fstop, **block(scores), "lpips_note": lpips_note,
+            "seconds_per_mp": math.fsum(s.seconds for s in scores) / megapixels if megapixels else None}
+
+
+def report(summary: dict, model: str, model_config: dict, data: Path, split: str, protocol: str) -> dict:
+    """metrics.json: what was scored and how, the scores, and what produced them."""
+    return {"model": model, "data": str(Path(data).resolve()), "split": split,
+            "protocol": {"name": protocol, "pairs": PROTOCOLS[protocol], "scoring": SCORING},
+            **summary, "model_config": model_config, **provenance()}
 
 
 def write_report(out_dir: Path, summary: dict, scores: list[PairScore],
@@ -249,22 +288,26 @@ def write_report(out_dir: Path, summary: dict, scores: list[PairScore],
             make_grid(grid_rows).save(tmp, format="PNG")
 
 
-def evaluate_split(data: Path, split: str, model: str, device: torch.device, limit: int | None = None,
-                   tile_px: int | None = None, rank: int = 0, world: int = 1,
-                   on_pair: Callable[[PairScore], None] | None = None
-                   ) -> tuple[dict, list[PairScore], list[tuple[PairScore, dict[str, np.ndarray]]]] | None:
-    """Score ``model`` on the first ``limit`` (default all) pairs of ``split``.
+def select_pairs(pairs: list[Pair], protocol: str) -> list[Pair]:
+    """The pairs a protocol scores (:data:`PROTOCOLS`); ``pairs`` in :func:`list_pairs` order."""
+    if protocol == "all-pairs":
+        return pairs
+    if protocol == "binary":
+        first: dict[str, Pair] = {}
+        for pair in pairs:
+            first.setdefault(pair.id, pair)
+        return list(first.values())
+    raise BokehError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+
+
+def score_pairs(pairs: list[Pair], method: Method, device: torch.device, lpips_net: torch.nn.Module | None,
+                rank: int = 0, world: int = 1, on_pair: Callable[[PairScore], None] | None = None
+                ) -> tuple[list[PairScore], list[tuple[PairScore, dict[str, np.ndarray]]]] | None:
+    """Score ``method`` on ``pairs``: (scores in pair order, the grid rows).
 
     With ``world > 1`` (torch.distributed initialised) rank ``r`` scores pairs ``r, r + world, ...``
-    and rank 0 gathers everything; other ranks return None. Returns (metrics.json content, scores
-    in pair order, the grid rows).
+    and rank 0 gathers everything; other ranks return None.
     """
-    pairs = list_pairs(data, split)
-    if limit is not None:
-        pairs = pairs[:limit]
-    check_method_inputs(model, pairs)
-    method = make_method(model, device, tile_px)
-    lpips_net, lpips_note = losses.load_lpips(device)
     keep = set(grid_indices(len(pairs)))
     scores, rows = [], []
     for index in range(rank, len(pairs), world):
@@ -285,4 +328,24 @@ def evaluate_split(data: Path, split: str, model: str, device: torch.device, lim
         rows = [r for _, part in gathered for r in part]
     scores.sort(key=lambda s: s.index)
     rows.sort(key=lambda r: r[0].index)
-    return summarize(scores, model, data, split, lpips_note), scores, rows
+    return scores, rows
+
+
+def evaluate_split(data: Path, split: str, model: str, device: torch.device, limit: int | None = None,
+                   tile_px: int | None = DEFAULT_TILE_PX, rank: int = 0, world: int = 1,
+                   on_pair: Callable[[PairScore], None] | None = None, protocol: str = "all-pairs"
+                   ) -> tuple[dict, list[PairScore], list[tuple[PairScore, dict[str, np.ndarray]]]] | None:
+    """Score ``model`` on the first ``limit`` (default all) pairs that ``protocol`` selects from
+    ``split``; under torchrun the pairs are sharded by rank (:func:`score_pairs`) and ranks other
+    than 0 return None. Returns (metrics.json content, scores in pair order, the grid rows)."""
+    pairs = select_pairs(list_pairs(data, split), protocol)
+    if limit is not None:
+        pairs = pairs[:limit]
+    check_method_inputs(model, pairs)
+    method, model_config = make_method(model, device, tile_px)
+    lpips_net, lpips_note = losses.load_lpips(device)
+    scored = score_pairs(pairs, method, device, lpips_net, rank, world, on_pair)
+    if scored is None:
+        return None
+    scores, rows = scored
+    return report(summarize(scores, lpips_note), model, model_config, data, split, protocol), scores, rows

@@ -104,6 +104,28 @@ def coc_px(
     return coc_mm(depth_m, focal_mm, f_number, focus_m) / pitch
 
 
+def residual_f_number(target_f_number: float, source_f_number: float) -> float:
+    """The f-number whose blur, added to a photo taken at ``source_f_number``, gives the blur of
+    ``target_f_number`` (same focal length, focus and depth): ``math.inf`` (add nothing) when the
+    target aperture is not wider than the source's.
+
+    At one depth the CoC is proportional to ``1/N``. Blurs compose by convolution, under which
+    second moments add; a disc of diameter ``c`` has ``c^2 / 16`` per axis, so the missing disc
+    ``c_r`` satisfies ``c_t^2 = c_s^2 + c_r^2`` (exact for Gaussians, to the second moment for
+    discs), i.e.
+
+        1 / N_r^2 = 1 / N_t^2 - 1 / N_s^2.
+
+    A source at f/22 rendered to f/2 needs f/2.008 (0.4 % less blur), to f/20 only f/48: most
+    pixels of a near-sharp target are then within a pixel of sharp and come back unchanged.
+    """
+    if not (target_f_number > 0 and source_f_number > 0):
+        raise ValueError(f"f-numbers must be positive, got {target_f_number} and {source_f_number}")
+    if target_f_number >= source_f_number:
+        return math.inf
+    return target_f_number / math.sqrt(1.0 - (target_f_number / source_f_number) ** 2)
+
+
 @dataclass(frozen=True)
 class Lens:
     """The lens settings of one rendering. ``focus_m`` may be ``math.inf``."""

@@ -17,11 +17,23 @@ Per step, each sample is a random crop of one (f/22 source, target) pair with it
 
 Optimisation: AdamW (no weight decay on biases, norms and initial states), linear warm-up then
 cosine decay to ``MIN_LR_RATIO`` of the peak over ``--steps``, gradient-norm clipping at 1.0
-(seed audit #4), an EMA of the weights, bf16 autocast of the network on CUDA (the renderer stays
-fp32). A non-finite loss or gradient norm skips the optimiser step and is counted.
+(unclipped, one bad batch can throw the weights far off), an EMA of the weights, bf16 autocast of
+the network on CUDA (the renderer stays fp32). A non-finite loss or gradient norm skips the
+optimiser step and is counted. With ``--accumulate K`` an optimiser step sums the gradients of K
+micro-batches of ``--batch-size``, each loss divided by K: every loss term is a plain mean over
+equally sized crops, so this is the step of one K times larger batch (same samples, same
+draws), in the memory of one micro-batch.
+
+Model selection: ``best.safetensors`` is the EMA model with the best mean PSNR on the validation
+split under ``bokeh eval``'s own protocol (every pair, full resolution, tiled inference,
+8-bit output; :mod:`bokehcli.evaluate`), so ``bokeh eval --split validation`` on it reproduces
+the logged ``val_psnr``. The loss and PSNR on fixed validation crops are logged beside it as a
+cheap extra (``val_crop_loss``, ``val_crop_psnr``).
 
 Files in the run folder, all written atomically (temporary file + rename):
 
+    config.json        every setting of the run, the model's config, the code and package versions
+                       (human-readable; rewritten by each invocation)
     last.safetensors   EMA weights at the last checkpoint (config in the metadata)
     best.safetensors   EMA weights with the best validation PSNR so far
     state.pt           everything to resume: weights, EMA, optimiser, scheduler, step, data
@@ -29,11 +41,13 @@ Files in the run folder, all written atomically (temporary file + rename):
                        ``torch.load(weights_only=True)``
     log.jsonl          one JSON object per logged step (appended; on resume, lines after the
                        checkpoint's step are dropped, so no step appears twice)
+    tensorboard/       the same scalars for TensorBoard, with ``--log tensorboard``
 
 Data order is a pure function of the run's seed and a sample *position* that counts every sample
 drawn: position ``p`` is item ``perm_e[p mod N]`` of epoch ``e = p // N`` (a fresh permutation per
 epoch), and the crop/target/flip of that item come from the data set's ``(seed, e, item)`` RNG. The
-next position is stored in ``state.pt``, so ``--resume`` continues the exact sample stream. Under
+next position is stored in ``state.pt``, so ``--resume`` continues the exact sample stream (and,
+since the stored settings win, the exact schedule: a different ``--steps`` is refused). Under
 ``torchrun`` every rank takes its own slice of each global batch (the role of a
 DistributedSampler, but resumable mid-epoch), gradients are averaged by DDP and rank 0 writes.
 """
@@ -44,6 +58,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -60,15 +75,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import losses
-from .data.realbokeh import RealBokehTrain
+from .data.realbokeh import RealBokehTrain, list_pairs
 from .errors import BokehError, InputError, OutputError
 from .distributed import Dist, pick_device, process_group
-from .files import atomic_path, remove_stale_temp_files
+from .evaluate import DEFAULT_TILE_PX, model_method, score_pairs, summarize
+from .files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
 from .models.factory import create_model, load_model, save_model
 from .models.tiling import forward_tiled
 from .ops.color import linear_to_srgb
+from .provenance import provenance
 from .stop import ignore_stop_signals, signals_deferred
 
 # Loss weights (L1 and 1 - SSIM have weight 1).
@@ -81,24 +98,27 @@ TILES_XY = (2, 2)
 CONSISTENCY_WEIGHT = 1.0
 TSP_SEAM_MARGIN_PX = 16
 OTHER_F_RANGE = (1.4, 22.0)
-GRAD_CLIP = 1.0  # seed audit #4
+GRAD_CLIP = 1.0
 MIN_LR_RATIO = 0.1
 BETAS = (0.9, 0.99)
 STATE_FORMAT = "bokeh-train-state-v1"
+SELECTION = "eval-full-image"  # how best.safetensors is chosen (stored: older runs chose on crops)
 CROP_MULTIPLE = 16  # 2x2 tiles of multiples of 8 px (the token stride)
 MIN_CROP = 32
+LOGGERS = ("tensorboard",)
 
 
 # --- settings ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Hyperparameters of a run. Stored in ``state.pt``; on ``--resume`` the stored ones win,
-    except ``steps`` (a new total re-bases the cosine decay; the same total keeps the schedule)."""
+    """Hyperparameters of a run. Stored in ``state.pt``; on ``--resume`` the stored ones win (a
+    different ``steps`` is refused: it would change the schedule already followed)."""
 
     variant: str = "nano"
     steps: int = 1000
     batch_size: int = 8
+    accumulate: int = 1  # micro-batches per optimiser step
     crop: int = 256
     lr: float = 3e-4
     warmup: int | None = None  # None: 5 % of steps, at most 1000, fixed when the run starts
@@ -114,7 +134,7 @@ class TrainSettings:
         """Raises BokehError (a usage problem) for values that cannot work."""
         if self.variant not in VARIANTS:
             raise BokehError(f"--variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
-        for name in ("steps", "batch_size", "val_every", "save_every", "log_every"):
+        for name in ("steps", "batch_size", "accumulate", "val_every", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise BokehError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.crop < MIN_CROP or self.crop % CROP_MULTIPLE:
@@ -129,15 +149,20 @@ class TrainSettings:
 
 def resolve_settings(given: dict[str, Any], saved: dict[str, Any] | None) -> tuple[TrainSettings, list[str]]:
     """Settings of this invocation from the explicitly given values and, on resume, the stored
-    ones; returns notes on given values that a resumed run ignores."""
+    ones; returns notes on given values that a resumed run ignores. A resumed run continues its
+    schedule exactly, so a different ``steps`` raises BokehError instead."""
     notes = []
     if saved is None:
         settings = TrainSettings(**given)
     else:
-        settings = TrainSettings(**{**saved, "steps": given.get("steps", saved["steps"])})
+        if "steps" in given and given["steps"] != saved["steps"]:
+            raise BokehError(f"--steps {given['steps']} differs from the resumed run's {saved['steps']}: its "
+                             "learning-rate schedule is fixed when it starts; use --stop-at to end earlier, or start "
+                             "a new run with --init <run>/last.safetensors to train longer")
+        settings = TrainSettings(**{**dataclasses.asdict(TrainSettings()), **saved})
         for key, value in given.items():
-            if key != "steps" and saved.get(key) != value:
-                notes.append(f"--{key.replace('_', '-')} {value} ignored: the resumed run uses {saved.get(key)}")
+            if saved.get(key, getattr(settings, key)) != value:
+                notes.append(f"--{key.replace('_', '-')} {value} ignored: the resumed run uses {getattr(settings, key)}")
     if settings.warmup is None:
         settings = dataclasses.replace(settings, warmup=min(1000, settings.steps // 20))
     settings.check()
@@ -284,13 +309,21 @@ def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, amp:
 
 
 @torch.no_grad()
-def validate(model: BokehFlow, loader: DataLoader, device: torch.device, amp: bool,
+def validate(model: BokehFlow, pairs: list, crop_loader: DataLoader, device: torch.device, amp: bool,
              lpips_net: nn.Module | None) -> dict[str, float]:
-    """Mean loss and PSNR of ``model`` over the validation crops (fixed: epoch 0 of its set)."""
+    """``val_psnr``, ``val_ssim``: ``bokeh eval``'s protocol on the validation pairs (every pair,
+    full resolution, tiled inference; plain means over pairs), the selection criterion. Beside
+    them, as a cheap extra, the mean loss and PSNR on the fixed validation crops (epoch 0 of the
+    set): ``val_crop_loss``, ``val_crop_psnr``."""
     model.eval()
+    scores, _ = score_pairs(pairs, model_method(model, DEFAULT_TILE_PX), device, lpips_net)
+    summary = summarize(scores, None)
+    metrics = {"val_psnr": summary["psnr"], "val_ssim": summary["ssim"]}
+    if summary["lpips"] is not None:
+        metrics["val_lpips"] = summary["lpips"]
     net = NetworkOnCrop(model)
     total, psnr_sum, count = 0.0, 0.0, 0
-    for batch in loader:
+    for batch in crop_loader:
         batch = {k: v.to(device) for k, v in batch.items()}
         rendered, inv_depth, aux, _ = render_crop(net, batch, 1, amp)
         loss, _ = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux, batch.get("depth_m"),
@@ -299,7 +332,7 @@ def validate(model: BokehFlow, loader: DataLoader, device: torch.device, amp: bo
         total += float(loss) * n
         psnr_sum += float(losses.psnr(rendered, batch["target"]).sum())
         count += n
-    return {"val_loss": total / count, "val_psnr": psnr_sum / count}
+    return {**metrics, "val_crop_loss": total / count, "val_crop_psnr": psnr_sum / count}
 
 
 # --- distributed ------------------------------------------------------------------------------
@@ -395,8 +428,10 @@ class Runtime:
     amp: bool | None = None  # None: bf16 autocast on CUDA only
     workers: int = 2
     stop_at: int | None = None  # end this invocation after this step (schedule of --steps kept)
+    log: str | None = None  # also write the logged scalars for one of LOGGERS
     on_note: Callable[[str], None] = print
     on_step: Callable[[int, int, dict[str, Any]], None] | None = None  # (step, last, record)
+    on_log: Callable[[int, dict[str, Any]], None] | None = None  # (last, record) of each log.jsonl line
 
 
 def train(given: dict[str, Any], rt: Runtime) -> dict[str, Any] | None:
@@ -404,7 +439,7 @@ def train(given: dict[str, Any], rt: Runtime) -> dict[str, Any] | None:
     explicitly set :class:`TrainSettings` fields. Raises BokehError for usage and data problems."""
     with process_group(rt.device) as ddp, contextlib.ExitStack() as on_exit:
         if not ddp.main:
-            rt = dataclasses.replace(rt, on_note=lambda note: None, on_step=None)
+            rt = dataclasses.replace(rt, on_note=lambda note: None, on_step=None, on_log=None)
         summary = _train(given, rt, ddp, on_exit)
         return summary if ddp.main else None
 
@@ -429,6 +464,7 @@ def worker_batches(loader: DataLoader) -> Iterator[Iterator[Any]]:
 
 
 def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.ExitStack) -> dict[str, Any]:
+    check_logger(rt.log)
     device = pick_device(rt.device, ddp)
     amp = (device.type == "cuda") if rt.amp is None else rt.amp
     state_path, log_path = rt.out / "state.pt", rt.out / "log.jsonl"
@@ -476,22 +512,26 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
         ema_model.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):  # --steps may have changed
-            group["lr"] = base_lr * schedule(scheduler.last_epoch)
         set_rng_state(state["rng"])
         skipped, best_psnr, best_step = state["skipped_steps"], state["best_val_psnr"], state["best_step"]
+        if state.get("selection") != SELECTION and best_psnr is not None:
+            rt.on_note(f"{rt.out}: its best.safetensors was chosen on validation crops; from now on by the full-image "
+                       "protocol of bokeh eval (the next validation sets a new best)")
+            best_psnr, best_step = None, None
         position = state["data_position"]
     if ddp.main:  # a new run starts a new log: one interrupted before its first checkpoint left lines
         truncate_log(log_path, start_step)
 
-    # Data: this rank's slice of the sample stream from the stored position.
+    # Data: this rank's slice of the sample stream from the stored position, in micro-batches.
+    micro_per_step = settings.accumulate
     train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed)
     loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
-                        sampler=PositionSampler(position, last_step - start_step, settings.batch_size,
-                                                ddp.rank, ddp.world),
+                        sampler=PositionSampler(position, (last_step - start_step) * micro_per_step,
+                                                settings.batch_size, ddp.rank, ddp.world),
                         num_workers=rt.workers, pin_memory=device.type == "cuda", worker_init_fn=ignore_stop_signals)
-    val_loader = None
+    val_pairs, val_loader = None, None
     if ddp.main and (rt.data / "validation" / "metadata").is_dir():
+        val_pairs = list_pairs(rt.data, "validation")
         val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed)
         val_loader = DataLoader(val_set, batch_size=settings.batch_size, num_workers=0)
     elif ddp.main:
@@ -502,6 +542,8 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
             rt.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{rt.out}: cannot create the run folder: {exc.strerror or exc}") from None
+        write_config(rt.out / "config.json", settings, rt, model.config, ddp.world, amp)
+    scalars = ScalarLog(rt.out, start_step) if ddp.main and rt.log is not None else None
 
     lpips_net, lpips_note = losses.load_lpips(device)
     if ddp.main and lpips_note:
@@ -509,26 +551,37 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
     net: nn.Module = NetworkOnCrop(model)
     if ddp.world > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    global_batch = settings.batch_size * ddp.world
+    micro_batch = settings.batch_size * ddp.world  # positions per micro-batch, all ranks
+    global_batch = micro_batch * micro_per_step  # samples per optimiser step
+    micro_batches = on_exit.enter_context(worker_batches(loader))
     run_start = time.perf_counter()
     tick = run_start
     step = start_step
-    for step, batch in enumerate(on_exit.enter_context(worker_batches(loader)), start=start_step + 1):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    for step in range(start_step + 1, last_step + 1):
         step_rng = np.random.default_rng((settings.seed, step))
         tiles = TILES_XY[0] if step_rng.random() < TILED_FRACTION else 1
-        # Drawn for the global batch, each rank taking its slice: DDP then sees what one process would.
-        other_f = np.exp(step_rng.uniform(*np.log(OTHER_F_RANGE), global_batch))
-        other_f = torch.from_numpy(other_f[ddp.rank * settings.batch_size:][:len(batch["f_number"])])
-        rendered, inv_depth, aux, other = render_crop(net, batch, tiles, amp, other_f.float().to(device))
-        loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
-                                   batch.get("depth_m"), model.config, lpips_net, other, tiles)
+        # Drawn for the global batch, each rank and micro-batch taking its slice (the positions it
+        # reads): DDP and accumulation then see what one process with one big batch would.
+        other_f = torch.from_numpy(np.exp(step_rng.uniform(*np.log(OTHER_F_RANGE), global_batch))).float()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        totals = None
+        for micro in range(micro_per_step):
+            batch = {k: v.to(device, non_blocking=True) for k, v in next(micro_batches).items()}
+            first = micro * micro_batch + ddp.rank * settings.batch_size
+            micro_other_f = other_f[first:first + len(batch["f_number"])].to(device)
+            # DDP all-reduces the gradients on the last micro-batch's backward only.
+            sync = ddp.world == 1 or micro == micro_per_step - 1
+            with contextlib.nullcontext() if sync else net.no_sync():
+                rendered, inv_depth, aux, other = render_crop(net, batch, tiles, amp, micro_other_f)
+                loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
+                                           batch.get("depth_m"), model.config, lpips_net, other, tiles)
+                (loss / micro_per_step).backward()
+            values = torch.stack([loss.detach(), *[v.detach() for v in parts.values()]]).float()
+            totals = values if totals is None else totals + values
         grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP))
         names = ["loss", *parts]
         # reduced on the training device: NCCL has no CPU tensors
-        values = reduce_mean(torch.stack([loss.detach(), *[v.detach() for v in parts.values()]]).float(), ddp).cpu()
+        values = reduce_mean(totals / micro_per_step, ddp).cpu()
         lr = optimizer.param_groups[0]["lr"]
         if math.isfinite(float(values[0])) and math.isfinite(grad_norm):
             optimizer.step()
@@ -543,16 +596,20 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
                   "skipped_steps": skipped, "tiles": tiles,
                   "samples_per_s": global_batch / (now - tick), "elapsed_s": now - run_start}
         checkpoint = step % settings.save_every == 0 or step == last_step
-        validation = val_loader is not None and (step % settings.val_every == 0 or step == last_step)
+        validation = val_pairs is not None and (step % settings.val_every == 0 or step == last_step)
         if validation:
-            metrics = validate(ema_model, val_loader, device, amp, lpips_net)
+            metrics = validate(ema_model, val_pairs, val_loader, device, amp, lpips_net)
             record.update(metrics)
             if best_psnr is None or metrics["val_psnr"] > best_psnr:
                 best_psnr, best_step = metrics["val_psnr"], step
-                save_model(ema_model, best_path, step=str(step), val_psnr=f"{best_psnr:.4f}")
+                save_model(ema_model, best_path, step=str(step), val_psnr=f"{best_psnr:.4f}", selection=SELECTION)
             checkpoint = True
         if ddp.main and (step % settings.log_every == 0 or step == last_step or validation):
             append_log(log_path, record)
+            if scalars is not None:
+                scalars(record)
+            if rt.on_log is not None:
+                rt.on_log(last_step, record)
         if ddp.main and checkpoint:
             save_model(ema_model, last_path, step=str(step))
             save_state(state_path, {
@@ -560,13 +617,66 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
                 "config": model.config.to_json(), "model": model.state_dict(), "ema": ema_model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
                 "data_position": position, "skipped_steps": skipped, "best_val_psnr": best_psnr,
-                "best_step": best_step})
+                "best_step": best_step, "selection": SELECTION})
         if ddp.main and rt.on_step is not None:
             rt.on_step(step, last_step, record)
         tick = time.perf_counter()
+    if scalars is not None:
+        scalars.close()
     seconds = time.perf_counter() - run_start
     return _summary(rt, model.config.name, settings, step, seconds, (step - start_step) * global_batch,
                     skipped, (best_psnr, best_step))
+
+
+def write_config(path: Path, settings: TrainSettings, rt: Runtime, config: BokehFlowConfig, world: int,
+                 amp: bool) -> None:
+    """RUN/config.json: every setting of the run (the stored ones on resume), this invocation's
+    options, the model's config, and the code and packages that ran it; written atomically."""
+    content = {
+        "settings": dataclasses.asdict(settings),
+        "effective_batch": settings.batch_size * settings.accumulate * world,
+        "invocation": {"data": str(rt.data.resolve()), "out": str(rt.out.resolve()), "resume": rt.resume,
+                       "device": rt.device, "amp": amp, "workers": rt.workers, "stop_at": rt.stop_at,
+                       "log": rt.log, "world_size": world},
+        "model": json.loads(config.to_json()),
+        "selection": {"best.safetensors": "highest val_psnr: bokeh eval's protocol on the validation split "
+                                          f"(every pair, full resolution, network tiles of {DEFAULT_TILE_PX} px)"},
+        **provenance(),
+    }
+    atomic_write_bytes(path, (json.dumps(content, indent=2) + "\n").encode())
+
+
+class ScalarLog:
+    """TensorBoard scalars of each logged record under ``RUN/tensorboard`` (``--log tensorboard``):
+    ``train/<key>`` and ``val/<key>``. Events of steps after ``start_step``, left by an interrupted
+    invocation, are purged, as log.jsonl's lines are."""
+
+    def __init__(self, out: Path, start_step: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        for key, value in record.items():
+            if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                continue
+            tag = f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
+            self.writer.add_scalar(tag, value, record["step"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def check_logger(name: str | None) -> None:
+    """Raises BokehError unless ``--log NAME`` is None or one of LOGGERS, installed."""
+    if name is None:
+        return
+    if name not in LOGGERS:
+        raise BokehError(f"--log must be one of {', '.join(LOGGERS)}, got {name!r}")
+    if importlib.util.find_spec("tensorboard") is None:
+        raise BokehError("--log tensorboard needs the tensorboard package: pip install 'bokehcli[tensorboard]'")
 
 
 def _summary(rt: Runtime, model_name: str, settings: TrainSettings, step: int, seconds: float, samples: int,

@@ -46,19 +46,36 @@ def test_uniform_plane_equals_convolution_with_kernel(coc):
 
 def test_layer_grid_weights_and_occluders():
     centres = layer_centres(-30.0, 55.0)
-    assert centres[0] <= -30 and centres[-1] >= 55 and 0.0 in centres
+    assert centres[0] <= -30 and centres[-1] >= 55 and {-1.0, 0.0, 1.0} <= set(centres)
     steps = [b - a for a, b in zip(centres, centres[1:])]
-    assert min(steps) == pytest.approx(1.5) and max(steps) < 0.25 * 55
+    beyond = [b - a for a, b in zip(centres, centres[1:]) if a >= 1.0]  # the blurred layers behind
+    assert min(steps) == pytest.approx(1.0) and beyond[0] == pytest.approx(1.5) and max(steps) < 0.25 * 55
     c = torch.linspace(-40, 70, 2001, dtype=torch.float64)
     weights, occluders = zip(*(layer_weights(c, centres, k) for k in range(len(centres))))
     weights, occluders = torch.stack(weights), torch.stack(occluders)
     assert torch.allclose(weights.sum(0), torch.ones_like(c))  # a partition of unity
-    assert weights.diff(dim=-1).abs().max() < 0.05  # continuous in c
+    assert weights.diff(dim=-1).abs().max() <= (c[1] - c[0]) / min(steps) + 1e-9  # continuous in c
     assert torch.equal(occluders.sum(0), torch.ones_like(c))  # every pixel occludes exactly once
     # ... at the back layer of the pair of centres around it.
     for k in range(1, len(centres)):
         inside = (c > centres[k - 1]) & (c <= centres[k])
         assert torch.equal(occluders[k][inside], torch.ones(int(inside.sum()), dtype=torch.float64))
+
+
+def test_sub_pixel_coc_comes_back_as_it_went_in():
+    """A point whose CoC diameter is at most one pixel images inside its own pixel: whatever the
+    mix of such CoCs, clipped highlights included, the image comes back unchanged; a blurred
+    background beside it does not touch the sharp pixels in front of it."""
+    g = torch.Generator().manual_seed(4)
+    img = texture(64, 96, seed=4)
+    img[..., ::7, ::5] = 1.0  # clipped highlights, which the default boost brightens before blurring
+    coc = torch.rand(1, 1, 64, 96, generator=g) * 2 - 1  # anywhere in [-1, 1] px
+    assert (render_bokeh(img, coc) - img).abs().max() < 1e-6
+    assert (render_bokeh_tiled(img, coc, tile_px=64) - img).abs().max() < 1e-6
+    coc[..., 48:] = 20.0  # a far background on the right, behind the near-sharp pixels
+    out = render_bokeh(img, coc)
+    assert (out[..., :48] - img[..., :48]).abs().max() < 1e-6
+    assert (out[..., 60:] - img[..., 60:]).abs().max() > 0.05
 
 
 def test_normalisation_right_by_construction():
@@ -93,7 +110,10 @@ def test_blurred_foreground_spreads_over_sharp_background():
     row = out[0, :, h // 2]
     beside = row[:, 85]  # background pixel within the foreground's blur radius
     assert beside[0] > 0.05 and beside[2] > 0.3  # both visible: foreground over, background through
-    assert row[0, 80 + 16:].max() < 1e-4  # beyond the radius the background is untouched
+    # Beyond the reach of the widest layer the foreground's CoC is split into (plus the bilinear
+    # pixel of a blur at reduced resolution) the background is untouched.
+    reach = math.ceil(max(abs(c) for c in layer_centres(-30.0, 0.0)) / 2) + 2
+    assert row[0, 80 + reach:].max() < 1e-4
     assert torch.allclose(row[:, 140], torch.tensor([0.0, 0.0, 0.8]), atol=1e-5)
 
 
@@ -139,8 +159,10 @@ def test_an_edge_hidden_by_a_nearer_surface_lets_nothing_through():
 def test_front_shape_is_rotated_180_degrees():
     img = torch.zeros(1, 3, 81, 81)
     img[..., 40, 40] = 0.9
-    behind = render_bokeh(img, torch.full((1, 1, 81, 81), 30.0), blades=5, highlight_boost=1.0)
-    front = render_bokeh(img, torch.full((1, 1, 81, 81), -30.0), blades=5, highlight_boost=1.0)
+    # CoC 24 px: both layers it is split into blur at full resolution, whose grid has no
+    # orientation (a blur at reduced resolution starts its pixel blocks at the top left).
+    behind = render_bokeh(img, torch.full((1, 1, 81, 81), 24.0), blades=5, highlight_boost=1.0)
+    front = render_bokeh(img, torch.full((1, 1, 81, 81), -24.0), blades=5, highlight_boost=1.0)
     assert torch.allclose(front, behind.flip(-1, -2), atol=1e-6)
     assert not torch.allclose(behind, behind.flip(-1, -2), atol=1e-3)
 

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
+from bokehcli.ops.aperture import aperture_kernel
+from bokehcli.ops.blur import fft_convolve
 from bokehcli.optics import (FULL_FRAME_DIAGONAL_MM, Lens, coc_mm, coc_mm_from_inverse_depth, coc_px,
-                             pixel_pitch_mm, sensor_diagonal_mm)
+                             pixel_pitch_mm, residual_f_number, sensor_diagonal_mm)
 
 F64 = dict(dtype=torch.float64)
 
@@ -102,3 +104,47 @@ def test_hyperfocal_distance_leaves_infinity_just_sharp():
     h_m = hyperfocal_m(focal_mm, f_number, FULL_FRAME_DIAGONAL_MM)
     at_infinity = coc_mm_from_inverse_depth(torch.tensor(0.0), focal_mm, f_number, h_m).abs()
     assert float(at_infinity) == pytest.approx(FULL_FRAME_DIAGONAL_MM * ACCEPTABLE_COC_FRACTION, rel=1e-4)
+
+
+def _second_moment(kernel: torch.Tensor) -> float:
+    """Mean squared distance from the centre of a (k, k) kernel that sums to 1."""
+    half = kernel.shape[-1] // 2
+    yy, xx = torch.meshgrid(*(torch.arange(-half, half + 1, **F64),) * 2, indexing="ij")
+    return float((kernel.double() * (xx ** 2 + yy ** 2)).sum())
+
+
+@pytest.mark.parametrize("target, source", [(8.0, 22.0), (16.0, 22.0), (20.0, 22.0), (4.0, 5.6)])
+def test_residual_blur_completes_the_source_blur(target, source):
+    """A photo at f/N_s blurred again at the residual f-number has the blur of f/N_t to the
+    second moment: the composed kernel's is the target disc's."""
+    residual = residual_f_number(target, source)
+    assert 1 / residual ** 2 == pytest.approx(1 / target ** 2 - 1 / source ** 2)
+    coc_target = 60.0  # px at f/N_t; the CoC scales as 1/N at one depth
+    coc_source, coc_residual = coc_target * target / source, coc_target * target / residual
+    k_target, k_residual = (aperture_kernel(c, dtype=torch.float64) for c in (coc_target, coc_residual))
+    size = aperture_kernel(coc_source).shape[-1] + k_residual.shape[-1] - 1  # holds the whole composition
+    composed = fft_convolve(aperture_kernel(coc_source, dtype=torch.float64, size=size)[None, None], k_residual)[0, 0]
+    assert _second_moment(composed) == pytest.approx(_second_moment(k_target), rel=0.02)
+
+
+def test_residual_blur_of_a_near_sharp_target_beats_blurring_it_whole():
+    """f/22 -> f/20: the photo already holds most of the target's blur. Adding the residual disc
+    comes far closer to the target than adding the whole target disc again."""
+    coc_target = 60.0
+    coc_source, coc_residual = coc_target * 20 / 22, coc_target * 20 / residual_f_number(20.0, 22.0)
+    g = torch.Generator().manual_seed(0)
+    scene = torch.nn.functional.interpolate(torch.rand(1, 1, 40, 40, generator=g, **F64), size=(320, 320),
+                                            mode="nearest")
+    blur = {c: aperture_kernel(c, dtype=torch.float64) for c in (coc_source, coc_target, coc_residual)}
+    photo, truth = fft_convolve(scene, blur[coc_source]), fft_convolve(scene, blur[coc_target])
+    inner = (slice(None), slice(None), slice(80, 240), slice(80, 240))
+    error_residual = (fft_convolve(photo, blur[coc_residual]) - truth)[inner].pow(2).mean()
+    error_whole = (fft_convolve(photo, blur[coc_target]) - truth)[inner].pow(2).mean()
+    assert error_residual < 0.5 * error_whole
+
+
+def test_residual_of_an_aperture_no_wider_than_the_source_adds_nothing():
+    assert residual_f_number(22.0, 22.0) == math.inf and residual_f_number(32.0, 22.0) == math.inf
+    assert residual_f_number(2.0, 22.0) == pytest.approx(2.0083, abs=1e-4)
+    with pytest.raises(ValueError):
+        residual_f_number(0.0, 22.0)

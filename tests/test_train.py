@@ -131,20 +131,28 @@ def test_resume_continues_exactly(data, tmp_path):
     assert (tmp_path / "resumed" / "best.safetensors").is_file()
 
 
-def test_cli_resume_extends_without_repeating_steps(data, tmp_path):
+def test_cli_resume_continues_the_schedule_or_refuses(data, tmp_path):
     runner = CliRunner()
     base = ["train", "--data", str(data), "--variant", "nano", "--batch-size", "1", "--crop", "32", "--out",
             str(tmp_path / "run"), "--device", "cpu", "--workers", "0", "--log-every", "2"]
-    first = runner.invoke(app, [*base, "--steps", "3"])
+    first = runner.invoke(app, [*base, "--steps", "5", "--stop-at", "3"])
     assert first.exit_code == 0, first.output
-    again = runner.invoke(app, [*base, "--steps", "3"])
+    again = runner.invoke(app, [*base, "--steps", "5"])
     assert again.exit_code == 2 and "--resume" in again.output
-    second = runner.invoke(app, [*base, "--steps", "5", "--resume", "--json"])
+    longer = runner.invoke(app, [*base, "--steps", "7", "--resume"])
+    assert longer.exit_code == 2 and "--steps 7 differs from the resumed run's 5" in longer.stderr
+    assert "Traceback" not in longer.output
+    second = runner.invoke(app, [*base, "--resume", "--json"])
     assert second.exit_code == 0, second.output
-    steps = [r["step"] for r in read_log(tmp_path / "run" / "log.jsonl")]
-    assert steps == [2, 3, 4, 5]  # every 2nd step, the last of each invocation, none twice
+    records = read_log(tmp_path / "run" / "log.jsonl")
+    assert [r["step"] for r in records] == [2, 3, 4, 5]  # every 2nd step, the last of each invocation, none twice
     state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
     assert state["step"] == 5 and state["settings"]["steps"] == 5
+    # the original schedule: warm-up then cosine over 5 steps, as if never interrupted
+    settings = tr.TrainSettings(**state["settings"])
+    for record in records:
+        expected = settings.lr * tr.warmup_cosine(record["step"] - 1, settings.warmup, settings.steps)
+        assert record["lr"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_cli_data_error_in_a_loader_worker_is_one_line(data, tmp_path):
@@ -225,9 +233,16 @@ def test_settings_are_checked_and_kept_on_resume():
         tr.resolve_settings({"variant": "huge"}, None)
     settings, notes = tr.resolve_settings({"steps": 100}, None)
     assert settings.warmup == 5
-    resumed, notes = tr.resolve_settings({"steps": 200, "lr": 1.0}, {**settings.__dict__})
-    assert resumed.steps == 200 and resumed.lr == settings.lr and resumed.warmup == 5
+    resumed, notes = tr.resolve_settings({"steps": 100, "lr": 1.0}, {**settings.__dict__})
+    assert resumed == settings
     assert len(notes) == 1 and "--lr" in notes[0]
+    with pytest.raises(BokehError, match="--steps 200 differs"):
+        tr.resolve_settings({"steps": 200}, {**settings.__dict__})
+    # a run stored before --accumulate existed resumes with its default
+    old = {k: v for k, v in settings.__dict__.items() if k != "accumulate"}
+    assert tr.resolve_settings({}, old)[0] == settings
+    with pytest.raises(BokehError, match="--accumulate"):
+        tr.resolve_settings({"accumulate": 0}, None)
 
 
 def test_truncate_log_drops_later_and_torn_lines(tmp_path):
@@ -280,3 +295,90 @@ def test_training_logs_the_consistency_on_whole_and_tiled_steps(data, tmp_path):
     records = read_log(tmp_path / "run" / "log.jsonl")
     assert {r["tiles"] for r in records} == {1, 2}  # both kinds of step ran
     assert all("consistency" in r for r in records)  # untiled steps too: the crop at another f-number
+
+
+def test_accumulated_micro_batches_equal_one_larger_batch(data, tmp_path):
+    """--accumulate 2 with batches of 1 takes the steps of batches of 2: the same samples and
+    draws, the same loss, gradient norm and weights (up to float summation order)."""
+    big = run(data, tmp_path / "big", steps=3, batch_size=2, val_every=1000)
+    small = run(data, tmp_path / "small", steps=3, batch_size=1, accumulate=2, val_every=1000)
+    assert big["step"] == small["step"] == 3
+    a, b = read_log(tmp_path / "big" / "log.jsonl"), read_log(tmp_path / "small" / "log.jsonl")
+    for ra, rb in zip(a, b):
+        assert rb["tiles"] == ra["tiles"]
+        for key in ("loss", "l1", "ssim", "depth", "consistency", "grad_norm", "lr"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-7), (ra["step"], key)
+    sa = torch.load(tmp_path / "big" / "state.pt", weights_only=True)
+    sb = torch.load(tmp_path / "small" / "state.pt", weights_only=True)
+    assert sa["data_position"] == sb["data_position"] == 6
+    # Adam divides by sqrt(v): float differences in near-zero gradients move a weight by up to a
+    # fraction of the step size (lr 3e-4), as between one process and two under DDP.
+    for name, tensor in sa["model"].items():
+        torch.testing.assert_close(sb["model"][name], tensor, rtol=1e-4, atol=1.5e-4)
+    # ... and not the steps of batches of 1
+    single = run(data, tmp_path / "single", steps=1, batch_size=1, val_every=1000)
+    assert read_log(tmp_path / "single" / "log.jsonl")[0]["loss"] != pytest.approx(a[0]["loss"], rel=1e-3)
+    assert single["step"] == 1
+
+
+def test_best_weights_are_chosen_by_the_eval_protocol(data, tmp_path):
+    """The logged val_psnr is what `bokeh eval --split validation` reports for best.safetensors;
+    the crop metrics are logged beside it under their own names."""
+    from bokehcli.evaluate import evaluate_split
+
+    run(data, tmp_path / "run", steps=2, val_every=1)
+    records = [r for r in read_log(tmp_path / "run" / "log.jsonl") if "val_psnr" in r]
+    assert [r["step"] for r in records] == [1, 2]
+    assert all({"val_ssim", "val_crop_loss", "val_crop_psnr"} <= set(r) for r in records)
+    best = max(records, key=lambda r: r["val_psnr"])
+    assert read_metadata(tmp_path / "run" / "best.safetensors")["step"] == str(best["step"])
+    summary = evaluate_split(data, "validation", str(tmp_path / "run" / "best.safetensors"), torch.device("cpu"))[0]
+    assert summary["psnr"] == pytest.approx(best["val_psnr"], abs=1e-6)
+    assert summary["ssim"] == pytest.approx(best["val_ssim"], abs=1e-6)
+
+
+def test_config_json_holds_every_setting(data, tmp_path):
+    run(data, tmp_path / "run", steps=1, accumulate=2, val_every=1000)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    assert config["settings"] == state["settings"]
+    assert set(config["settings"]) == {f.name for f in dataclasses.fields(tr.TrainSettings)}
+    assert config["effective_batch"] == 2 and config["settings"]["accumulate"] == 2
+    assert config["invocation"]["data"] == str(data.resolve()) and config["invocation"]["device"] == "cpu"
+    assert config["model"] == json.loads(load_model(tmp_path / "run" / "last.safetensors").config.to_json())
+    assert config["packages"]["torch"] == torch.__version__
+    assert "\n  " in (tmp_path / "run" / "config.json").read_text()  # indented: meant to be read
+
+
+def test_tensorboard_scalars_follow_the_log(data, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runtime = tr.Runtime(data=data, out=tmp_path / "run", device="cpu", workers=0, log="tensorboard",
+                         on_note=lambda note: None)
+    tr.train({**TINY, "steps": 3, "log_every": 2, "val_every": 3}, runtime)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    logged = read_log(tmp_path / "run" / "log.jsonl")
+    loss = events.Scalars("train/loss")
+    assert [e.step for e in loss] == [r["step"] for r in logged] == [2, 3]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in logged], rel=1e-6)
+    assert [e.value for e in events.Scalars("val/psnr")] == pytest.approx([logged[-1]["val_psnr"]], rel=1e-6)
+
+
+def test_unknown_logger_is_a_usage_error(data, tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "1",
+                                      "--device", "cpu", "--workers", "0", "--log", "wandb"])
+    assert result.exit_code == 2 and "--log must be one of tensorboard" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_outside_a_terminal_each_logged_step_is_one_plain_line(data, tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(data), "--variant", "nano", "--batch-size", "1",
+                                      "--crop", "32", "--steps", "4", "--log-every", "2", "--val-every", "4",
+                                      "--out", str(tmp_path / "run"), "--device", "cpu", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["2/4", "4/4"]
+    assert "loss " in lines[0] and "samples/s" in lines[0] and "val " in lines[1] and "dB" in lines[1]
+    assert "\x1b" not in result.stderr  # plain text, no terminal control codes

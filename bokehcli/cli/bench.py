@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
-from .common import exit_on_error, out, print_json
+from .common import apply_threads, exit_on_error, out, print_json, threads_option
 
 
 def bench(
@@ -29,6 +29,7 @@ def bench(
     repeat: int = typer.Option(3, "--repeat", min=1, help="Runs; medians are reported."),
     compare: bool = typer.Option(False, "--compare",
                                  help="Also: whole image vs tiles (network) and chunked vs per-token op."),
+    threads: Optional[int] = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Time `bokeh render` end to end and per stage (decode, network, depth upsampling, CoC,
@@ -41,6 +42,7 @@ def bench(
     from ..errors import BokehError
     from ..pipeline import RenderSettings
 
+    apply_threads(threads)
     with tempfile.TemporaryDirectory(prefix="bokeh-bench-") as tmp, exit_on_error():
         depth = None
         if photo is None:
@@ -64,8 +66,10 @@ def bench(
     if as_json:
         print_json(report)
         return
+    threading = report["settings"]["threads"], report["settings"]["omp_wait_policy"] or "default"
     table = Table(title=f"bokeh bench: {report['megapixels']} MP on {report['device']}, "
-                        f"median of {report['repeat']}, depth {report['depth']}")
+                        f"median of {report['repeat']}, depth {report['depth']}, "
+                        f"{threading[0]} threads (OpenMP wait {threading[1]})")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     for name, seconds in report["median_seconds"].items():

@@ -112,3 +112,17 @@ def _original_message(exc: Exception) -> str:
     last = text.rstrip().splitlines()[-1]
     prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
     return last[len(prefix):] if last.startswith(prefix) else last
+
+
+def threads_option():
+    """The ``--threads N`` option shared by render, train, eval and bench (see bokehcli.threads)."""
+    return typer.Option(None, "--threads", min=1, rich_help_panel="Performance",
+                        help="CPU threads of the torch kernels (default: one per core; OpenMP threads wait "
+                             "passively unless OMP_WAIT_POLICY is set).")
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set the thread count for this command; returns the number in use."""
+    from ..threads import set_threads
+
+    return set_threads(threads)

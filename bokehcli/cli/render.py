@@ -16,8 +16,8 @@ from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIA
 from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import (EXIT_USAGE, batch_exit_code, fail_line, internal_error, one_line, out, print_json, progress_bar,
-                     warn_line)
+from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, internal_error, one_line, out, print_json,
+                     progress_bar, threads_option, warn_line)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
 
@@ -65,6 +65,7 @@ def render(
     tile_px: Optional[int] = typer.Option(None, "--tile", min=0,
                                           help="Network tile size in px; 0 = whole image (default: by working size)."),
     no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile."),
+    threads: Optional[int] = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Render photos with the shallow depth of field of a fast lens.
@@ -78,6 +79,7 @@ def render(
     from ..errors import BokehError
     from ..pipeline import RenderSettings, output_path, render_file
 
+    apply_threads(threads)
     try:
         settings = RenderSettings(
             f_number_text=f, depth=depth, focal_mm=_within(focal_length, "--focal-length", FOCAL_MM_RANGE),

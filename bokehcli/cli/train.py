@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_OK, exit_on_error, out, print_json, progress_bar, warn_line
+from .common import (EXIT_OK, apply_threads, err, exit_on_error, out, print_json, progress_bar, threads_option,
+                     warn_line)
 
 
 def train(
@@ -16,7 +17,10 @@ def train(
     variant: Optional[str] = typer.Option(None, "--variant", help="Model size: nano (default), small or base."),
     steps: Optional[int] = typer.Option(None, "--steps",
                                         help="Total optimiser steps of the schedule (default 1000)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Crops per step and process (default 8)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size",
+                                             help="Crops per micro-batch and process (default 8)."),
+    accumulate: Optional[int] = typer.Option(None, "--accumulate", help="Micro-batches per optimiser step: "
+                                             "gradients of K batches summed, as one K times larger batch (default 1)."),
     crop: Optional[int] = typer.Option(None, "--crop", help="Crop size in px, a multiple of 16 (default 256)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW (default 3e-4)."),
     warmup: Optional[int] = typer.Option(None, "--warmup",
@@ -35,11 +39,16 @@ def train(
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp",
                                        help="bf16 autocast of the network (default on for CUDA)."),
     workers: int = typer.Option(2, "--workers", min=0, help="Data loading processes."),
+    log: Optional[str] = typer.Option(None, "--log", help="Also write the logged scalars for: tensorboard "
+                                      "(RUN/tensorboard; needs the optional extra bokehcli[tensorboard])."),
+    threads: Optional[int] = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Train BokehFlow: L1 + (1 - SSIM) on the rendered bokeh, depth losses, EMA weights, resumable.
 
-    Under torchrun it runs DDP (rank 0 writes).
+    best.safetensors is chosen by bokeh eval's full-image protocol on the validation split. Every
+    setting is recorded in RUN/config.json. Under torchrun it runs DDP (rank 0 writes). Outside a
+    terminal one plain line per logged step goes to stderr.
 
     Example: [bold]bokeh train --data data/synth --variant nano --steps 2000 --out runs/nano[/]
     """
@@ -48,9 +57,10 @@ def train(
     from ..train import Runtime
     from ..train import train as run_training
 
-    given = {k: v for k, v in dict(variant=variant, steps=steps, batch_size=batch_size, crop=crop, lr=lr,
-                                   warmup=warmup, val_every=val_every, save_every=save_every, log_every=log_every,
-                                   seed=seed, init=init).items() if v is not None}
+    apply_threads(threads)
+    given = {k: v for k, v in dict(variant=variant, steps=steps, batch_size=batch_size, accumulate=accumulate,
+                                   crop=crop, lr=lr, warmup=warmup, val_every=val_every, save_every=save_every,
+                                   log_every=log_every, seed=seed, init=init).items() if v is not None}
     with progress_bar(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[info]}"), TimeRemainingColumn()) as progress:
         task = progress.add_task("train", total=None, info="")
@@ -62,7 +72,8 @@ def train(
                             info=f"{info}  {record['samples_per_s']:.2f} samples/s")
 
         runtime = Runtime(data=data, out=out_dir, resume=resume, device=device, amp=amp, workers=workers,
-                          stop_at=stop_at, on_note=warn_line, on_step=on_step)
+                          stop_at=stop_at, log=log, on_note=warn_line, on_step=on_step,
+                          on_log=None if err.is_terminal else _log_line)
         with exit_on_error():
             summary = run_training(given, runtime)
     if summary is None:  # a non-zero rank under torchrun: rank 0 reports
@@ -76,3 +87,20 @@ def train(
         out.print(f"{summary['model']}: step {summary['step']} of {summary['steps']} in {summary['seconds']} s"
                   f"{speed}, {summary['skipped_steps']} skipped{best} -> {summary['last']}")
     raise typer.Exit(EXIT_OK)
+
+
+def _log_line(last: int, record: dict) -> None:
+    """One plain line per logged step on stderr, for logs and pipes (rich's bar needs a terminal)."""
+    import math
+    import sys
+
+    def number(key: str, fmt: str) -> str:
+        value = record.get(key)
+        return "nan" if value is None or not math.isfinite(value) else format(value, fmt)
+
+    line = (f"step {record['step']}/{last}  loss {number('loss', '.4f')}  lr {number('lr', '.2e')}  "
+            f"{number('samples_per_s', '.2f')} samples/s")
+    if "val_psnr" in record:
+        line += f"  val {number('val_psnr', '.2f')} dB"
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

@@ -55,7 +55,7 @@ def parse_fstop(text: str) -> float:
 
 @dataclass(frozen=True)
 class Pair:
-    """One (source, target) pair and the lens of the target."""
+    """One (source, target) pair, the lens of the target and the source's f-number."""
 
     id: str
     source_path: Path
@@ -65,6 +65,7 @@ class Pair:
     focus_m: float
     sensor_diag_mm: float = FULL_FRAME_DIAGONAL_MM
     depth_path: Path | None = None
+    source_f_number: float = SOURCE_F_NUMBER
 
 
 def _is_number(value: object) -> bool:
@@ -151,7 +152,8 @@ def list_pairs(root: str | Path, split: str) -> list[Pair]:
         for relative, f_number in zip(meta["target_images"], meta["target_avs"]):
             pairs.append(Pair(sid, source, _resolve(root, split_dir, relative, meta_path), float(f_number),
                               float(meta["focal_length"]), float(meta["focus_plane_distance"]),
-                              depth_path=depth if depth.is_file() else None))
+                              depth_path=depth if depth.is_file() else None,
+                              source_f_number=float(meta["source_av"])))
     return pairs
 
 

@@ -1,7 +1,7 @@
 """Occlusion-aware layered bokeh renderer (differentiable, linear light).
 
 Given a linear RGB image ``I`` (B, 3, H, W) and the signed CoC diameter ``c`` (B, 1, H, W) in px
-(SPEC §1: > 0 behind the focus plane, < 0 in front), the image is split into K *soft* layers with
+(> 0 behind the focus plane, < 0 in front), the image is split into K *soft* layers with
 CoC centres ``c_1 > c_2 > ... > c_K`` (back to front). Each pixel's weight ``w_k`` is a linear hat
 over the two centres around its ``c``, so the weights sum to 1 and vary continuously (and
 differentiably) with ``c``; its occluder mask ``o_k`` is 1 at the back centre of that pair only
@@ -19,8 +19,8 @@ reaches inside the foreground's edge too, where the lens sees round it onto back
 never recorded: before each layer is composited, what lies behind it is extended under its
 occluding pixels at true depth edges (:func:`_fill_behind`).
 Colour and coverage go through exactly the same operations and are divided once at the end:
-normalisation is right by construction (the seed's double multiplication by visibility, audit #1,
-cannot be written in this form), a plane at the focus distance is returned unchanged, and missing
+normalisation is right by construction (the seed's double multiplication by visibility cannot be
+written in this form), a plane at the focus distance is returned unchanged, and missing
 content outside the frame or behind occluders is renormalised instead of darkening edges.
 
 Highlights: clipped pixels hide radiance above 1. Before blurring, the max channel ``m`` is mapped
@@ -28,8 +28,14 @@ by a smooth, strictly increasing ``f`` (identity below a threshold ``t``, ``f(1)
 compositing mapped back by ``f^-1``; unblurred pixels come back exactly while blurred clipped
 points keep their energy and become bright bokeh balls.
 
-Cost: layer centres are spaced by ~1.5 px near focus and ~20 % of the CoC beyond, so K grows
-with log(c_max); each layer is blurred only inside the box it touches, with cost independent of
+Sharp pixels: a point whose CoC diameter is at most one pixel images inside its own pixel, so a
+pixel with ``|c| <= 1`` must come back exactly as it went in. Interpolating its weight between the
+unblurred layer at 0 and a blurred one at 1.5 px would spread up to a third of it onto its
+neighbours (the seed grid did; near-sharp renders then scored far below the input itself), so
+the grid has layers at exactly ``c = -1, 0, +1``, none of which is blurred.
+
+Cost: layer centres are spaced by ~1.5 px beyond those and ~20 % of the CoC further out, so K
+grows with log(c_max); each layer is blurred only inside the box it touches, with cost independent of
 the radius (:mod:`bokehcli.ops.blur`), plus one more for the fill behind it at depth edges;
 :func:`render_bokeh_tiled` bounds memory by the tile.
 """
@@ -45,14 +51,21 @@ import torch.nn.functional as F
 from ..ops.aperture import kernel_size
 from ..ops.blur import aperture_blur, reduction_factor
 
-DEFAULT_HIGHLIGHT_GAIN = 3.0
+# Calibrated against the exact reference: small lights 3-30 times the clip level (log-spaced, the
+# range of the synthetic scenes' lights), photographed clipped, keep the energy of their bokeh
+# balls on geometric average at 5 (0.90-1.00 of the reference's on 13 and 26 px balls; 3 gave
+# 0.56-0.61). Brighter lights stay fainter than they were; large clipped surfaces, barely above
+# the clip, come out slightly too bright (README, "Highlights").
+DEFAULT_HIGHLIGHT_GAIN = 5.0
 # Far above any real highlight's hidden range; larger gains only add float32 FFT leakage.
 MAX_HIGHLIGHT_GAIN = 100.0
 HIGHLIGHT_THRESHOLD = 0.92  # linear; sRGB ~0.965
-FIRST_STEP_PX = 1.5  # CoC-diameter spacing of the layers around the focus plane
-STEP_RATIO = 0.2  # relative spacing far from it
+# The largest CoC diameter whose anti-aliased aperture kernel is a single pixel (a disc of
+# diameter 1 centred on a pixel stays inside it; ops.blur leaves radii <= 0.5 px unblurred).
+SHARP_COC_PX = 1.0
+FIRST_STEP_PX = 1.5  # CoC-diameter spacing of the first blurred layers beyond SHARP_COC_PX
+STEP_RATIO = 0.2  # relative spacing far from the focus plane
 _EPS_ALPHA = 1e-4
-FILL_MIN_COC_PX = 1.0  # a layer this sharp hides what is behind it: nothing to fill
 FILL_MIN_ALPHA = 1e-3  # coverage below which a blurred background colour is not trusted
 MAX_COC_DIAGONALS = 2.0
 
@@ -112,21 +125,28 @@ def _solve_k(target: float) -> float:
 
 
 def layer_centres(coc_min_px: float, coc_max_px: float) -> list[float]:
-    """Ascending CoC centres covering [coc_min, coc_max], spaced evenly in the warped coordinate
+    """Ascending CoC centres covering [coc_min, coc_max] at the integers of the warped coordinate
 
-    ``u(c) = sign(c) log(1 + |c| / c0) / log(1 + rho)``,  ``c0 = FIRST_STEP_PX / rho``
+    ``u(c) = c / s``                                               for ``|c| <= s``,
+    ``u(c) = sign(c) (1 + log(1 + (|c| - s) / c0) / log(1 + rho))``  beyond,
 
-    (integer ``u``), i.e. 1.5 px steps at the focus plane growing to 20 % of ``|c|`` far from it.
-    The grid depends only on the range, so tiles of one photo share it.
+    with ``s = SHARP_COC_PX``, ``c0 = FIRST_STEP_PX / rho``: centres at 0 and +-s (sharp layers, so
+    every pixel with ``|c| <= s`` is shared between unblurred layers and returned exactly), then
+    1.5 px steps growing to 20 % of ``|c|`` far from the focus plane. The grid depends only on the
+    range, so tiles of one photo share it.
     """
-    c0 = FIRST_STEP_PX / STEP_RATIO
+    s, c0 = SHARP_COC_PX, FIRST_STEP_PX / STEP_RATIO
     log_ratio = math.log1p(STEP_RATIO)
 
     def to_u(c: float) -> float:
-        return math.copysign(math.log1p(abs(c) / c0) / log_ratio, c)
+        if abs(c) <= s:
+            return c / s
+        return math.copysign(1.0 + math.log1p((abs(c) - s) / c0) / log_ratio, c)
 
     def to_c(u: int) -> float:
-        return math.copysign(c0 * math.expm1(abs(u) * log_ratio), u)
+        if abs(u) <= 1:
+            return u * s
+        return math.copysign(s + c0 * math.expm1((abs(u) - 1) * log_ratio), u)
 
     lo, hi = math.floor(to_u(coc_min_px) + 1e-9), math.ceil(to_u(coc_max_px) - 1e-9)
     return [to_c(u) for u in range(lo, max(hi, lo) + 1)]
@@ -196,7 +216,7 @@ def render_bokeh(
         if box is None:
             continue
         y0, y1, x0, x1 = box
-        if abs(centres[k]) > FILL_MIN_COC_PX and k + 2 < len(centres):
+        if abs(centres[k]) > SHARP_COC_PX and k + 2 < len(centres):
             acc = _fill_behind(acc, occluder, far_behind, centres[k], box)
         w = weight[..., y0:y1, x0:x1]
         layer = torch.cat([colour[..., y0:y1, x0:x1] * w, w, occluder[..., y0:y1, x0:x1]], dim=1)
