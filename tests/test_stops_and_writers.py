@@ -248,14 +248,14 @@ def test_an_output_written_meanwhile_is_not_replaced(tmp_path, namesakes, monkey
 
     dark, bright = namesakes
     out = tmp_path / "out"
-    real = pipeline.render_bokeh_tiled
+    real = pipeline.render_with_depth
 
     def other_run_finishes_first(*args, **kwargs):
         CliRunner().invoke(app, ["render", str(bright), "--f", "2", "--depth", str(bright.with_suffix(".npy")),
                                  "--out", str(out)])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "render_bokeh_tiled", other_run_finishes_first)
+    monkeypatch.setattr(pipeline, "render_with_depth", other_run_finishes_first)
     result = CliRunner().invoke(app, ["render", str(dark), "--f", "2", "--depth", str(dark.with_suffix(".npy")),
                                       "--out", str(out)])
     assert result.exit_code == 1
