@@ -70,12 +70,13 @@ def stop_group(proc, signum) -> str:
 
 
 def assert_stopped(proc, stderr: str, signum) -> None:
-    """Exit 130/143 and a single line about it; warnings printed before are fine."""
+    """Exit 130/143 and a single line about it; warnings and progress lines printed before are fine."""
     code, word = EXIT[signum]
     assert proc.returncode == code, stderr
     lines = stderr.splitlines()
     assert lines and lines[-1] == word, stderr
-    assert all(line.startswith("warning:") for line in lines[:-1]), stderr
+    # warnings and, outside a terminal, the plain progress lines of training come before it
+    assert all(line.startswith(("warning:", "step ")) for line in lines[:-1]), stderr
 
 
 def temporary_files(folder: Path) -> list[Path]:
