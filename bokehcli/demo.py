@@ -8,8 +8,8 @@ distance), renders them exactly as `bokeh render photo.jpg --f 1.8` does, and as
 
 Then real photos, portraits first: camera photos of ``../shared/exif-corpus`` (when it is beside
 the repository) and two that scikit-image ships, rendered with the look of a fast full-frame lens
-(`bokeh render photo.jpg --f 1.8 --crop-factor 1 --focal-length <35 mm equivalent>`, depth from
-the photo's own cues), into ``out/real_contact_sheet.jpg``.
+(`bokeh render photo.jpg --f 1.8 --equivalent`, depth from the photo's own cues), into
+``out/real_contact_sheet.jpg``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from .data.scenes import random_scene
 from .data.synth import write_jpeg
 from .files import atomic_path
 from .imageio import load_photo
-from .lens import read_lens
 from .pipeline import RenderSettings, render_file
-from .quality.protocol import focal_35mm
 from .render.accumulation import pinhole_view
 
 SEEDS = (11, 23, 42)
@@ -103,11 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"contact sheet: {args.out / 'contact_sheet.jpg'}")
     real_pairs = []
     for photo in real_photos(examples):
-        focal = focal_35mm(read_lens(photo))
         start = time.perf_counter()
         result = render_file(photo, RenderSettings(f_number_text=F_NUMBER, out_dir=args.out / "real", overwrite=True,
-                                                   crop_factor=1.0, focal_mm=focal.mm))
-        print(f"{photo} -> {result.output} ({time.perf_counter() - start:.1f} s, {focal.mm:g} mm full-frame "
+                                                   equivalent=True))
+        print(f"{photo} -> {result.output} ({time.perf_counter() - start:.1f} s, {result.focal_mm:.0f} mm full-frame "
               f"equivalent, focus on {result.focus_point_source}, largest blur {result.max_blur_px:.0f} px)")
         real_pairs.append((photo, result.output))
     contact_sheet(real_pairs, args.out / "real_contact_sheet.jpg",
