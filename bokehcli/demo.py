@@ -30,9 +30,9 @@ from .pipeline import RenderSettings, render_file
 from .render.accumulation import pinhole_view
 
 SEEDS = (11, 23, 42)
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "exif-corpus"
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "exif-corpus"   # ../shared beside the repo
 REAL_PHOTOS = ("Canon/Canon EOS 7D.jpg", "Canon/Canon IXUS v2.jpg", "Canon/Canon EOS REBEL T3i.jpg",
-               "Minolta/Minolta DiMAGE S404.jpg", "Nikon/Nikon D90.jpg")
+               "Minolta/Minolta DiMAGE S404.jpg")
 SKIMAGE_PHOTOS = ("astronaut", "coffee")
 SIZE_WH = (960, 640)
 F_NUMBER = "1.8"
