@@ -81,6 +81,7 @@ def test_fronto_parallel_scene(seed):
     assert backdrop.alpha.min() == 1.0 and backdrop.depth_m == max(depths)
 
 
+@pytest.mark.slow   # a speed check: out of the fast suite, whose timings a loaded machine upsets
 def test_generation_is_fast():
     random_scene(0, 768, 512)  # warm-up
     start = time.perf_counter()
