@@ -329,7 +329,8 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
         return face_m, f"face size ({info.focus_source} says {camera_focus_m:.3g} m)"
     if face_m is not None:
         return face_m, "face size"
-    if camera_focus_m is not None and info.focal_mm and info.f_number and info.sensor_diagonal_mm:
+    sensor_known = info.sensor_diagonal_mm and info.sources.get("crop_factor") != "default"
+    if camera_focus_m is not None and info.focal_mm and info.f_number and sensor_known:
         # (not guessed for an unknown sensor: a full-frame guess would put a compact's subject
         # 25 m away instead of 3)
         return (hyperfocal_m(info.focal_mm, info.f_number, info.sensor_diagonal_mm),
