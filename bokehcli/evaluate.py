@@ -143,7 +143,7 @@ BASELINES: dict[str, Method] = {"identity": _identity, "physics-gt": _physics_gt
 BASELINE_CONFIGS: dict[str, dict] = {
     "identity": {"baseline": "identity", "description": "the source as the output"},
     "physics-gt": {"baseline": "physics-gt", "description": "layered renderer with the true depth, adding the "
-                   "blur the f/22 source lacks", "highlight_boost": DEFAULT_HIGHLIGHT_GAIN},
+                   "blur the source (at its source_av) lacks", "highlight_boost": DEFAULT_HIGHLIGHT_GAIN},
 }
 
 

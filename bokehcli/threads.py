@@ -43,7 +43,9 @@ def set_threads(threads: int | None) -> int:
 
 
 def thread_settings() -> dict[str, object]:
-    """What a timing ran with: torch's thread count and the OpenMP wait policy in force."""
+    """What a timing ran with: torch's thread count, the OpenMP wait policy in force and GNU
+    OpenMP's spin count (which overrides the policy's when set)."""
     import torch
 
-    return {"threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get(WAIT_POLICY_VARIABLE)}
+    return {"threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get(WAIT_POLICY_VARIABLE),
+            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")}

@@ -17,7 +17,7 @@ Per step, each sample is a random crop of one (f/22 source, target) pair with it
 
 Optimisation: AdamW (no weight decay on biases, norms and initial states), linear warm-up then
 cosine decay to ``MIN_LR_RATIO`` of the peak over ``--steps``, gradient-norm clipping at 1.0
-(unclipped, one bad batch can throw the weights far off), an EMA of the weights, bf16 autocast of
+(so that one bad batch cannot throw the weights far off), an EMA of the weights, bf16 autocast of
 the network on CUDA (the renderer stays fp32). A non-finite loss or gradient norm skips the
 optimiser step and is counted. With ``--accumulate K`` an optimiser step sums the gradients of K
 micro-batches of ``--batch-size``, each loss divided by K: every loss term is a plain mean over
@@ -159,9 +159,9 @@ def resolve_settings(given: dict[str, Any], saved: dict[str, Any] | None) -> tup
             raise BokehError(f"--steps {given['steps']} differs from the resumed run's {saved['steps']}: its "
                              "learning-rate schedule is fixed when it starts; use --stop-at to end earlier, or start "
                              "a new run with --init <run>/last.safetensors to train longer")
-        settings = TrainSettings(**{**dataclasses.asdict(TrainSettings()), **saved})
+        settings = TrainSettings(**saved)  # a field added since the run started keeps its default
         for key, value in given.items():
-            if saved.get(key, getattr(settings, key)) != value:
+            if getattr(settings, key) != value:
                 notes.append(f"--{key.replace('_', '-')} {value} ignored: the resumed run uses {getattr(settings, key)}")
     if settings.warmup is None:
         settings = dataclasses.replace(settings, warmup=min(1000, settings.steps // 20))
