@@ -161,10 +161,23 @@ def test_trivial_depth_in_focus_at_the_centre_three_times_as_far_in_the_corners(
 
 def test_focal_35mm_precedence():
     assert focal_35mm(LensInfo(path="p", focal_mm=24.0, focal_35mm=36.0, crop_factor=1.5)).mm == 36.0
-    from_crop = focal_35mm(LensInfo(path="p", focal_mm=10.0, crop_factor=2.0))
-    assert from_crop.mm == 20.0 and "crop factor" in from_crop.source
     unknown = focal_35mm(LensInfo(path="p"))
     assert unknown.mm == 50.0 and "unknown" in unknown.source
+
+
+def test_focal_35mm_of_a_compact_without_sensor_size_is_unknown(tmp_path):
+    """A 5.9 mm lens on an unknown sensor: the reader assumes full frame, the check must not
+    render it as a 5.9 mm full-frame lens (which blurs nothing)."""
+    from bokehcli.lens import read_lens
+    from photos import make_exif, write_photo
+
+    path = write_photo(tmp_path / "phone.jpg", textured_rgb(32, 48), make_exif(focal_mm=5.9))
+    info = read_lens(path)
+    assert info.sources.get("crop_factor") == "default"
+    focal = focal_35mm(info)
+    assert focal.mm == 50.0 and "sensor size unknown" in focal.source
+    with_35mm = write_photo(tmp_path / "phone35.jpg", textured_rgb(32, 48), make_exif(focal_mm=5.9, focal_35mm=28))
+    assert focal_35mm(read_lens(with_35mm)).mm == 28.0
 
 
 # --- Motorcycle maths -----------------------------------------------------------------------

@@ -11,6 +11,13 @@ render, at a full-frame-equivalent f/1.8:
   the render with the measured depth, and how good the depth it used is.
 
 Modules: ``real_photo`` (labels, metrics, scoring), ``protocol`` (how a photo is rendered for
-each variant), ``motorcycle`` (the Motorcycle check), ``report`` (tables), ``__main__`` (the
+each variant), ``run`` (render and score every labelled photo), ``motorcycle`` (the Motorcycle
+check), ``report`` (tables), ``sheets`` (the labels drawn on their photos), ``__main__`` (the
 command line).
+
+Usage (from the repository root; the camera corpus is looked for at ../shared/exif-corpus)::
+
+    python -m bokehcli.quality                       # all 24 photos x 3 variants + Motorcycle
+    python -m bokehcli.quality --variants default --only "Canon/Canon EOS 7D.jpg" --json out.json
+    python -m bokehcli.quality --draw-labels labels/  # contact sheets of the labels
 """

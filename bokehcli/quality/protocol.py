@@ -2,9 +2,11 @@
 
 Every render is ``render_file(photo, RenderSettings(f_number_text="1.8", crop_factor=1.0,
 focal_mm=<the photo's 35 mm equivalent focal length>))``, i.e. ``bokeh render photo.jpg --f 1.8
---crop-factor 1 --focal-length <35 mm equivalent>``. The 35 mm equivalent is, in this order,
-``read_lens(path).focal_35mm``, the focal length times the crop factor the file gives, or 50 mm
-when the file says neither.
+--crop-factor 1 --focal-length <35 mm equivalent>``. The 35 mm equivalent is
+``read_lens(path).focal_35mm`` (the file's FocalLengthIn35mmFilm, or its focal length times the
+crop factor its sensor size gives), else 50 mm: a crop factor the lens reader only assumed (full
+frame, when the file gives no sensor size) does not make a compact's 6 mm lens a 6 mm
+full-frame lens.
 
 Variants (what else the renderer is told):
 
@@ -47,10 +49,8 @@ class Focal35:
 def focal_35mm(info: LensInfo) -> Focal35:
     if info.focal_35mm:
         return Focal35(info.focal_35mm, info.sources.get("focal_35mm", "EXIF"))
-    if info.focal_mm and info.crop_factor:
-        crop_source = info.sources.get("crop_factor", "crop factor")
-        return Focal35(info.focal_mm * info.crop_factor, f"focal length x crop factor ({crop_source})")
-    return Focal35(DEFAULT_FOCAL_MM, f"unknown: {DEFAULT_FOCAL_MM:g} mm assumed")
+    why = "no focal length" if not info.focal_mm else f"{info.focal_mm:g} mm, sensor size unknown"
+    return Focal35(DEFAULT_FOCAL_MM, f"unknown ({why}): {DEFAULT_FOCAL_MM:g} mm assumed")
 
 
 def trivial_focus_m(info: LensInfo) -> float:
