@@ -61,7 +61,8 @@ def atomic_path(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]
         _unlink_quietly(tmp)
         raise OutputError(f"{path}: cannot write: {_reason(exc)}") from None
     except BaseException:
-        _unlink_quietly(tmp)
+        with signals_deferred():  # a second Ctrl-C must not keep the file from being removed
+            _unlink_quietly(tmp)
         raise
     finally:
         if lock_fd >= 0:

@@ -16,7 +16,7 @@ from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIA
 from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import (EXIT_USAGE, batch_exit_code, fail_line, internal_error, one_line, out, print_json, progress_bar,
+from .common import (EXIT_USAGE, batch_exit_code, fail_line, one_line, other_failure, out, print_json, progress_bar,
                      warn_line)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
@@ -96,7 +96,7 @@ def render(
                 result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
                 claimed[target] = path.absolute()
             except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
-                failures.append((path, str(exc) if isinstance(exc, BokehError) else internal_error(exc, path)))
+                failures.append((path, str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)))
                 fail_line(failures[-1][1])
                 continue
             finally:
