@@ -119,7 +119,8 @@ def remove_stale_temp_files(folder: str | os.PathLike, recursive: bool = False) 
     for here in folders:
         with contextlib.suppress(OSError):
             for entry in os.scandir(here):
-                if _TMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) and _unlink_if_stale(entry.path):
+                ours = _TMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+                if ours and _unlink_if_stale(entry.path):
                     removed.append(Path(entry.path))
     return removed
 

@@ -69,7 +69,8 @@ def render(
         settings = RenderSettings(
             f_number_text=f, depth=depth, focal_mm=_within(focal_length, "--focal-length", FOCAL_MM_RANGE),
             focus_m=_parse_focus(focus_distance), crop_factor=_within(crop_factor, "--crop-factor", CROP_RANGE),
-            sensor_diag_mm=_within(sensor_diagonal, "--sensor-diagonal", SENSOR_DIAGONAL_MM_RANGE), focus_at=_parse_xy(focus_at),
+            sensor_diag_mm=_within(sensor_diagonal, "--sensor-diagonal", SENSOR_DIAGONAL_MM_RANGE),
+            focus_at=_parse_xy(focus_at),
             blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
             out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
             save_depth=save_depth, model=model, device=device, work_size_px=work_size_px, tile_px=tile_px,

@@ -28,5 +28,5 @@ from .read import (DEFAULT_MAX_PIXELS, PHOTO_FORMATS, Photo, apply_orientation, 
 from .write import JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, exif_rational, save_photo
 
 __all__ = ["DEFAULT_MAX_PIXELS", "JPEG_QUALITY", "LensRecord", "OUTPUT_SUFFIX", "PHOTO_FORMATS", "Photo",
-           "apply_orientation", "check_pixels", "exif_rational", "load_photo", "open_image", "png_unfilter", "read_size",
-           "reading_input", "register_heif", "save_photo"]
+           "apply_orientation", "check_pixels", "exif_rational", "load_photo", "open_image", "png_unfilter",
+           "read_size", "reading_input", "register_heif", "save_photo"]
