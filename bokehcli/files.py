@@ -61,7 +61,8 @@ def atomic_path(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]
         _unlink_quietly(tmp)
         raise OutputError(f"{path}: cannot write: {_reason(exc)}") from None
     except BaseException:
-        _unlink_quietly(tmp)
+        with signals_deferred():  # a second Ctrl-C must not keep the file from being removed
+            _unlink_quietly(tmp)
         raise
     finally:
         if lock_fd >= 0:
@@ -118,7 +119,8 @@ def remove_stale_temp_files(folder: str | os.PathLike, recursive: bool = False) 
     for here in folders:
         with contextlib.suppress(OSError):
             for entry in os.scandir(here):
-                if _TMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) and _unlink_if_stale(entry.path):
+                ours = _TMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+                if ours and _unlink_if_stale(entry.path):
                     removed.append(Path(entry.path))
     return removed
 

@@ -2,16 +2,18 @@
 
 The main process turns them into :class:`Interrupted`, which unwinds every ``finally`` (so
 temporary files are removed) up to the command line, which exits 130 or 143 with one line.
+That exception can come between any two steps of Python code; where one must not be split (an
+import, creating a temporary file and taking note of its name, removing it, starting or stopping
+workers), :func:`signals_deferred` holds the signals back and raises right after.
 Worker processes leave stopping to the parent: a terminal's Ctrl-C and a ``kill`` of the process
 group reach every process, and a worker that died of them on its own would print its traceback
 and make the parent report a crashed worker instead of the interrupt. Data-loader workers ignore
 both signals (the parent tells them to stop); pool workers ignore SIGINT and end quietly on the
-SIGTERM their pool stops them with. A few steps (creating a
-temporary file and taking note of its name, starting workers) must not be split by an
-interrupt: signals are held back for their duration and delivered right after.
+SIGTERM their pool stops them with.
 
 Only the standard library is imported here: the handlers are installed before the heavy imports
-of the command line, so that a Ctrl-C in its first seconds is handled like any later one.
+of the command line, so that a Ctrl-C in its first seconds ends the run (once the imports are
+done) like any later one.
 """
 
 from __future__ import annotations
@@ -41,14 +43,18 @@ def exit_code(signum: int) -> int:
 
 
 def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
-    # The first signal stops the run; a second one (Ctrl-C pressed twice) must not interrupt the
-    # unwinding that removes temporary files and stops workers.
-    for other in STOP_SIGNALS:
-        signal.signal(other, signal.SIG_IGN)
+    _received.append(signum)
     if _held:
         _pending.append(signum)
         return
     raise Interrupted(signum)
+
+
+def stop_received() -> int | None:
+    """The first stop signal this process was sent, or None. An exception raised by a signal
+    handler can be swallowed (raised inside a finaliser, caught by a library): the command
+    line still ends as interrupted when it finishes, however it finishes."""
+    return _received[0] if _received else None
 
 
 def install_stop_handlers() -> None:
@@ -59,8 +65,9 @@ def install_stop_handlers() -> None:
             signal.signal(signum, _raise_interrupted)
 
 
-_held = 0                 # signals_deferred() blocks open in the main thread
-_pending: list[int] = []  # a signal that arrived meanwhile, raised when the last one closes
+_received: list[int] = []  # every stop signal the handler saw
+_held = 0                  # signals_deferred() blocks open in the main thread
+_pending: list[int] = []   # a signal that arrived meanwhile, raised when the last one closes
 
 
 @contextlib.contextmanager

@@ -460,7 +460,8 @@ def worker_batches(loader: DataLoader) -> Iterator[Iterator[Any]]:
     finally:
         shutdown = getattr(batches, "_shutdown_workers", None)  # absent without workers
         if shutdown is not None:
-            shutdown()
+            with signals_deferred():  # a second Ctrl-C must not leave them running
+                shutdown()
 
 
 def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.ExitStack) -> dict[str, Any]:

@@ -356,6 +356,35 @@ def test_names_with_newlines_and_undecodable_bytes(tmp_path, photo):
     assert f"error: {tmp_path}/two\\nlines.jpg: no such file" in result.stderr.splitlines()
 
 
+def test_an_output_name_too_long_for_the_file_system(tmp_path, photo):
+    """246 characters + "_bokeh_f2.jpg" is more than a name may have: a line, not an internal error."""
+    long = tmp_path / ("x" * 246 + ".jpg")
+    long.write_bytes(photo.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()  # in an existing folder, asking whether the output exists already fails
+    result = run("render", long, photo, "--f", "2", "--depth", tmp_path / "p.npy", "--out", out)
+    assert result.exit_code == 1
+    assert error_lines(result) == [f"error: {long}: File name too long ({out / long.stem}_bokeh_f2.jpg)"]
+    assert [p.name for p in out.iterdir()] == ["p_bokeh_f2.jpg"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("delay_s", [0.05, 0.4, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0])
+def test_signals_anywhere_in_the_start_up(tmp_path, photo, signum, delay_s):
+    """A signal raised inside an import broke the module (ImportError, "internal error") or was
+    swallowed by an import-lock callback (the batch then finished with exit 0)."""
+    proc = subprocess.Popen([sys.executable, "-m", "bokehcli", "render", str(photo), "--f", "2", "--depth",
+                             str(tmp_path / "p.npy"), "--out", str(tmp_path / "out")], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay_s)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+    if proc.returncode == -signum:
+        pytest.skip("the signal came before Python had started")  # the default action: nothing to handle
+    assert (proc.returncode, stderr) == ((130, "interrupted\n") if signum == signal.SIGINT else (143, "terminated\n"))
+
+
 # --- slow: fuzzing the same inputs --------------------------------------------------------
 
 @pytest.mark.slow

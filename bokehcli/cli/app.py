@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import signal
 import sys
+from typing import NoReturn
 
-from ..stop import Interrupted, exit_code, install_stop_handlers
+from ..errors import BokehError
+from ..stop import Interrupted, exit_code, ignore_stop_signals, install_stop_handlers, signals_deferred, stop_received
 
 
 def main() -> None:
@@ -23,18 +25,30 @@ def main() -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        from .commands import run
-
+        # An exception raised in the middle of an import can break the module for good (a
+        # half-initialised extension): a signal during the imports ends the run after them.
+        with signals_deferred():
+            from .commands import run
         run()
     except Interrupted as stop:
-        sys.stderr.write("interrupted\n" if stop.signum == signal.SIGINT else "terminated\n")
-        sys.exit(exit_code(stop.signum))
+        _stopped(stop.signum)
     except Exception as exc:  # noqa: BLE001 - a failure no command turned into its line: one line, not a traceback
-        from ..errors import BokehError
-        from .common import error_exit_code, fail_line, internal_error
+        if stop_received() is not None:  # the interrupt, turned into another error by a library
+            _stopped(stop_received())
+        from .common import error_exit_code, fail_line, other_failure
 
-        fail_line(str(exc) if isinstance(exc, BokehError) else internal_error(exc))
+        fail_line(str(exc) if isinstance(exc, BokehError) else other_failure(exc))
         sys.exit(error_exit_code(exc))
+    except SystemExit:
+        if stop_received() is not None:  # the interrupt was swallowed (raised inside a finaliser)
+            _stopped(stop_received())
+        raise
+
+
+def _stopped(signum: int) -> NoReturn:
+    ignore_stop_signals()  # a second Ctrl-C must not break the one line
+    sys.stderr.write("interrupted\n" if signum == signal.SIGINT else "terminated\n")
+    sys.exit(exit_code(signum))
 
 
 def __getattr__(name: str):

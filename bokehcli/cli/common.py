@@ -92,12 +92,15 @@ def exit_on_error() -> Iterator[None]:
         raise typer.Exit(error_exit_code(exc)) from None
 
 
-def internal_error(exc: BaseException, path=None) -> str:
-    """One line for a failure that is not the input's fault (memory, or a bug to report),
-    naming ``path`` when it concerns one file."""
+def other_failure(exc: BaseException, path=None) -> str:
+    """One line for a failure no :class:`BokehError` describes, naming ``path`` when it concerns
+    one file: the system's reason for an OSError (a name too long for the file system, ...),
+    "out of memory", else an internal error (a bug to report)."""
     where = f"{path}: " if path is not None else ""
     if isinstance(exc, MemoryError):
         return f"{where}out of memory"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{where}{exc.strerror}" + (f" ({exc.filename})" if exc.filename else "")
     detail = " ".join(str(exc).split())[:300]
     return f"{where}internal error ({type(exc).__name__}: {detail}); please report it"
 

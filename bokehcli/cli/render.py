@@ -16,8 +16,8 @@ from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIA
 from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, internal_error, one_line, out, print_json,
-                     progress_bar, threads_option, warn_line)
+from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, one_line, other_failure, out,
+                     print_json, progress_bar, threads_option, warn_line)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
 
@@ -84,7 +84,8 @@ def render(
         settings = RenderSettings(
             f_number_text=f, depth=depth, focal_mm=_within(focal_length, "--focal-length", FOCAL_MM_RANGE),
             focus_m=_parse_focus(focus_distance), crop_factor=_within(crop_factor, "--crop-factor", CROP_RANGE),
-            sensor_diag_mm=_within(sensor_diagonal, "--sensor-diagonal", SENSOR_DIAGONAL_MM_RANGE), focus_at=_parse_xy(focus_at),
+            sensor_diag_mm=_within(sensor_diagonal, "--sensor-diagonal", SENSOR_DIAGONAL_MM_RANGE),
+            focus_at=_parse_xy(focus_at),
             blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
             out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
             save_depth=save_depth, model=model, device=device, work_size_px=work_size_px, tile_px=tile_px,
@@ -111,7 +112,7 @@ def render(
                 result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
                 claimed[target] = path.absolute()
             except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
-                failures.append((path, str(exc) if isinstance(exc, BokehError) else internal_error(exc, path)))
+                failures.append((path, str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)))
                 fail_line(failures[-1][1])
                 continue
             finally:

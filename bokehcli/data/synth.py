@@ -217,7 +217,8 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
                     on_done(record)
         finally:
             if pool is not None:
-                pool.terminate()  # SIGTERM: its workers end, mid-scene after an interrupt
+                with signals_deferred():  # a second Ctrl-C must not leave them running
+                    pool.terminate()  # SIGTERM: its workers end, mid-scene after an interrupt
             remove_stale_temp_files(root, recursive=True)
     order = {(j.split, j.scene_id): k for k, j in enumerate(jobs)}
     return sorted(records, key=lambda r: order[(r["split"], r["id"])])
