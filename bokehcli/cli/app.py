@@ -33,16 +33,24 @@ def main() -> None:
     except Interrupted as stop:
         _stopped(stop.signum)
     except Exception as exc:  # noqa: BLE001 - a failure no command turned into its line: one line, not a traceback
-        if stop_received() is not None:  # the interrupt, turned into another error by a library
-            _stopped(stop_received())
+        _ended()
         from .common import error_exit_code, fail_line, other_failure
 
         fail_line(str(exc) if isinstance(exc, BokehError) else other_failure(exc))
         sys.exit(error_exit_code(exc))
     except SystemExit:
-        if stop_received() is not None:  # the interrupt was swallowed (raised inside a finaliser)
-            _stopped(stop_received())
+        _ended()
         raise
+
+
+def _ended() -> None:
+    """The command has ended. From now on stop signals are ignored: one arriving while the
+    interpreter shuts down would kill it by the signal's default action, its work done. One that
+    came earlier but was swallowed (raised inside a finaliser) or turned into another error by
+    a library still ends the run as interrupted."""
+    ignore_stop_signals()
+    if stop_received() is not None:
+        _stopped(stop_received())
 
 
 def _stopped(signum: int) -> NoReturn:
