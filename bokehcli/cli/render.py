@@ -16,7 +16,7 @@ from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIA
 from ..models.tiling import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, one_line, other_failure, out,
+from .common import (EXIT_USAGE, apply_threads, batch_exit_code, err, fail_line, one_line, other_failure, out,
                      print_json, progress_bar, threads_option, warn_line)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
@@ -66,6 +66,9 @@ def render(
                                           help="Network tile size in px; 0 = whole image (default: by working size)."),
     no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile."),
     threads: Optional[int] = threads_option(),
+    shard: Optional[str] = typer.Option(None, "--shard", show_default=False,
+                                        help="Render only share I of N of the inputs (0-based, e.g. a job array's "
+                                             "task index); under torchrun each rank takes its share by itself."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Render photos with the shallow depth of field of a fast lens.
@@ -78,9 +81,11 @@ def render(
     """
     from ..errors import BokehError
     from ..pipeline import RenderSettings, output_path, render_file
+    from ..shard import batch_share
 
     apply_threads(threads)
     try:
+        share, device = batch_share(shard, device)
         settings = RenderSettings(
             f_number_text=f, depth=depth, focal_mm=_within(focal_length, "--focal-length", FOCAL_MM_RANGE),
             focus_m=_parse_focus(focus_distance), crop_factor=_within(crop_factor, "--crop-factor", CROP_RANGE),
@@ -96,6 +101,10 @@ def render(
         raise typer.Exit(EXIT_USAGE)
 
     paths, failures = _expand(inputs)  # failures: (input, one-line message)
+    if share is not None:
+        listed = len(paths)
+        paths = share.take(paths, key=lambda p: str(output_path(p, settings).absolute()))
+        err.print(one_line(share.summary(len(paths), listed)), markup=False)
     results = []
     claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
     batch_inputs = {p.resolve() for p in paths}  # never written over, even with --overwrite
