@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..imageio.tags import (DATE_TIME_ORIGINAL, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MODEL, SUBJECT_AREA,
+                            SUBJECT_LOCATION)
 from .tiff import Entry, read_first_ifd, read_ifd
 
 _EXIF_IFD = 0x8769
@@ -33,6 +35,10 @@ class Exif:
     maker_note: Entry | None = None
     subject_area: Entry | None = None                   # where the subject is, see subject_area.py
     subject_location: Entry | None = None
+    date_time_original: str | None = None               # "YYYY:MM:DD HH:MM:SS"
+    lens_make: str | None = None
+    lens_model: str | None = None
+    lens_spec: tuple[float, float, float, float] | None = None   # LensSpecification, 0 = unknown
 
 
 def read_exif(tiff: bytes) -> Exif | None:
@@ -42,8 +48,8 @@ def read_exif(tiff: bytes) -> Exif | None:
         return None
     ifd0, order = first
     exif = Exif(tiff=tiff, order=order)
-    exif.make = _text(ifd0.get(0x010F))
-    exif.model = _text(ifd0.get(0x0110))
+    exif.make = _text(ifd0.get(MAKE))
+    exif.model = _text(ifd0.get(MODEL))
     exif.orientation = _int(ifd0.get(0x0112))
     sub = ifd0.get(_EXIF_IFD)
     sub_pos = _int(sub)
@@ -58,10 +64,24 @@ def read_exif(tiff: bytes) -> Exif | None:
     exif.plane_unit = _int(tags.get(0xA210))
     exif.pixel_x = _int(tags.get(0xA002))
     exif.pixel_y = _int(tags.get(0xA003))
-    exif.subject_area, exif.subject_location = tags.get(0x9214), tags.get(0xA214)
+    exif.subject_area, exif.subject_location = tags.get(SUBJECT_AREA), tags.get(SUBJECT_LOCATION)
+    exif.date_time_original = _text(tags.get(DATE_TIME_ORIGINAL))
+    exif.lens_make, exif.lens_model = _text(tags.get(LENS_MAKE)), _text(tags.get(LENS_MODEL))
+    exif.lens_spec = lens_spec(tags.get(LENS_SPECIFICATION))
     note = tags.get(_MAKER_NOTE)
     exif.maker_note = note if note is not None and note.data else None
     return exif
+
+
+def lens_spec(entry: Entry | None) -> tuple[float, float, float, float] | None:
+    """Four rationals: shortest and longest focal length (mm), smallest f-number at each; an
+    unknown value is written 0/0 (NaN here, 0 in the result). None unless both focal lengths
+    are known and ordered."""
+    values = entry.numbers() if entry is not None and entry.type == 5 else []
+    if len(values) != 4:
+        return None
+    spec = tuple(v if math.isfinite(v) and v > 0 else 0.0 for v in values)
+    return spec if 0 < spec[0] <= spec[1] else None
 
 
 def _text(entry: Entry | None) -> str | None:

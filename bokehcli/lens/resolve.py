@@ -23,7 +23,7 @@ from ..optics import FULL_FRAME_DIAGONAL_MM
 from .container import Blocks, read_blocks
 from .exif import Exif, read_exif
 from .focus_points import place_faces, place_focus
-from .makernotes import Note, Reading, read_maker_af, read_maker_note
+from .makernotes import Note, Reading, read_maker_af, read_maker_lens, read_maker_note
 from .subject_area import subject_records
 from .types import LensInfo
 from .xmp import read_xmp_focus
@@ -62,6 +62,7 @@ def resolve(path: str, blocks: Blocks) -> LensInfo:
                     exif.make or "", exif.model or "")
         reading = read_maker_note(note)
     _fill_camera(info, exif, reading)
+    _fill_lens_name(info, exif, note)
     _fill_sensor(info, exif, reading)
     _fill_focus(info, exif, reading, xmp)
     _fill_focus_points(info, exif, note, xmp)
@@ -89,6 +90,26 @@ def _fill_camera(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
             info.f_number, info.sources["f_number"] = f_number, source
         else:
             info.warnings.append(f"ignored implausible f-number {f_number:g} ({source})")
+
+
+def _fill_lens_name(info: LensInfo, exif: Exif, note: Note | None) -> None:
+    """Lens model, make and specification: standard EXIF first, the maker note for what it lacks."""
+    for key, value in (("lens_make", exif.lens_make), ("lens_model", exif.lens_model)):
+        if _printable(value):
+            setattr(info, key, _printable(value))
+            info.sources[key] = f"EXIF:{key.title().replace('_', '')}"
+    if exif.lens_spec is not None:
+        info.lens_spec, info.sources["lens_spec"] = exif.lens_spec, "EXIF:LensSpecification"
+    if note is None or (info.lens_model and info.lens_spec):
+        return
+    named = read_maker_lens(note)
+    if named is None:
+        return
+    info.warnings.extend(named.warnings)
+    if info.lens_model is None and named.model:
+        info.lens_model, info.sources["lens_model"] = named.model, named.model_source
+    if info.lens_spec is None and named.spec is not None:
+        info.lens_spec, info.sources["lens_spec"] = named.spec, named.spec_source
 
 
 def _fill_sensor(info: LensInfo, exif: Exif, reading: Reading | None) -> None:

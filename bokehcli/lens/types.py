@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-JSON_KEYS = ("path", "make", "model", "width", "height", "orientation", "focal_mm", "focal_35mm",
+JSON_KEYS = ("path", "make", "model", "lens_make", "lens_model", "lens_spec", "width", "height", "orientation", "focal_mm", "focal_35mm",
              "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m",
              "focus_far_m", "focus_infinite", "focus_source", "focus_points", "focus_area",
              "focus_point_source", "faces", "faces_source", "embedded_depth", "warnings")
@@ -28,6 +28,9 @@ class LensInfo:
     ``focus_area`` their bounding box ``(x0, y0, x1, y1)`` including the AF areas' size where
     the record gives it, ``focus_point_source`` the tag (e.g. ``"Canon:AFInfo2"``). ``faces``
     are face boxes ``(x0, y0, x1, y1)`` from the metadata, with ``faces_source``.
+    The lens: ``lens_model`` (and ``lens_make``) as the file names it, ``lens_spec`` its
+    shortest and longest focal length (mm) and smallest f-number at each (0 = unknown), as in
+    EXIF LensSpecification; from standard EXIF, else the maker note.
     ``embedded_depth``: what depth map the file carries (``describe_embedded_depth``), filled
     in by `bokeh info`.
     """
@@ -35,6 +38,9 @@ class LensInfo:
     path: str
     make: str | None = None
     model: str | None = None
+    lens_make: str | None = None
+    lens_model: str | None = None
+    lens_spec: tuple[float, float, float, float] | None = None
     width: int | None = None
     height: int | None = None
     orientation: int | None = None
@@ -64,6 +70,7 @@ class LensInfo:
         """The SPEC §2 object; JSON has no infinity, so an infinite far bound is written as null."""
         out = {key: getattr(self, key) for key in JSON_KEYS}
         out["warnings"] = list(self.warnings)
+        out["lens_spec"] = list(self.lens_spec) if self.lens_spec is not None else None
         out["focus_points"] = [_pixels(point) for point in self.focus_points]
         out["focus_area"] = _pixels(self.focus_area) if self.focus_area is not None else None
         out["faces"] = [_pixels(box) for box in self.faces]

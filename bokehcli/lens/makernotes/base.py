@@ -69,6 +69,19 @@ class Reading:
 
 
 @dataclass
+class LensName:
+    """The lens a maker note names: ``model`` as the camera wrote it, or ``spec`` (shortest and
+    longest focal length in mm, smallest f-number at each) where it records only that, with the
+    tag each came from."""
+
+    model: str | None = None
+    model_source: str | None = None
+    spec: tuple[float, float, float, float] | None = None
+    spec_source: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
 class AfReading:
     """Where the maker note says the camera focused: AF records (``focus``), face regions
     (``faces``) and why records were refused (manual focus, garbage)."""
@@ -85,6 +98,12 @@ class AfReading:
         """The camera was focused by hand: its AF record says nothing about where."""
         self.warnings.append(f"manual focus ({mode_source}): the AF record says nothing about "
                              "where the camera focused")
+
+
+def lens_text(entry: Entry | None) -> str | None:
+    """A maker note's lens name: printable text, None when empty or a placeholder."""
+    text = "".join(ch for ch in entry.text() if ch.isprintable()).strip() if entry is not None else ""
+    return text if text and text.strip("-_ 0") else None
 
 
 def shorts(entry: Entry | None) -> list[int]:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading, first_int
+from .base import INF, AfReading, LensName, Note, Reading, first_int, lens_text
 
 _EQUIPMENT, _FOCUS_INFO = 0x2010, 0x2050
 _CAMERA_SETTINGS, _FOCUS_MODE, _FOCUS_PROCESS, _AF_AREAS, _AF_POINT_SELECTED = 0x2020, 0x0301, 0x0302, 0x0304, 0x0305
 _MANUAL_FOCUS, _AF_NOT_USED = 10, 0
 _AF_GRID = 255.0
 _FOCUS_DISTANCE, _PLANE_DIAGONAL, _OLD_PLANE_DIAGONAL = 0x0305, 0x0103, 0x0205
+_LENS_MODEL = 0x0203     # Equipment: ASCII, e.g. "OLYMPUS M.17mm F1.8"
 _INFINITY_MM = 0xFFFFFFFF
 
 
@@ -53,6 +54,16 @@ def read(note: Note) -> Reading | None:
         elif num > 0:
             reading.source, reading.distances_m = "Olympus:FocusInfo", (num / 1000.0,)
     return reading if reading.source or reading.sensor_diagonal_mm else None
+
+
+def read_lens(note: Note) -> LensName | None:
+    layout = _layout(note)
+    if layout is None:
+        return None
+    start, order, base = layout
+    equipment = _sub_ifd(note, note.ifd(start, order, base).get(_EQUIPMENT), order, base)
+    model = lens_text(equipment.get(_LENS_MODEL))
+    return LensName(model, "Olympus:LensModel") if model else None
 
 
 def read_af(note: Note) -> AfReading | None:
