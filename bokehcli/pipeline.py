@@ -37,7 +37,7 @@ from .depthio import check_depth_template, depth_output_paths, fill_depth_templa
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
-from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, load_photo, save_photo
+from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, lens_record, load_photo, save_photo
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .models.factory import load_model
@@ -281,7 +281,7 @@ def render_file(path: str | Path, settings: RenderSettings,
                 write_depth_preview(preview, depth_m, result.focus_m, tuple(result.focus_point))
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
-                                      lens=_lens_to_record(info), replace=settings.overwrite)
+                                      lens=lens_record(info, _camera_focus_m(info)), replace=settings.overwrite)
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
@@ -430,15 +430,6 @@ def _to_full_frame_equivalent(settings: RenderSettings, info, result: RenderResu
             source = f"{result.focal_source} x crop factor"
         result.focal_source = f"35 mm equivalent ({source})"
     result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "full frame (--equivalent)"
-
-
-def _lens_to_record(info) -> LensRecord:
-    """What the output's EXIF would otherwise lose: a focus distance read from a maker note (not
-    copied, see ``bokehcli.imageio``) or XMP, and a 35 mm focal length the source did not state."""
-    from_subject_distance = info.sources.get("focus_m", "EXIF:SubjectDistance") == "EXIF:SubjectDistance"
-    stated_35mm = info.sources.get("focal_35mm") == "EXIF:FocalLengthIn35mmFilm"
-    return LensRecord(focus_m=None if from_subject_distance else _camera_focus_m(info),
-                      focal_35mm=None if stated_35mm else info.focal_35mm)
 
 
 def _camera_focus_m(info) -> float | None:

@@ -370,17 +370,24 @@ def test_fresh_exif_when_the_source_exif_cannot_be_copied(tmp_path, fmt, problem
     assert len(warnings) == 1 and warnings[0].startswith(f"{photo.path}: EXIF {problem}")
     with Image.open(out) as im:
         exif = im.getexif()
-        assert float(exif.get_ifd(0x8769)[0x829D]) == 2.0 and exif[0x0112] == 1 and 0x010F not in exif
+        assert float(exif.get_ifd(0x8769)[0x829D]) == 2.0 and exif[0x0112] == 1
+        # what identifies the photo survives the fresh EXIF: the camera's make and model
+        assert (exif.get(0x010F), exif.get(0x0110)) == (("Abc", None) if problem == "unusable"
+                                                        else ("Canon", "Canon EOS R6"))
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def broken_save(self, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"partial")
+        if isinstance(fp, (str, Path)):
+            Path(fp).write_bytes(b"partial")
+        else:       # a JPEG is encoded in memory first, for its XMP segments
+            fp.write(b"partial")
         raise RuntimeError("encoder crashed")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(RuntimeError):
-        save_photo(tmp_path / "o.jpg", np.zeros((4, 4, 3), np.float32))
+    for name in ("o.jpg", "o.png"):
+        with pytest.raises(RuntimeError):
+            save_photo(tmp_path / name, np.zeros((4, 4, 3), np.float32), fmt="png" if name == "o.png" else "jpeg")
     monkeypatch.setattr("bokehcli.imageio.write.zlib.compress", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         save_photo(tmp_path / "o.tif", np.zeros((4, 4, 3), np.float32), fmt="tiff")
