@@ -50,11 +50,11 @@ def lens_record(info, camera_focus_m: float | None) -> LensRecord:
 def subject_area(points: list[tuple[float, float]],
                  box: tuple[float, float, float, float] | None) -> tuple[int, ...] | None:
     """EXIF SubjectArea of the AF points in focus: the rectangle ``box`` bounds (centre, width,
-    height) when it has an extent, else the first point; None when nothing is known or it does
-    not fit SHORTs."""
-    if box is not None and box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
+    height, at least a pixel each) when it has an extent (several points, or areas of known
+    size), else the first point; None when nothing is known or it does not fit SHORTs."""
+    if box is not None and (box[2] - box[0] >= 1 or box[3] - box[1] >= 1):
         x0, y0, x1, y1 = box
-        area = ((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0)
+        area = ((x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, 1), max(y1 - y0, 1))
     elif points:
         area = points[0]
     else:

@@ -18,7 +18,7 @@ from .. import __version__
 from ..files import atomic_path
 from .catalogue import LensRecord
 from .read import Photo
-from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, FNUMBER, FOCAL_35MM, GPS_IFD,
+from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, FNUMBER, FOCAL_35MM, FOCAL_LENGTH, GPS_IFD,
                    INTEROP_IFD, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MAKER_NOTE, MODEL, ORIENTATION,
                    PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_AREA, SUBJECT_DISTANCE, SUBJECT_LOCATION, TIFF_METADATA_TAGS,
                    XMP_TIFF_TAG)
@@ -106,6 +106,7 @@ def _output_exif(source: Photo | None, f_number: float | None, description: str 
             warnings.simplefilter("ignore")
             try:
                 exif.load(source.exif)
+                _identity(exif, source.exif)
                 _stamp(exif, f_number, description, lens, size_wh, orientation)
                 if len(exif.tobytes()) <= MAX_JPEG_EXIF_BYTES:
                     return exif, []
@@ -125,20 +126,30 @@ def _output_exif(source: Photo | None, f_number: float | None, description: str 
 
 
 def _identity(exif: Image.Exif, source_exif: bytes) -> None:
-    """Camera make, model and DateTimeOriginal of an EXIF block Pillow could not take, read with
-    the bounded reader of ``bokehcli.lens`` (printable text only)."""
+    """What identifies the photo and its lens, where ``exif`` lacks it: camera make and model
+    (printable text), DateTimeOriginal, focal length, 35 mm focal length and SubjectDistance,
+    as the bounded reader of ``bokehcli.lens`` finds them in ``source_exif``. Needed where
+    Pillow could not take the block at all, and where it took only part of it (it stops
+    reading an IFD at an entry it finds truncated, dropping the entries after it)."""
     from ..lens.exif import read_exif
 
     found = read_exif(source_exif[len(b"Exif\0\0"):] if source_exif.startswith(b"Exif\0\0") else source_exif)
     if found is None:
         return
-    for ifd, tag, value in ((exif, MAKE, found.make), (exif, MODEL, found.model),
-                            (None, DATE_TIME_ORIGINAL, found.date_time_original)):
-        if value and value.isprintable():
-            if ifd is None:
-                exif[EXIF_IFD] = {**_sub_ifd(exif, EXIF_IFD), tag: value}
-            else:
-                ifd[tag] = value
+    for tag, text in ((MAKE, found.make), (MODEL, found.model)):
+        if text and text.isprintable() and tag not in exif:
+            exif[tag] = text
+    sub = _sub_ifd(exif, EXIF_IFD)
+    values = {DATE_TIME_ORIGINAL: found.date_time_original if (found.date_time_original or "").isprintable() else None,
+              FOCAL_LENGTH: exif_rational(found.focal_mm) if found.focal_mm is not None else None,
+              FOCAL_35MM: int(round(found.focal_35mm)) if found.focal_35mm and round(found.focal_35mm) <= 0xFFFF
+              else None,
+              SUBJECT_DISTANCE: TiffImagePlugin.IFDRational(*found.subject_distance)
+              if found.subject_distance is not None and found.subject_distance[1] else None}
+    for tag, value in values.items():
+        if value and tag not in sub:
+            sub[tag] = value
+    exif[EXIF_IFD] = sub
 
 
 def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, lens: LensRecord,

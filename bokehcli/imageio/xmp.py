@@ -13,7 +13,9 @@ Outputs keep all of it, parsed and written anew rather than copied byte for byte
   packet records them) become the rendered aperture, ``tiff:Orientation`` 1 and the pixel
   sizes the output's (pixels are stored upright), MWG region areas turned into that upright
   frame, new ``xmp:MetadataDate``/``xmp:ModifyDate`` and ``xmpMM:InstanceID``, and an
-  ``xmpMM:History`` event (action ``derived``, the rendering as its parameters);
+  ``xmpMM:History`` event (action ``derived``, the rendering as its parameters); Google's
+  depth map and original image (GDepth, GImage) are dropped from a photo whose pixels were
+  turned upright: they are images in the source's unrotated frame;
 - JPEG: the main packet in one APP1 segment; the extended packet re-serialised and split into
   portions, its new MD5 digest named in the main packet's ``xmpNote:HasExtendedXMP``.
   PNG (iTXt ``XML:com.adobe.xmp``) and TIFF (tag 700) have no segment limit: the extended
@@ -50,6 +52,8 @@ TIFF_NS = "http://ns.adobe.com/tiff/1.0/"
 MWG_RS = "http://www.metadataworkinggroup.com/schemas/regions/"
 ST_AREA = "http://ns.adobe.com/xmp/sType/Area#"
 ST_DIM = "http://ns.adobe.com/xap/1.0/sType/Dimensions#"
+# Google's depth map and original image, stored in the source's unrotated frame.
+STORED_FRAME_IMAGES = ("http://ns.google.com/photos/1.0/depthmap/", "http://ns.google.com/photos/1.0/image/")
 # The prefixes the XMP specification uses, for namespaces the stamp adds to a packet.
 USUAL_PREFIXES = {X_META: "x", RDF: "rdf", XMP_BASIC: "xmp", XMP_MM: "xmpMM", ST_EVT: "stEvt", XMP_NOTE: "xmpNote",
                   EXIF_NS: "exif", TIFF_NS: "tiff", MWG_RS: "mwg-rs", ST_AREA: "stArea", ST_DIM: "stDim"}
@@ -123,6 +127,7 @@ def output_xmp(source: SourceXmp, stamp: XmpStamp, fmt: str, name: str) -> tuple
     _stamp(trees, stamp)
     if extended is not None and fmt != "jpeg":
         _rdf(main).extend(_rdf(extended))          # one packet: its descriptions join the main one
+        _remove(main, XMP_NOTE, "HasExtendedXMP")
         extended = None
     if extended is None:
         main_bytes = serialise(main, prefixes, wrap=MAX_MAIN_XMP_BYTES if fmt == "jpeg" else True)
@@ -330,6 +335,7 @@ def _stamp(trees: list[Element], stamp: XmpStamp) -> None:
     if stamp.orientation != 1:
         for tree in trees:
             _upright_regions(tree, stamp.orientation)
+            _drop_namespaces(tree, STORED_FRAME_IMAGES)
     now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
     instance = f"xmp.iid:{uuid.uuid4()}"
     _set(trees, XMP_BASIC, "ModifyDate", now)
@@ -340,6 +346,15 @@ def _stamp(trees: list[Element], stamp: XmpStamp) -> None:
     item = SubElement(_history(trees), f"{{{RDF}}}li", {f"{{{RDF}}}parseType": "Resource"})
     for field, value in event.items():
         SubElement(item, f"{{{ST_EVT}}}{field}").text = value
+
+
+def _drop_namespaces(root: Element, namespaces: tuple[str, ...]) -> None:
+    """Remove every property of ``namespaces`` from the packet's descriptions."""
+    for description in _descriptions(root):
+        for key in [key for key in description.attrib if _split(key)[0] in namespaces]:
+            del description.attrib[key]
+        for child in [child for child in description if _split(child.tag)[0] in namespaces]:
+            description.remove(child)
 
 
 def _history(trees: list[Element]) -> Element:

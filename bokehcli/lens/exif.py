@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..imageio.tags import (DATE_TIME_ORIGINAL, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MODEL, SUBJECT_AREA,
+from ..imageio.tags import (DATE_TIME_ORIGINAL, FOCAL_LENGTH, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MODEL, SUBJECT_AREA,
                             SUBJECT_LOCATION)
 from .tiff import Entry, read_first_ifd, read_ifd
 
@@ -54,7 +54,7 @@ def read_exif(tiff: bytes) -> Exif | None:
     sub = ifd0.get(_EXIF_IFD)
     sub_pos = _int(sub)
     tags = read_ifd(tiff, sub_pos, order)[0] if sub_pos else {}
-    exif.focal_mm = _positive(tags.get(0x920A))
+    exif.focal_mm = _positive(tags.get(FOCAL_LENGTH))
     exif.f_number = _positive(tags.get(0x829D))
     exif.aperture_apex = _finite(tags.get(0x9202))
     exif.focal_35mm = _positive(tags.get(0xA405))
