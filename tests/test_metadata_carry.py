@@ -340,3 +340,25 @@ def test_corpus_photos_keep_their_metadata(name, tmp_path):
 @pytest.mark.parametrize("name", corpus_files())
 def test_every_corpus_photo_keeps_its_metadata(name, tmp_path):
     check_corpus_photo(name, tmp_path)
+
+
+# What ExifTool (12.57 here) prints for these corpus files: Canon:LensModel, Olympus:LensModel,
+# Nikon:Lens (focal range, f-number range) and Composite:Lens (Canon CameraSettings' zoom range).
+EXIFTOOL_LENSES = {
+    "Canon/Canon EOS 450D.jpg": ("EF70-200mm f/2.8L IS USM", (70, 200, 0, 0)),
+    "Canon/Canon1DmkIII.jpg": ("EF16-35mm f/2.8L II USM", (16, 35, 0, 0)),
+    "Canon/Canon PowerShot G11.jpg": (None, (6.1, 30.5, 0, 0)),
+    "Olympus/Olympus PEN E-P3.jpg": ("OLYMPUS M.17mm F1.8", None),
+    "Nikon/Nikon D90.jpg": (None, (24, 24, 2.8, 2.8)),
+    "Nikon/exiv2-bug1062.jpg": (None, (18, 250, 3.5, 6.3)),
+    "Apple/Issue 508.jpg": ("iPhone XR back camera 4.25mm f/1.8", (4.25, 4.25, 1.8, 1.8)),
+}
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"real-camera corpus not found at {CORPUS}")
+@pytest.mark.parametrize("name", sorted(EXIFTOOL_LENSES))
+def test_lens_names_read_as_exiftool_reads_them(name):
+    model, spec = EXIFTOOL_LENSES[name]
+    info = read_lens(CORPUS / name)
+    assert info.lens_model == model
+    assert (info.lens_spec is None) if spec is None else info.lens_spec == pytest.approx(spec, abs=0.05)

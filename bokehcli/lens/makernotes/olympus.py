@@ -57,21 +57,15 @@ def read(note: Note) -> Reading | None:
 
 
 def read_lens(note: Note) -> LensName | None:
-    layout = _layout(note)
-    if layout is None:
-        return None
-    start, order, base = layout
-    equipment = _sub_ifd(note, note.ifd(start, order, base).get(_EQUIPMENT), order, base)
-    model = lens_text(equipment.get(_LENS_MODEL))
+    equipment = _main_sub_ifd(note, _EQUIPMENT)
+    model = lens_text(equipment.get(_LENS_MODEL)) if equipment is not None else None
     return LensName(model, "Olympus:LensModel") if model else None
 
 
 def read_af(note: Note) -> AfReading | None:
-    layout = _layout(note)
-    if layout is None:
+    settings = _main_sub_ifd(note, _CAMERA_SETTINGS)
+    if settings is None:
         return None
-    start, order, base = layout
-    settings = _sub_ifd(note, note.ifd(start, order, base).get(_CAMERA_SETTINGS), order, base)
     reading = AfReading()
     areas = _af_areas(settings.get(_AF_AREAS))
     selected = _af_point_selected(settings.get(_AF_POINT_SELECTED))
@@ -118,6 +112,15 @@ def _layout(note: Note) -> tuple[int, str, int] | None:
     if head.startswith(b"OLYMP\0"):
         return 8, note.order, 0
     return None
+
+
+def _main_sub_ifd(note: Note, tag: int) -> dict | None:
+    """Entries of the sub-IFD ``tag`` of the note's main IFD; None when the note's layout is unknown."""
+    layout = _layout(note)
+    if layout is None:
+        return None
+    start, order, base = layout
+    return _sub_ifd(note, note.ifd(start, order, base).get(tag), order, base)
 
 
 def _sub_ifd(note: Note, entry, order: str, base: int) -> dict:
