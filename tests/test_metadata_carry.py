@@ -244,6 +244,7 @@ def test_png_and_tiff_outputs_hold_main_and_extended_xmp_in_one_packet(rich_phot
     (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><x:xmpmeta xmlns:x="adobe:ns:meta/">&a;</x:xmpmeta>', "DTD"),
     (b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF", "not well-formed"),
     (b"<html><body>not xmp</body></html>", "not an XMP packet"),
+    (b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</x:xmpmeta>", "nested"),
 ])
 def test_hostile_xmp_is_not_carried_and_says_why(tmp_path, packet, problem):
     buffer = io.BytesIO()
@@ -296,6 +297,8 @@ def check_corpus_photo(name: str, tmp_path: Path) -> None:
     assert (output_exif.get("EXIF LensModel") or None) == before.lens_model
     if before.lens_spec is not None:
         assert after.lens_spec == pytest.approx(before.lens_spec, abs=1e-3)
+    if any(k in output_exif for k in ("EXIF LensMake", "EXIF LensModel", "EXIF LensSpecification")):
+        assert output_exif["EXIF ExifVersion"] >= "0230"       # the version that defines those tags
     if before.focal_35mm is not None:
         assert after.focal_35mm == pytest.approx(before.focal_35mm, abs=0.51)
     assert after.focus_infinite == before.focus_infinite

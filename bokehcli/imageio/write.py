@@ -18,7 +18,7 @@ from .. import __version__
 from ..files import atomic_path
 from .catalogue import LensRecord
 from .read import Photo
-from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, FNUMBER, FOCAL_35MM, FOCAL_LENGTH, GPS_IFD,
+from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, EXIF_VERSION, FNUMBER, FOCAL_35MM, FOCAL_LENGTH, GPS_IFD,
                    INTEROP_IFD, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MAKER_NOTE, MODEL, ORIENTATION,
                    PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_AREA, SUBJECT_DISTANCE, SUBJECT_LOCATION, TIFF_METADATA_TAGS,
                    XMP_TIFF_TAG)
@@ -182,13 +182,14 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, le
                                  else exif_rational(lens.focus_m))
     if lens.focal_35mm is not None and 1 <= round(lens.focal_35mm) <= 0xFFFF:
         sub[FOCAL_35MM] = int(round(lens.focal_35mm))
-    for tag, text in ((LENS_MAKE, lens.lens_make), (LENS_MODEL, lens.lens_model)):
-        if text and tag not in sub:
-            sub[tag] = text
-    if lens.lens_spec is not None and LENS_SPECIFICATION not in sub:
-        # an unknown value is 0/0, as EXIF 2.3 writes it
-        sub[LENS_SPECIFICATION] = tuple(exif_rational(v) if v > 0 else TiffImagePlugin.IFDRational(0, 0)
-                                        for v in lens.lens_spec)
+    # an unknown value of LensSpecification is 0/0, as EXIF 2.3 writes it
+    spec = tuple(exif_rational(v) if v > 0 else TiffImagePlugin.IFDRational(0, 0) for v in lens.lens_spec or ())
+    lens_tags = {LENS_MAKE: lens.lens_make, LENS_MODEL: lens.lens_model, LENS_SPECIFICATION: spec}
+    for tag, value in lens_tags.items():
+        if value and tag not in sub:
+            sub[tag] = value
+    if any(tag in sub for tag in lens_tags) and _exif_version(sub) < b"0230":   # the lens tags came with EXIF 2.3
+        sub[EXIF_VERSION] = b"0230"
     if lens.subject_area is not None or orientation != 1:
         sub.pop(SUBJECT_AREA, None)
         sub.pop(SUBJECT_LOCATION, None)
@@ -200,6 +201,13 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, le
         if f_number >= 1:  # APEX Av = 2 log2 N is an unsigned rational
             sub[APERTURE_VALUE] = exif_rational(2 * np.log2(f_number))
     exif[EXIF_IFD] = sub
+
+
+def _exif_version(sub: dict) -> bytes:
+    """The Exif IFD's ExifVersion as its four ASCII digits (b"" when absent or odd)."""
+    value = sub.get(EXIF_VERSION)
+    value = value.encode("latin-1") if isinstance(value, str) else value
+    return value if isinstance(value, bytes) and len(value) == 4 and value.isdigit() else b""
 
 
 def _sub_ifd(exif: Image.Exif, tag: int) -> dict:

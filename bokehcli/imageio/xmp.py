@@ -63,7 +63,8 @@ EXTENDED_APP1_ID = b"http://ns.adobe.com/xmp/extension/\0"
 MAX_APP1_BODY = 65533                                   # a JPEG segment's length field counts itself
 MAX_MAIN_XMP_BYTES = MAX_APP1_BODY - len(XMP_APP1_ID)
 EXTENDED_PORTION_BYTES = 65400                          # + 35-byte id + 40-byte header < one segment
-MAX_EXTENDED_XMP_BYTES = 64 << 20
+MAX_EXTENDED_XMP_BYTES = 64 << 20     # also caps a PNG's or TIFF's packet, which no segment limits
+MAX_DEPTH = 64                        # real packets nest a dozen elements deep
 _PADDING_BYTES = 2048           # room for an editor to change the packet in place, as the spec advises
 _WRAPPER = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>', '<?xpacket end="w"?>')
 
@@ -117,11 +118,18 @@ def read_xmp(path: Path, im: Image.Image) -> SourceXmp | None:
 def output_xmp(source: SourceXmp, stamp: XmpStamp, fmt: str, name: str) -> tuple[OutputXmp | None, list[str]]:
     """The source's XMP stamped with ``stamp`` and serialised for ``fmt``; warnings name
     ``name`` and say what could not be kept (a packet that is not XMP keeps nothing)."""
-    notes: list[str] = []
     try:
-        main, prefixes = parse_xmp(source.packets[0], MAX_MAIN_XMP_BYTES + len(XMP_APP1_ID))
+        return _output_xmp(source, stamp, fmt, name)
     except ValueError as exc:
         return None, [f"{name}: XMP not carried to the output: {exc}"]
+    # A packet of a shape no rule here foresaw must cost its XMP, not the render.
+    except Exception as exc:  # noqa: BLE001
+        return None, [f"{name}: XMP not carried to the output: unusable ({type(exc).__name__})"]
+
+
+def _output_xmp(source: SourceXmp, stamp: XmpStamp, fmt: str, name: str) -> tuple[OutputXmp | None, list[str]]:
+    notes: list[str] = []
+    main, prefixes = parse_xmp(source.packets[0], MAX_EXTENDED_XMP_BYTES)
     extended = _extended_tree(main, source, prefixes, name, notes)
     trees = [main] + ([extended] if extended is not None else [])
     _stamp(trees, stamp)
@@ -132,14 +140,14 @@ def output_xmp(source: SourceXmp, stamp: XmpStamp, fmt: str, name: str) -> tuple
     if extended is None:
         main_bytes = serialise(main, prefixes, wrap=MAX_MAIN_XMP_BYTES if fmt == "jpeg" else True)
         if fmt == "jpeg" and len(main_bytes) > MAX_MAIN_XMP_BYTES:
-            return None, notes + [f"{name}: XMP not carried to the output: larger than one JPEG segment"]
+            raise ValueError("larger than one JPEG segment")
         return OutputXmp(main_bytes), notes
     extended_bytes = serialise(extended, prefixes, wrap=False)
     guid = hashlib.md5(extended_bytes).hexdigest().upper()
     _set(trees, XMP_NOTE, "HasExtendedXMP", guid)
     main_bytes = serialise(main, prefixes, wrap=MAX_MAIN_XMP_BYTES)
     if len(main_bytes) > MAX_MAIN_XMP_BYTES:
-        return None, notes + [f"{name}: XMP not carried to the output: larger than one JPEG segment"]
+        raise ValueError("larger than one JPEG segment")
     return OutputXmp(main_bytes, extended_bytes, guid), notes
 
 
@@ -167,22 +175,27 @@ def insert_app1(jpeg: bytes, bodies: list[bytes]) -> bytes:
 
 def parse_xmp(packet: bytes, max_bytes: int) -> tuple[Element, dict[str, str]]:
     """The packet's tree (rooted at ``x:xmpmeta``; a bare ``rdf:RDF`` gets one) and the prefix its
-    writer bound to each namespace URI. ValueError: too large, not XML, a DTD, not XMP."""
+    writer bound to each namespace URI. ValueError: too large or too deep, not XML, a DTD, not XMP."""
     if len(packet) > max_bytes:
         raise ValueError(f"a packet of {len(packet)} bytes is over the {max_bytes} bytes bokeh reads")
     start, end = packet.find(b"<"), packet.rfind(b">")
     prefixes: dict[str, str] = {}
-    root = None
+    root, depth = None, 0
     try:
-        for event, item in SafeET.iterparse(io.BytesIO(packet[max(start, 0):end + 1]), events=("start-ns", "end"),
-                                            forbid_dtd=True):
+        for event, item in SafeET.iterparse(io.BytesIO(packet[max(start, 0):end + 1]),
+                                            events=("start-ns", "start", "end"), forbid_dtd=True):
             if event == "start-ns":
                 prefixes.setdefault(item[1], item[0])
+            elif event == "start":
+                depth += 1
+                if depth > MAX_DEPTH:       # the serialiser recurses once per level
+                    raise ValueError(f"elements nested over {MAX_DEPTH} deep")
             else:
+                depth -= 1
                 root = item
     except DefusedXmlException:
         raise ValueError("it declares a DTD or entities, which bokeh refuses to expand") from None
-    except (ParseError, ValueError) as exc:
+    except ParseError as exc:
         raise ValueError(f"not well-formed XML ({' '.join(str(exc).split())[:120]})") from None
     if root is not None and root.tag == f"{{{RDF}}}RDF":
         wrapper = Element(f"{{{X_META}}}xmpmeta")
@@ -306,11 +319,15 @@ def _remove(root: Element, ns: str, name: str) -> None:
             description.remove(child)
 
 
+def _remove_everywhere(trees: list[Element], ns: str, name: str) -> None:
+    for tree in trees:
+        _remove(tree, ns, name)
+
+
 def _set(trees: list[Element], ns: str, name: str, value: str) -> None:
     """Property ``ns:name`` = ``value``, once, as an attribute of the main packet's first
     description (a property may be stated once per packet set)."""
-    for tree in trees:
-        _remove(tree, ns, name)
+    _remove_everywhere(trees, ns, name)
     _first_description(trees[0]).set(f"{{{ns}}}{name}", value)
 
 
@@ -334,7 +351,7 @@ def _stamp(trees: list[Element], stamp: XmpStamp) -> None:
             _set(trees, ns, name, str(value))
     if stamp.orientation != 1:
         for tree in trees:
-            _upright_regions(tree, stamp.orientation)
+            _upright_regions(tree, stamp.orientation, stamp.size_wh)
             _drop_namespaces(tree, STORED_FRAME_IMAGES)
     now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
     instance = f"xmp.iid:{uuid.uuid4()}"
@@ -358,13 +375,15 @@ def _drop_namespaces(root: Element, namespaces: tuple[str, ...]) -> None:
 
 
 def _history(trees: list[Element]) -> Element:
-    """The ``rdf:Seq`` of ``xmpMM:History`` (created in the main packet when there is none)."""
+    """The ``rdf:Seq`` of ``xmpMM:History``, created in the main packet when there is none (a
+    History written otherwise, not as the ordered list XMP defines, is replaced)."""
     for tree in trees:
         for description in _descriptions(tree):
             for history in description.findall(f"{{{XMP_MM}}}History"):
                 seq = history.find(f"{{{RDF}}}Seq")
                 if seq is not None:
                     return seq
+    _remove_everywhere(trees, XMP_MM, "History")
     history = SubElement(_first_description(trees[0]), f"{{{XMP_MM}}}History")
     return SubElement(history, f"{{{RDF}}}Seq")
 
@@ -376,16 +395,16 @@ _UPRIGHT = {2: lambda x, y: (1 - x, y), 3: lambda x, y: (1 - x, 1 - y), 4: lambd
             8: lambda x, y: (y, 1 - x)}
 
 
-def _upright_regions(root: Element, orientation: int) -> None:
+def _upright_regions(root: Element, orientation: int, upright_wh: tuple[int, int]) -> None:
     """MWG region areas (normalised centre and size) and their ``AppliedToDimensions`` turned
-    from the stored frame into the upright one, as the pixels were. Writers that measured them
-    upright already (``AppliedToDimensions`` the upright size) are left as they are."""
+    from the stored frame into the upright one, as the pixels were. Regions whose writer measured
+    them upright already (``AppliedToDimensions`` the upright size of a photo whose orientation
+    swaps the axes, as ``bokehcli.lens.xmp_regions`` reads them) are left as they are."""
     swap = orientation >= 5
     for regions in root.iter(f"{{{MWG_RS}}}Regions"):
         dims = _fields(regions.find(f"{{{MWG_RS}}}AppliedToDimensions"), ST_DIM)
         dims_w, dims_h = _number(dims.get("w")), _number(dims.get("h"))
-        # read_xmp_regions's rule: dimensions that are landscape for a 5..8 photo were measured upright
-        if swap and dims_w is not None and dims_h is not None and dims_w < dims_h:
+        if swap and (dims_w, dims_h) == upright_wh and upright_wh[0] != upright_wh[1]:
             continue
         for area in regions.iter(f"{{{MWG_RS}}}Area"):
             fields = _fields(area, ST_AREA)
