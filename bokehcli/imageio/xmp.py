@@ -133,20 +133,16 @@ def _output_xmp(source: SourceXmp, stamp: XmpStamp, fmt: str, name: str) -> tupl
     extended = _extended_tree(main, source, prefixes, name, notes)
     trees = [main] + ([extended] if extended is not None else [])
     _stamp(trees, stamp)
-    if extended is not None and fmt != "jpeg":
+    extended_bytes = guid = None
+    if extended is not None and fmt == "jpeg":
+        extended_bytes = serialise(extended, prefixes, wrap=False)
+        guid = hashlib.md5(extended_bytes).hexdigest().upper()
+        _set(trees, XMP_NOTE, "HasExtendedXMP", guid)
+    elif extended is not None:
         _rdf(main).extend(_rdf(extended))          # one packet: its descriptions join the main one
         _remove(main, XMP_NOTE, "HasExtendedXMP")
-        extended = None
-    if extended is None:
-        main_bytes = serialise(main, prefixes, wrap=MAX_MAIN_XMP_BYTES if fmt == "jpeg" else True)
-        if fmt == "jpeg" and len(main_bytes) > MAX_MAIN_XMP_BYTES:
-            raise ValueError("larger than one JPEG segment")
-        return OutputXmp(main_bytes), notes
-    extended_bytes = serialise(extended, prefixes, wrap=False)
-    guid = hashlib.md5(extended_bytes).hexdigest().upper()
-    _set(trees, XMP_NOTE, "HasExtendedXMP", guid)
-    main_bytes = serialise(main, prefixes, wrap=MAX_MAIN_XMP_BYTES)
-    if len(main_bytes) > MAX_MAIN_XMP_BYTES:
+    main_bytes = serialise(main, prefixes, wrap=MAX_MAIN_XMP_BYTES if fmt == "jpeg" else True)
+    if fmt == "jpeg" and len(main_bytes) > MAX_MAIN_XMP_BYTES:
         raise ValueError("larger than one JPEG segment")
     return OutputXmp(main_bytes, extended_bytes, guid), notes
 
