@@ -200,8 +200,10 @@ def _failing_once(monkeypatch, target, name, error_no, fail_on_call):
     def flaky(*args, **kwargs):
         calls.append(1)
         if len(calls) == fail_on_call:
-            if name == "save":
+            if name == "save" and isinstance(args[1], (str, os.PathLike)):
                 Path(args[1]).write_bytes(b"\xff\xd8 half a JPEG")
+            elif name == "save":        # a JPEG is encoded in memory first (for its XMP segments)
+                args[1].write(b"\xff\xd8 half a JPEG")
             raise OSError(error_no, os.strerror(error_no))
         return real(*args, **kwargs)
 
