@@ -115,7 +115,7 @@ def compare_op(tokens: int = 4096, heads: int = 4, dim: int = 32, repeat: int = 
 def compare_tiling(photo: Path, settings: RenderSettings) -> dict:
     """Network at the working size as one tile against tiles with and without TSP."""
     from .imageio import load_photo
-    from .models.tiling import predict
+    from .models.inference import predict
     from .optics import Lens
     from .pipeline import load_network
 

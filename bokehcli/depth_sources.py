@@ -25,7 +25,7 @@ from .cues.image import Box
 from .depthio import fill_unknown_depth, load_depth
 from .errors import BokehError
 from .lens.embedded_depth import EmbeddedDepth
-from .models.tiling import predict
+from .models.inference import predict
 from .ops.guided import guided_upsample, luminance
 from .optics import Lens
 from .timing import NO_STAGES

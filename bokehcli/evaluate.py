@@ -12,7 +12,7 @@ would hold; no JPEG encoding) and compared with the decoded 8-bit target:
                  how many pairs of each f-stop the split happens to hold: near-sharp targets score
                  far higher than wide-open ones)
 
-Methods: a BokehFlow weights file (tiled TSP inference at full resolution, ``models.tiling``),
+Methods: a BokehFlow weights file (tiled TSP inference at full resolution, ``models.inference``),
 ``identity`` (the source as the output: the floor) and, on sets with depth maps, ``physics-gt``
 (the layered renderer with the true depth: the ceiling of a depth-based method). The source was
 taken at f/22 and already carries that aperture's blur, so physics-gt adds only the blur it lacks
@@ -43,7 +43,7 @@ from .files import atomic_path, atomic_write_bytes
 from .imageio import load_photo
 from .models.bokehflow import BokehFlow
 from .models.factory import load_model, resolve_weights
-from .models.tiling import overlap_for, predict, validate_tiling
+from .models.inference import overlap_for, predict, validate_tiling
 from .ops.color import linear_to_srgb
 from .optics import Lens, residual_f_number
 from .provenance import provenance

@@ -11,7 +11,7 @@ the inverse-depth form with everything in mm, written so that ``S1 = inf`` (``1/
 
     c_mm = A * f * (1/S1 - 1/D) / (1 - f/S1)
 
-and convert to pixels with ``pixel_pitch_mm = sensor_diagonal_mm / hypot(W, H)``.
+and convert to pixels with ``pixel_pitch_mm = sensor_diag_mm / hypot(W, H)``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from typing import Union
 import torch
 
 FULL_FRAME_DIAGONAL_MM = 43.27
+# f-numbers any lens can have: N = 1 / (2 NA) and a lens in air has NA < 1, so N > 0.5; pinhole
+# cameras reach several hundred. Both the f-number read from a file and the one asked for on the
+# command line must lie here.
+F_NUMBER_RANGE = (0.5, 1024.0)
 # Seed audit #2: clamp the focus distance to at least 1.01 f, with f detached, so neither the
 # clamp nor the 1/(S1 - f) pole produces NaN/inf gradients when f is learnable.
 MIN_FOCUS_OVER_FOCAL = 1.01
@@ -35,7 +39,7 @@ def nearest_focus_m(focal_mm: Number) -> Number:
     return MIN_FOCUS_OVER_FOCAL * focal_mm / 1000.0
 
 
-def sensor_diagonal_mm(crop_factor: float) -> float:
+def sensor_diag_mm_for_crop(crop_factor: float) -> float:
     """Sensor diagonal from the crop factor (full frame = 43.27 mm)."""
     if not crop_factor > 0:
         raise ValueError(f"crop factor must be positive, got {crop_factor}")

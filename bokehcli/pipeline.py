@@ -41,9 +41,10 @@ from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .models.factory import load_model
-from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling
+from .models.inference import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling
 from .ops.color import linear_to_srgb
-from .optics import FULL_FRAME_DIAGONAL_MM, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm, sensor_diagonal_mm
+from .optics import (F_NUMBER_RANGE, FULL_FRAME_DIAGONAL_MM, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm,
+                     sensor_diag_mm_for_crop)
 from .render.layered import MAX_HIGHLIGHT_GAIN
 from .render.with_depth import render_with_depth
 from .timing import NO_STAGES
@@ -186,8 +187,10 @@ _DECIMAL = re.compile(r"(\d+(\.\d*)?|\.\d+)")
 def parse_f_number(text: str) -> float:
     """A plain decimal (it names the output file: no signs, exponents, spaces or underscores)."""
     value = float(text) if _DECIMAL.fullmatch(text) else math.nan
-    if not (math.isfinite(value) and 0.5 <= value <= 64):
-        raise BokehError(f"--f must be a plain number between 0.5 and 64 (it names the output), got {text!r}")
+    low, high = F_NUMBER_RANGE
+    if not (math.isfinite(value) and low <= value <= high):
+        raise BokehError(f"--f must be a plain number between {low:g} and {high:g} (it names the output), "
+                         f"got {text!r}")
     return value
 
 
@@ -329,11 +332,11 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
         return face_m, f"face size ({info.focus_source} says {camera_focus_m:.3g} m)"
     if face_m is not None:
         return face_m, "face size"
-    sensor_known = info.sensor_diagonal_mm and info.sources.get("crop_factor") != "default"
+    sensor_known = info.sensor_diag_mm and info.sources.get("crop_factor") != "default"
     if camera_focus_m is not None and info.focal_mm and info.f_number and sensor_known:
         # (not guessed for an unknown sensor: a full-frame guess would put a compact's subject
         # 25 m away instead of 3)
-        return (hyperfocal_m(info.focal_mm, info.f_number, info.sensor_diagonal_mm),
+        return (hyperfocal_m(info.focal_mm, info.f_number, info.sensor_diag_mm),
                 f"hyperfocal ({info.focus_source}: infinity)")
     if settings.focus_m is not None:
         return settings.focus_m, "flag"
@@ -371,11 +374,11 @@ def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | Non
 def _capture_coc_inf_px(info, image: CueImage) -> float | None:
     """Blur (cue px) that a point at infinity had in the photo as taken, when its EXIF says enough."""
     focus_m = _camera_focus_m(info)
-    if not (info.focal_mm and info.f_number and info.sensor_diagonal_mm and focus_m):
+    if not (info.focal_mm and info.f_number and info.sensor_diag_mm and focus_m):
         return None
     height, width = image.hw
     return capture_coc_at_infinity_px(info.focal_mm, info.f_number, focus_m,
-                                      pixel_pitch_mm(info.sensor_diagonal_mm, width, height))
+                                      pixel_pitch_mm(info.sensor_diag_mm, width, height))
 
 
 def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None, overwrite: bool,
@@ -407,9 +410,9 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
     if settings.sensor_diag_mm is not None:
         result.sensor_diag_mm, result.sensor_source = settings.sensor_diag_mm, "flag"
     elif settings.crop_factor is not None:
-        result.sensor_diag_mm, result.sensor_source = sensor_diagonal_mm(settings.crop_factor), "flag"
-    elif info.sensor_diagonal_mm:
-        result.sensor_diag_mm = info.sensor_diagonal_mm
+        result.sensor_diag_mm, result.sensor_source = sensor_diag_mm_for_crop(settings.crop_factor), "flag"
+    elif info.sensor_diag_mm:
+        result.sensor_diag_mm = info.sensor_diag_mm
         result.sensor_source = info.sources.get("crop_factor", "EXIF")
     else:
         result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "default"

@@ -83,7 +83,7 @@ from .files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
 from .models.factory import create_model, load_model, save_model
-from .models.tiling import forward_tiled
+from .models.inference import forward_tiled
 from .ops.color import linear_to_srgb
 from .provenance import provenance
 from .stop import ignore_stop_signals, signals_deferred

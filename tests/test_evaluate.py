@@ -21,7 +21,7 @@ from bokehcli.data.synth import synthesize
 from bokehcli.errors import InputError
 from bokehcli.evaluate import evaluate_split, grid_indices, lens_of
 from bokehcli.models.factory import create_model, save_model
-from bokehcli.models.tiling import predict, render_prediction
+from bokehcli.models.inference import predict, render_prediction
 from bokehcli.ops.color import linear_to_srgb
 
 CPU = torch.device("cpu")

@@ -8,7 +8,7 @@ import torch
 from bokehcli.ops.aperture import aperture_kernel
 from bokehcli.ops.blur import fft_convolve
 from bokehcli.optics import (FULL_FRAME_DIAGONAL_MM, Lens, coc_mm, coc_mm_from_inverse_depth, coc_px,
-                             pixel_pitch_mm, residual_f_number, sensor_diagonal_mm)
+                             pixel_pitch_mm, residual_f_number, sensor_diag_mm_for_crop)
 
 F64 = dict(dtype=torch.float64)
 
@@ -58,8 +58,8 @@ def test_linear_in_inverse_depth():
 
 
 def test_pixels_and_sensor():
-    assert sensor_diagonal_mm(1.0) == FULL_FRAME_DIAGONAL_MM
-    assert sensor_diagonal_mm(1.5) == pytest.approx(43.27 / 1.5)
+    assert sensor_diag_mm_for_crop(1.0) == FULL_FRAME_DIAGONAL_MM
+    assert sensor_diag_mm_for_crop(1.5) == pytest.approx(43.27 / 1.5)
     pitch = pixel_pitch_mm(43.27, 6000, 4000)
     assert pitch == pytest.approx(43.27 / math.hypot(6000, 4000))
     px = coc_px(torch.tensor(4.0, **F64), 50, 2, 2, 43.27, 6000, 4000).item()

@@ -16,7 +16,7 @@ from bokehcli.bench import inverse_depth_psnr
 from bokehcli.data.scenes import fronto_parallel_scene, random_scene
 from bokehcli.imageio import load_photo
 from bokehcli.models.factory import load_model
-from bokehcli.models.tiling import predict
+from bokehcli.models.inference import predict
 from bokehcli.optics import Lens
 from dead_leaves_scenes import dead_leaves_scene
 from scene_files import SceneFiles, psnr

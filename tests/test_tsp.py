@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from bokehcli.models.bokehflow import BokehFlow, LensBatch
 from bokehcli.models.config import BokehFlowConfig
-from bokehcli.models.tiling import (_ramp, forward_tiled, predict, render_prediction, run_tiles,
+from bokehcli.models.inference import (_ramp, forward_tiled, predict, render_prediction, run_tiles,
                                     serpentine, tile_starts, working_size)
 from bokehcli.ops.guided import guided_upsample
 from bokehcli.optics import Lens, pixel_pitch_mm

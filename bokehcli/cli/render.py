@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY
 from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIAGONAL_MM_RANGE
-from ..models.tiling import DEFAULT_WORK_SIZE_PX
+from ..models.inference import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, one_line, other_failure, out,

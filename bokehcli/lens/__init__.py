@@ -7,6 +7,6 @@ reports every value with its source. It never raises for malformed content, only
 """
 
 from .resolve import SENSOR_DEFAULT_WARNING, read_lens
-from .types import LensInfo
+from .types import LensMetadata
 
-__all__ = ["LensInfo", "SENSOR_DEFAULT_WARNING", "read_lens"]
+__all__ = ["LensMetadata", "SENSOR_DEFAULT_WARNING", "read_lens"]

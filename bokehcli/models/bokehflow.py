@@ -14,7 +14,7 @@ photo scaled to width W_s, ``sensor_diag_mm / hypot(W_s, H_s)`` of the whole (sc
 of the crop, so CoC in pixels means the same thing in training crops and full photos.
 
 TSP: every block takes an optional carried state (4, B, H, Dk, Dv) and returns its final one;
-``states`` maps block names ("depth.i", "bokeh.i") to them (see models.tiling).
+``states`` maps block names ("depth.i", "bokeh.i") to them (see models.inference).
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def depth_quality(depth_m: np.ndarray, true_m: np.ndarray) -> dict:
     (scale, shift), *_ = np.linalg.lstsq(design, 1.0 / truth, rcond=None)
     aligned_inv = scale * inv_pred + shift
     with np.errstate(divide="ignore"):
-        aligned = np.where(aligned_inv > 0, 1.0 / aligned_inv, np.inf)
+        aligned = np.where(aligned_inv > 0, 1.0 / aligned_inv, math.inf)
     aligned = np.clip(aligned, truth.min(), truth.max())
     ratio = np.maximum(aligned / truth, truth / aligned)
     return {"delta1": float(np.mean(ratio < DELTA1_THRESHOLD)), "abs_rel": float(np.mean(np.abs(aligned - truth) / truth)),

@@ -28,11 +28,12 @@ Older models record only names: ShotInfo element 14 (0x3000 + bits Right 1, Cent
 
 from __future__ import annotations
 
+import math
 import struct
 
 from ..af_named import bits, named_record
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading, shorts, signed16
+from .base import AfReading, Note, Reading, shorts, signed16
 
 _SHOT_INFO, _FILE_INFO = 0x0004, 0x0093
 _INFINITY_RAW = 0xFFFF
@@ -145,7 +146,7 @@ def _bit_list(words: list[int]) -> list[int]:
 
 
 def _metres(raw: int) -> float:
-    return INF if raw == _INFINITY_RAW else raw / 100.0
+    return math.inf if raw == _INFINITY_RAW else raw / 100.0
 
 
 def _base_correction(note: Note) -> int:
