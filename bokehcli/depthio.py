@@ -1,4 +1,4 @@
-"""Depth maps in and out (SPEC §3).
+"""Depth maps in and out (docs/formats.md#depth-maps).
 
 Two formats: ``.npy`` float32 metres, and 16-bit PNG in millimetres (0 = unknown). In memory
 a depth map is float32 (H, W) metres, NaN where unknown and +inf for "infinitely far".
@@ -170,7 +170,7 @@ def fill_unknown_depth(depth_m: np.ndarray, source: str = "depth map") -> np.nda
 
 
 def depth_output_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path]:
-    """Where :func:`save_depth` writes: ``<out_dir>/<stem>_depth.npy`` and ``.png`` (SPEC §3)."""
+    """Where :func:`save_depth` writes: ``<out_dir>/<stem>_depth.npy`` and ``.png``."""
     return Path(out_dir) / f"{stem}_depth.npy", Path(out_dir) / f"{stem}_depth.png"
 
 

@@ -5,7 +5,7 @@ The library behind `bokeh render`; usable without the CLI::
     from bokehcli.pipeline import RenderSettings, render_file
     result = render_file("photo.jpg", RenderSettings(f_number_text="1.8", depth="photo_depth.png"))
 
-Lens parameters follow SPEC §2: command-line value > EXIF / maker note / XMP > estimate from the
+Lens parameters (docs/lens-metadata.md#precedence): command-line value > EXIF / maker note / XMP > estimate from the
 depth map (focus only: the depth at the focus point) > documented default; every value carries
 its source.
 """
@@ -195,7 +195,7 @@ def parse_f_number(text: str) -> float:
 
 
 def output_path(path: Path, settings: RenderSettings) -> Path:
-    """``<out>/<stem>_bokeh_f<N><suffix>`` with N as typed (SPEC §3)."""
+    """``<out>/<stem>_bokeh_f<N><suffix>`` with N as typed (docs/formats.md#render-outputs)."""
     folder = settings.out_dir if settings.out_dir is not None else path.parent
     return folder / f"{path.stem}_bokeh_f{settings.f_number_text}{OUTPUT_SUFFIX[settings.fmt]}"
 
@@ -398,7 +398,7 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
 
 
 def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResult) -> None:
-    """SPEC §2 order (flag > file > default) for focal length and sensor size."""
+    """Flag > file > default for focal length and sensor size."""
     if settings.focal_mm is not None:
         result.focal_mm, result.focal_source = settings.focal_mm, "flag"
     elif info.focal_mm:            # the lens reader has already dropped implausible ones, with a warning

@@ -1,4 +1,4 @@
-"""`bokeh info`: the lens parameters bokeh reads from each photo (SPEC §2)."""
+"""`bokeh info`: the lens parameters bokeh reads from each photo (docs/lens-metadata.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .common import batch_exit_code, fail_line, one_line, out, print_json, warn_
 def info(
     files: List[Path] = typer.Argument(..., help="Photos to inspect (JPEG, TIFF, PNG, HEIC, ...).",
                                        show_default=False, readable=False),   # per-file errors instead
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON list (SPEC §2) instead of a table."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list, one object per file, instead of a table."),
 ) -> None:
     """Show focal length, f-number, sensor size, focus distance, focus point and any depth map stored in photos.
 

@@ -1,4 +1,4 @@
-"""Reader of the RealBokeh layout (SPEC §4), real or synthetic (``bokeh synth``)::
+"""Reader of the RealBokeh layout (docs/formats.md#realbokeh-layout), real or synthetic (``bokeh synth``)::
 
     <root>/<split>/in/<id>_f22.JPG
     <root>/<split>/gt/<id>/<id>_f<N>.JPG        N: "2.0", "5.6" below 10, "10", "20" from 10

@@ -1,4 +1,5 @@
-"""Synthetic RealBokeh-style data set rendered by the accumulation reference (SPEC §4).
+"""Synthetic RealBokeh-style data set rendered by the accumulation reference
+(docs/formats.md#realbokeh-layout).
 
 Per scene ``<id>`` of a split (ids restart at 0 per split)::
 

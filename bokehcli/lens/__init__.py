@@ -1,4 +1,5 @@
-"""Lens metadata of photos: focal length, f-number, sensor size and focus distance (SPEC §2).
+"""Lens metadata of photos: focal length, f-number, sensor size and focus distance
+(docs/lens-metadata.md).
 
 ``read_lens(path)`` reads standard EXIF, maker notes (Canon, Nikon incl. decryption,
 Olympus, Sony, Apple, Casio, Minolta, Leica, Sanyo) and XMP with a bounded TIFF reader and

@@ -1,4 +1,5 @@
-"""Combine EXIF, maker notes and XMP into a LensMetadata (SPEC §2), with sanity bounds.
+"""Combine EXIF, maker notes and XMP into a LensMetadata, with sanity bounds
+(docs/lens-metadata.md).
 
 Focus sources, first plausible one wins: EXIF SubjectDistance, the maker note, XMP
 (aux:ApproximateFocusDistance, exif:SubjectDistance, GFocus:FocalDistance). A distance is

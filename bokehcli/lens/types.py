@@ -16,7 +16,7 @@ _ATTRIBUTE_OF_KEY = {"sensor_diagonal_mm": "sensor_diag_mm"}
 
 @dataclass
 class LensMetadata:
-    """Lens parameters of one photo (SPEC §2). Unknown values are None.
+    """Lens parameters of one photo as its file states them. Unknown values are None.
 
     Focus: ``focus_m`` is the distance the lens was focused at, None when unknown or infinite
     (then ``focus_infinite`` is True). When the metadata gives a range, ``focus_near_m`` and
@@ -64,7 +64,7 @@ class LensMetadata:
         return self.sources.get("focus_m")
 
     def to_json(self) -> dict:
-        """The SPEC §2 object; JSON has no infinity, so an infinite far bound is written as null."""
+        """The `bokeh info --json` object (docs/formats.md#render-outputs); JSON has no infinity, so an infinite far bound is written as null."""
         out = {key: getattr(self, _ATTRIBUTE_OF_KEY.get(key, key)) for key in JSON_KEYS}
         out["warnings"] = list(self.warnings)
         out["focus_points"] = [_pixels(point) for point in self.focus_points]

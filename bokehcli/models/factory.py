@@ -1,7 +1,7 @@
 """Create, save and load BokehFlow models. Weights are safetensors only (never a pickle).
 
 File format: ``models/<name>.safetensors`` holding the ``state_dict`` tensors, with metadata
-``{"format": "bokehflow", "config": <BokehFlowConfig JSON>}`` (SPEC §3). Loading rebuilds the
+``{"format": "bokehflow", "config": <BokehFlowConfig JSON>}`` (docs/formats.md#weights). Loading rebuilds the
 network from the stored config and refuses, with a one-line :class:`InputError`, a file that is
 not safetensors, has no, an unknown or an out-of-bounds config, whose tensor names/shapes do not
 match it, or whose weights are not finite.

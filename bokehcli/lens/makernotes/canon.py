@@ -8,7 +8,7 @@ Both arrays hold u16 with element 0 = byte size. ShotInfo 19/20 and FileInfo 20/
 upper/lower focus distance. EOS bodies record centimetres with 65535 = infinity. PowerShot
 compacts write only the upper value (lower 0), on the same centimetre scale ExifTool uses;
 where such a file also has EXIF SubjectDistance the two differ by exactly 10x, so the
-resolver's preference for EXIF SubjectDistance (SPEC §2 order) decides (the maker note's
+resolver's preference for EXIF SubjectDistance (docs/lens-metadata.md#focus-distance-sources) decides (the maker note's
 warnings are reported only when its distance is the one used).
 
 Where the camera focused (``read_af``): AFInfo (0x0012, older models) and AFInfo2 (0x0026) /
