@@ -34,7 +34,8 @@ from bokehcli.errors import InputError
 from bokehcli.imageio import load_photo, read_size
 from bokehcli.lens import read_lens
 from bokehcli.lens.xmp import MAX_XMP_BYTES, read_xmp_focus
-from bokehcli.models.factory import create_model, load_model
+from bokehcli.models.bokehflow import BokehFlow
+from bokehcli.models.factory import load_model
 from hostile import (PNG_SIGNATURE, POSTSCRIPT, flat_png16, heic_lookalike, hostile_configs, ihdr, jpeg_with_xmp,
                      npy_header_only, png_chunk, png_rows, png_with_second_header, write_animation, write_weights,
                      xmp_bombs)
@@ -43,7 +44,6 @@ from photos import make_exif, write_photo
 REPO = Path(__file__).resolve().parents[1]
 HANG_GUARD_S = 2.0     # a hang guard, not a speed target: the old code took minutes
 ALARM_S = 30           # ends a test that hangs outright, so it fails instead of blocking the suite
-TINY = dict(dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8, decoder_dim=8, lens_dim=8)
 
 
 class _Hang(Exception):
@@ -195,9 +195,9 @@ def test_depth_maps_obey_max_pixels(tmp_path, photo, alarm, kind):
 # --- 5. hostile weights -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tiny_model():
+def tiny_model(tiny_config):
     torch.manual_seed(0)
-    model = create_model("nano", name="tiny", **TINY)
+    model = BokehFlow(tiny_config)
     return {k: v.contiguous() for k, v in model.state_dict().items()}, json.loads(model.config.to_json())
 
 

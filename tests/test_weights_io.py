@@ -1,5 +1,6 @@
 """Weights I/O: safetensors only, config in the metadata, clear refusal of mismatches."""
 
+import dataclasses
 import json
 
 import pytest
@@ -11,13 +12,11 @@ from bokehcli.models.bokehflow import LensBatch
 from bokehcli.models.factory import create_model, list_models, load_model, read_metadata, save_model
 from bokehcli.optics import Lens
 
-TINY = dict(dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8, decoder_dim=8, lens_dim=8)
 
 
 @pytest.fixture()
-def saved(tmp_path):
-    torch.manual_seed(0)
-    model = create_model("nano", name="tiny", **TINY).eval()
+def saved(tmp_path, tiny_network):
+    model = tiny_network
     path = tmp_path / "tiny.safetensors"
     save_model(model, path, steps="12")
     return model, path
@@ -54,7 +53,7 @@ def test_refuses_missing_or_mismatching_config(saved, tmp_path):
     save_file(tensors, str(no_config))
     with pytest.raises(InputError, match="no model config"):
         load_model(no_config)
-    other = create_model("nano", name="tiny", **{**TINY, "dim": 24}).config
+    other = dataclasses.replace(model.config, dim=24)
     wrong = tmp_path / "wrong.safetensors"
     save_file(tensors, str(wrong), metadata={"format": "bokehflow", "config": other.to_json()})
     with pytest.raises(InputError, match="wrong.safetensors.*shape"):

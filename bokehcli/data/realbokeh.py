@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from ..imageio import load_photo
-from ..optics import FULL_FRAME_DIAGONAL_MM
+from ..optics import FULL_FRAME_DIAGONAL_MM, Lens
 
 SPLITS = ("train", "validation", "test")
 SOURCE_F_NUMBER = 22.0
@@ -66,6 +66,12 @@ class Pair:
     sensor_diag_mm: float = FULL_FRAME_DIAGONAL_MM
     depth_path: Path | None = None
     source_f_number: float = SOURCE_F_NUMBER
+
+    @property
+    def lens(self) -> Lens:
+        """The target's lens (the same camera and focus as the source, the target's f-number)."""
+        return Lens(focal_mm=self.focal_mm, f_number=self.f_number, focus_m=self.focus_m,
+                    sensor_diag_mm=self.sensor_diag_mm)
 
 
 def _is_number(value: object) -> bool:

@@ -17,13 +17,13 @@ from .. import __version__
 from ..files import atomic_path
 from .read import Photo
 from .tags import (APERTURE_VALUE, DESCRIPTION, EXIF_IFD, FNUMBER, FOCAL_35MM, GPS_IFD, INTEROP_IFD, MAKER_NOTE,
-                   ORIENTATION, PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_DISTANCE, TIFF_METADATA_TAGS)
+                   ORIENTATION, PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_DISTANCE, SUBJECT_DISTANCE_INFINITY,
+                   TIFF_METADATA_TAGS)
 
 OUTPUT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
 JPEG_QUALITY = 95
 FULL_CHROMA_QUALITY = 90        # from this JPEG quality on, chroma is stored at full resolution (4:4:4)
 MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
-_INFINITY_RATIONAL = 0xFFFFFFFF  # EXIF SubjectDistance for infinity
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, le
     sub[PIXEL_X], sub[PIXEL_Y] = size_wh
     sub.pop(MAKER_NOTE, None)
     if lens.focus_m is not None and lens.focus_m > 0:
-        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(_INFINITY_RATIONAL, 1) if np.isinf(lens.focus_m)
+        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(SUBJECT_DISTANCE_INFINITY, 1) if np.isinf(lens.focus_m)
                                  else exif_rational(lens.focus_m))
     if lens.focal_35mm is not None and 1 <= round(lens.focal_35mm) <= 0xFFFF:
         sub[FOCAL_35MM] = int(round(lens.focal_35mm))

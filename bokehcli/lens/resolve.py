@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 
+from ..imageio.tags import SUBJECT_DISTANCE_INFINITY
 from ..optics import F_NUMBER_RANGE, FULL_FRAME_DIAGONAL_MM
 from .container import Blocks, read_blocks
 from .exif import Exif, read_exif
@@ -36,7 +37,6 @@ CROP_RANGE = (0.2, 30.0)            # 4x5" large format .. tiny thermal/phone se
 SENSOR_DIAGONAL_MM_RANGE = (FULL_FRAME_DIAGONAL_MM / CROP_RANGE[1], FULL_FRAME_DIAGONAL_MM / CROP_RANGE[0])
 FOCUS_M_RANGE = (FOCAL_MM_RANGE[0] / 1000.0, MAX_FOCUS_M)  # no lens focuses nearer than its focal length
 SENSOR_DEFAULT_WARNING = "sensor size unknown: assuming full frame (crop factor 1.0)"
-_INFINITY_RATIONAL = 0xFFFFFFFF
 _PLANE_UNIT_MM = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}   # 1 = "none": EXIF says inches
 _INCH_MM = 25.4
 
@@ -206,7 +206,7 @@ def _fill_focus_points(info: LensMetadata, exif: Exif | None, note: Note | None,
 def _subject_distance(raw: tuple[int, int]) -> tuple[float, ...]:
     """EXIF SubjectDistance in metres: 0 means unknown, 0xFFFFFFFF infinity."""
     num, den = raw
-    if num == _INFINITY_RATIONAL:
+    if num == SUBJECT_DISTANCE_INFINITY:
         return (math.inf,)
     return (num / den,) if num > 0 and den > 0 else ()
 
