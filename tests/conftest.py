@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from watchdog import watchdog
 
 
 @pytest.fixture(scope="module")
@@ -32,3 +33,10 @@ def tiny_network(tiny_config):
 
     torch.manual_seed(0)
     return BokehFlow(tiny_config).eval()
+
+
+@pytest.fixture
+def alarm():
+    """Fail (rather than block the suite) when the code under test does not return."""
+    with watchdog():
+        yield
