@@ -41,7 +41,7 @@ from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .models.factory import load_model
-from .models.inference import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling
+from .models.inference import overlap_for, validate_tiling
 from .ops.color import linear_to_srgb
 from .optics import (F_NUMBER_RANGE, FULL_FRAME_DIAGONAL_MM, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm,
                      sensor_diag_mm_for_crop)
@@ -88,8 +88,8 @@ class RenderSettings:
     save_depth: bool = False
     model: str | None = None     # network weights; None = DEFAULT_MODEL
     device: str = "auto"
-    work_size_px: int = DEFAULT_WORK_SIZE_PX
-    tile_px: int | None = None  # network tile; None = chosen from the working size
+    work_size_px: int | None = None  # the network's working size; None = the weights' operating point
+    tile_px: int | None = None  # network tile; None = the weights' operating point, else by working size
     tsp: bool = True
     depth_source: str = "auto"   # without --depth: "embedded", "cues", "model" or "auto" (see _estimate_depth)
     equivalent: bool = False     # f-number and focal length as full-frame equivalents

@@ -85,6 +85,7 @@ from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import BokehFlowConfig
 from .models.factory import create_model, load_model, save_model
 from .models.inference import forward_tiled
+from .models.operating_point import operating_point_of
 from .ops.color import linear_to_srgb
 from .provenance import provenance
 from .stop import ignore_stop_signals, signals_deferred
@@ -343,6 +344,8 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
     if ddp.main:  # a new run starts a new log: one interrupted before its first checkpoint left lines
         truncate_log(rt.out / "log.jsonl", start_step)
     loader, val_pairs, val_loader = _data(settings, rt, ddp, device, state.data_position, last_step - start_step)
+    ema_model.operating_point = dataclasses.replace(  # what the saved weights say they were trained on
+        operating_point_of(model), training_data=_data_summary(settings, rt, len(loader.dataset), ddp.world))
     if ddp.main:  # after the data is found: a wrong --data leaves no empty run folder
         try:
             rt.out.mkdir(parents=True, exist_ok=True)
@@ -465,6 +468,13 @@ def _data(settings: TrainSettings, rt: Runtime, ddp: Dist, device: torch.device,
     elif ddp.main:
         rt.on_note(f"{rt.data}: no validation split; best.safetensors will not be written")
     return loader, val_pairs, val_loader
+
+
+def _data_summary(settings: TrainSettings, rt: Runtime, n_scenes: int, world: int) -> str:
+    init = f", starting from {settings.init}" if settings.init else ""
+    return (f"bokeh train on {rt.data.resolve()} (RealBokeh layout, {n_scenes} training scenes): "
+            f"{settings.steps} steps of {settings.batch_size * settings.accumulate * world} crops of "
+            f"{settings.crop} px{init}")
 
 
 def _step_draws(seed: int, step: int, global_batch: int) -> tuple[int, torch.Tensor]:

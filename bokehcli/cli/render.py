@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY
 from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIAGONAL_MM_RANGE
-from ..models.inference import DEFAULT_WORK_SIZE_PX
+from ..models.operating_point import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, one_line, other_failure, out,
@@ -60,10 +60,13 @@ def render(
     model: Optional[str] = typer.Option(None, "--model", show_default=False,
                                         help=f"BokehFlow weights: a name in models/ or a path [default: {DEFAULT_MODEL}]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device)."),
-    work_size_px: int = typer.Option(DEFAULT_WORK_SIZE_PX, "--work-size", min=0,
-                                  help="Long side (px) the network runs at; 0 = full resolution."),
+    work_size_px: Optional[int] = typer.Option(None, "--work-size", min=0, show_default=False,
+                                               help="Long side (px) the network runs at; 0 = full resolution "
+                                                    f"[default: the weights' operating point; {DEFAULT_WORK_SIZE_PX} "
+                                                    "for the shipped ones]."),
     tile_px: Optional[int] = typer.Option(None, "--tile", min=0,
-                                          help="Network tile size in px; 0 = whole image (default: by working size)."),
+                                          help="Network tile size in px; 0 = whole image (default: the weights' "
+                                               "operating point, else by working size)."),
     no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile."),
     threads: Optional[int] = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
