@@ -14,6 +14,7 @@ from rich.table import Table
 from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY
 from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIAGONAL_MM_RANGE
 from ..models.operating_point import DEFAULT_WORK_SIZE_PX
+from ..naming import is_our_output
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, one_line, other_failure, out,
@@ -79,6 +80,7 @@ def render(
 
     Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
     """
+    from ..batch import OutputClaims
     from ..errors import BokehError
     from ..pipeline import RenderSettings, output_path, render_file
 
@@ -100,20 +102,15 @@ def render(
 
     paths, failures = _expand(inputs)  # failures: (input, one-line message)
     results = []
-    claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
-    batch_inputs = {p.resolve() for p in paths}  # never written over, even with --overwrite
+    claims = OutputClaims(paths)
     with progress_bar(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()) as progress:
         for path in paths:
             task = progress.add_task(escape(path.name), total=None)
             try:
-                target = output_path(path, settings).absolute()
-                if target.resolve() in batch_inputs:
-                    raise BokehError(f"{path}: its output {target} is an input of this batch; choose another --out")
-                if claimed.get(target, path.absolute()) != path.absolute():
-                    raise BokehError(f"{path}: same output {target.name} as {claimed[target]}; "
-                                     f"render one of them separately")
+                target = output_path(path, settings)
+                claims.check(path, target)
                 result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
-                claimed[target] = path.absolute()
+                claims.claim(path, target)
             except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
                 failures.append((path, str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)))
                 fail_line(failures[-1][1])
@@ -157,7 +154,7 @@ def _expand(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
 
 def _is_photo(path: Path) -> bool:
     return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
-            and "_bokeh_f" not in path.stem and not path.stem.endswith("_depth"))
+            and not is_our_output(path))
 
 
 def _within(value: float | None, flag: str, bounds: tuple[float, float]) -> float | None:

@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 from ..data.synth import write_jpeg
-from ..depthio import depth_output_paths, fill_unknown_depth
+from ..depthio import fill_unknown_depth
 from ..imageio import load_photo
+from ..naming import depth_output_paths
 from ..lens import read_lens
 from ..ops.color import srgb_to_linear
 from .protocol import focal_35mm, render, render_variant

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..lens import LensMetadata
-from ..pipeline import DEFAULT_FOCAL_MM, PROVISIONAL_FOCUS_M, RenderResult, RenderSettings, render_file
+from ..lens.policy import DEFAULT_FOCAL_MM
+from ..pipeline import PROVISIONAL_FOCUS_M, RenderResult, RenderSettings, render_file
 
 F_NUMBER_TEXT = "1.8"
 VARIANTS = ("default", "model", "focus-at", "trivial")
