@@ -2,7 +2,8 @@
 
 import pytest
 import torch
-from watchdog import watchdog
+
+from hang_guard import watchdog
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from bokehcli.lens.container import read_blocks
 from bokehcli.lens.embedded_depth import describe_embedded_depth, read_embedded_depth
 from gdepth_builder import (MAX_PORTION, XMP_ID, build_gdepth_jpeg, encode_range, gdepth_segments, image_bytes,
                             insert_segments, photo_jpeg, segment)
-from watchdog import watchdog
+from hang_guard import watchdog
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
 GOOGLE_LENS_BLUR = CORPUS / "Other_phone" / "exiv2-bug922.jpg"

@@ -22,7 +22,7 @@ from bokehcli.lens.embedded_depth.model import DepthProblem
 from bokehcli.lens.embedded_depth.xmpdoc import reassemble
 from embedded_depth_files import build_dynamic_depth_jpeg, build_mpf_jpeg, disparity_fields, secondary_jpeg
 from gdepth_builder import build_gdepth_jpeg, encode_range
-from watchdog import watchdog
+from hang_guard import watchdog
 
 H, W = 24, 32
 

@@ -19,7 +19,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, TiffImagePlugin
 from bokehcli import __version__
 from bokehcli.errors import InputError
 from bokehcli.imageio import (OUTPUT_SUFFIX, decode16, load_photo, png_unfilter, read_size, save_photo)
-from watchdog import watchdog
+from hang_guard import watchdog
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
 RNG = np.random.default_rng(7)

@@ -22,8 +22,8 @@ from bokehcli.lens.makernotes.base import Note
 from bokehcli.lens.resolve import resolve
 from bokehcli.lens.tiff import read_ifd
 from bokehcli.lens.xmp_regions import read_xmp_regions
+from hang_guard import watchdog
 from lens_builder import ifd, jpeg, tiff, value
-from watchdog import watchdog
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
 DECODERS = (apple, canon, casio, leica, minolta, nikon, olympus, sanyo, sony)

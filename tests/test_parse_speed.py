@@ -1,5 +1,5 @@
 """Speed bounds of the untrusted-input parsers (slow suite: wall-clock bounds are unreliable on a
-loaded machine; the fast suite only guards against hangs, see watchdog.py).
+loaded machine; the fast suite only guards against hangs, see hang_guard.py).
 
 The bounds are loose against today's code (milliseconds) and tight against the regressions they
 were written for: unclosed XML comments and 20,000 bound prefixes in an XMP packet took 600-800 s,
