@@ -31,7 +31,7 @@ CROP_TRUTH_WRONG = {
 }
 # Where we deliberately report no focus although ExifTool prints a value.
 FOCUS_TRUTH_WRONG = {
-    "Olympus/corrupted.jpg": "raw 0xFFFFFFF6 mm (4,295 km): beyond SPEC's 10 km bound, rejected with a warning",
+    "Olympus/corrupted.jpg": "raw 0xFFFFFFF6 mm (4,295 km): beyond the 10 km bound, rejected with a warning",
 }
 
 

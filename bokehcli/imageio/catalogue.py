@@ -36,7 +36,7 @@ class LensRecord:
 
 
 def lens_record(info, camera_focus_m: float | None) -> LensRecord:
-    """The record of a :class:`bokehcli.lens.LensInfo`: a focus distance ``camera_focus_m``
+    """The record of a :class:`bokehcli.lens.LensMetadata`: a focus distance ``camera_focus_m``
     read from a maker note or XMP (one from EXIF SubjectDistance is there already), a 35 mm
     focal length the source did not state, the lens it names, where the camera focused."""
     from_subject_distance = info.sources.get("focus_m", "EXIF:SubjectDistance") == "EXIF:SubjectDistance"

@@ -7,7 +7,6 @@ import io
 import struct
 import warnings
 import zlib
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,17 +17,16 @@ from .. import __version__
 from ..files import atomic_path
 from .catalogue import LensRecord
 from .read import Photo
-from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, EXIF_VERSION, FNUMBER, FOCAL_35MM, FOCAL_LENGTH, GPS_IFD,
-                   INTEROP_IFD, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MAKER_NOTE, MODEL, ORIENTATION,
-                   PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_AREA, SUBJECT_DISTANCE, SUBJECT_LOCATION, TIFF_METADATA_TAGS,
-                   XMP_TIFF_TAG)
+from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, EXIF_VERSION, FNUMBER, FOCAL_35MM,
+                   FOCAL_LENGTH, GPS_IFD, INTEROP_IFD, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MAKER_NOTE,
+                   MODEL, ORIENTATION, PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_AREA, SUBJECT_DISTANCE,
+                   SUBJECT_DISTANCE_INFINITY, SUBJECT_LOCATION, TIFF_METADATA_TAGS, XMP_TIFF_TAG)
 from .xmp import OutputXmp, XmpStamp, insert_app1, jpeg_segments, output_xmp
 
 OUTPUT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
 JPEG_QUALITY = 95
 FULL_CHROMA_QUALITY = 90        # from this JPEG quality on, chroma is stored at full resolution (4:4:4)
 MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
-_INFINITY_RATIONAL = 0xFFFFFFFF  # EXIF SubjectDistance for infinity
 
 
 def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", quality: int = JPEG_QUALITY,
@@ -178,7 +176,7 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, le
     sub[PIXEL_X], sub[PIXEL_Y] = size_wh
     sub.pop(MAKER_NOTE, None)
     if lens.focus_m is not None and lens.focus_m > 0:
-        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(_INFINITY_RATIONAL, 1) if np.isinf(lens.focus_m)
+        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(SUBJECT_DISTANCE_INFINITY, 1) if np.isinf(lens.focus_m)
                                  else exif_rational(lens.focus_m))
     if lens.focal_35mm is not None and 1 <= round(lens.focal_35mm) <= 0xFFFF:
         sub[FOCAL_35MM] = int(round(lens.focal_35mm))

@@ -1,4 +1,4 @@
-"""LensInfo: what a photo's metadata says about its lens, with the source of every value."""
+"""LensMetadata: what a photo's metadata says about its lens, with the source of every value."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ JSON_KEYS = ("path", "make", "model", "lens_make", "lens_model", "lens_spec", "w
              "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m",
              "focus_far_m", "focus_infinite", "focus_source", "focus_points", "focus_area",
              "focus_point_source", "faces", "faces_source", "embedded_depth", "warnings")
+# The JSON key is the published, spelled-out name; the attribute uses the short spelling the code
+# uses everywhere (``sensor_diag_mm``).
+_ATTRIBUTE_OF_KEY = {"sensor_diagonal_mm": "sensor_diag_mm"}
 
 
 @dataclass
-class LensInfo:
-    """Lens parameters of one photo (SPEC §2). Unknown values are None.
+class LensMetadata:
+    """Lens parameters of one photo as its file states them. Unknown values are None.
 
     Focus: ``focus_m`` is the distance the lens was focused at, None when unknown or infinite
     (then ``focus_infinite`` is True). When the metadata gives a range, ``focus_near_m`` and
@@ -47,7 +50,7 @@ class LensInfo:
     focal_mm: float | None = None
     focal_35mm: float | None = None
     crop_factor: float | None = None
-    sensor_diagonal_mm: float | None = None
+    sensor_diag_mm: float | None = None
     f_number: float | None = None
     focus_m: float | None = None
     focus_near_m: float | None = None
@@ -67,8 +70,8 @@ class LensInfo:
         return self.sources.get("focus_m")
 
     def to_json(self) -> dict:
-        """The SPEC §2 object; JSON has no infinity, so an infinite far bound is written as null."""
-        out = {key: getattr(self, key) for key in JSON_KEYS}
+        """The `bokeh info --json` object (docs/formats.md#render-outputs); JSON has no infinity, so an infinite far bound is written as null."""
+        out = {key: getattr(self, _ATTRIBUTE_OF_KEY.get(key, key)) for key in JSON_KEYS}
         out["warnings"] = list(self.warnings)
         out["lens_spec"] = list(self.lens_spec) if self.lens_spec is not None else None
         out["focus_points"] = [_pixels(point) for point in self.focus_points]

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from ..focus_points import AfRecord
 from ..tiff import Entry, byte_order, plausible_ifd, read_ifd
 
-INF = math.inf
-
 
 @dataclass(frozen=True)
 class Note:
@@ -61,7 +59,7 @@ class Reading:
 
     source: str | None = None
     distances_m: tuple[float, ...] = ()
-    sensor_diagonal_mm: float | None = None
+    sensor_diag_mm: float | None = None
     diagonal_source: str | None = None
     f_number: float | None = None
     f_number_source: str | None = None

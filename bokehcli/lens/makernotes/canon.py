@@ -8,7 +8,7 @@ Both arrays hold u16 with element 0 = byte size. ShotInfo 19/20 and FileInfo 20/
 upper/lower focus distance. EOS bodies record centimetres with 65535 = infinity. PowerShot
 compacts write only the upper value (lower 0), on the same centimetre scale ExifTool uses;
 where such a file also has EXIF SubjectDistance the two differ by exactly 10x, so the
-resolver's preference for EXIF SubjectDistance (SPEC §2 order) decides (the maker note's
+resolver's preference for EXIF SubjectDistance (docs/lens-metadata.md#focus-distance-sources) decides (the maker note's
 warnings are reported only when its distance is the one used).
 
 Where the camera focused (``read_af``): AFInfo (0x0012, older models) and AFInfo2 (0x0026) /
@@ -28,11 +28,12 @@ Older models record only names: ShotInfo element 14 (0x3000 + bits Right 1, Cent
 
 from __future__ import annotations
 
+import math
 import struct
 
 from ..af_named import bits, named_record
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, LensName, Note, Reading, lens_text, shorts, signed16
+from .base import AfReading, LensName, Note, Reading, lens_text, shorts, signed16
 
 _SHOT_INFO, _FILE_INFO = 0x0004, 0x0093
 _INFINITY_RAW = 0xFFFF
@@ -160,7 +161,7 @@ def _bit_list(words: list[int]) -> list[int]:
 
 
 def _metres(raw: int) -> float:
-    return INF if raw == _INFINITY_RAW else raw / 100.0
+    return math.inf if raw == _INFINITY_RAW else raw / 100.0
 
 
 def _base_correction(note: Note) -> int:

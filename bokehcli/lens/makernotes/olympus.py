@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, LensName, Note, Reading, first_int, lens_text
+from .base import AfReading, LensName, Note, Reading, first_int, lens_text
 
 _EQUIPMENT, _FOCUS_INFO = 0x2010, 0x2050
 _CAMERA_SETTINGS, _FOCUS_MODE, _FOCUS_PROCESS, _AF_AREAS, _AF_POINT_SELECTED = 0x2020, 0x0301, 0x0302, 0x0304, 0x0305
@@ -44,16 +44,16 @@ def read(note: Note) -> Reading | None:
     diagonal = equipment.get(_PLANE_DIAGONAL) or tags.get(_OLD_PLANE_DIAGONAL)
     diagonal_mm = diagonal.first() if diagonal is not None else None
     if diagonal_mm is not None and 1.0 <= diagonal_mm <= 100.0:
-        reading.sensor_diagonal_mm, reading.diagonal_source = diagonal_mm, "Olympus:FocalPlaneDiagonal"
+        reading.sensor_diag_mm, reading.diagonal_source = diagonal_mm, "Olympus:FocalPlaneDiagonal"
     focus = _sub_ifd(note, tags.get(_FOCUS_INFO), order, base).get(_FOCUS_DISTANCE)
     pairs = focus.rationals() if focus is not None else []
     if pairs:
         num = pairs[0][0]
         if num == _INFINITY_MM:
-            reading.source, reading.distances_m = "Olympus:FocusInfo", (INF,)
+            reading.source, reading.distances_m = "Olympus:FocusInfo", (math.inf,)
         elif num > 0:
             reading.source, reading.distances_m = "Olympus:FocusInfo", (num / 1000.0,)
-    return reading if reading.source or reading.sensor_diagonal_mm else None
+    return reading if reading.source or reading.sensor_diag_mm else None
 
 
 def read_lens(note: Note) -> LensName | None:
