@@ -10,6 +10,7 @@ from PIL import Image, TiffImagePlugin
 
 EXIF_IFD = 0x8769
 ORIENTATION, FOCAL_LENGTH, FNUMBER, SUBJECT_DISTANCE, FOCAL_35MM = 0x0112, 0x920A, 0x829D, 0x9206, 0xA405
+SUBJECT_AREA = 0x9214
 
 
 def rational(value: float) -> TiffImagePlugin.IFDRational:
@@ -17,7 +18,8 @@ def rational(value: float) -> TiffImagePlugin.IFDRational:
     return TiffImagePlugin.IFDRational(f.numerator, f.denominator)
 
 
-def make_exif(focal_mm=50.0, focus_m=None, focal_35mm=None, f_number=8.0, orientation=1) -> Image.Exif:
+def make_exif(focal_mm=50.0, focus_m=None, focal_35mm=None, f_number=8.0, orientation=1,
+              subject_xy=None) -> Image.Exif:
     exif = Image.Exif()
     exif[0x010F] = "bokeh-test"
     exif[0x0110] = "Test Camera"
@@ -27,6 +29,8 @@ def make_exif(focal_mm=50.0, focus_m=None, focal_35mm=None, f_number=8.0, orient
         sub[SUBJECT_DISTANCE] = rational(focus_m)
     if focal_35mm is not None:
         sub[FOCAL_35MM] = int(focal_35mm)
+    if subject_xy is not None:
+        sub[SUBJECT_AREA] = tuple(int(v) for v in subject_xy)
     exif[EXIF_IFD] = sub
     return exif
 

@@ -14,13 +14,13 @@ import numpy as np
 from PIL import Image, TiffImagePlugin
 
 from .. import __version__
+from ..defaults import JPEG_QUALITY
 from ..files import atomic_path
 from .read import Photo
 from .tags import (APERTURE_VALUE, DESCRIPTION, EXIF_IFD, FNUMBER, FOCAL_35MM, GPS_IFD, INTEROP_IFD, MAKER_NOTE,
                    ORIENTATION, PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_DISTANCE, TIFF_METADATA_TAGS)
 
 OUTPUT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
-JPEG_QUALITY = 95
 FULL_CHROMA_QUALITY = 90        # from this JPEG quality on, chroma is stored at full resolution (4:4:4)
 MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
 _INFINITY_RATIONAL = 0xFFFFFFFF  # EXIF SubjectDistance for infinity

@@ -11,6 +11,20 @@ JSON_KEYS = ("path", "make", "model", "width", "height", "orientation", "focal_m
              "focus_point_source", "faces", "faces_source", "embedded_depth", "warnings")
 
 
+class LensWarning(str):
+    """A warning's text, and which of the lens values it concerns (``about``): "sensor" (crop
+    factor, sensor size), "focus_m" (the focus distance) or "focus_point" (AF points and faces),
+    None for the file as a whole. A value the user sets on the command line makes the file's
+    warnings about it moot (a render shows only the others)."""
+
+    about: str | None
+
+    def __new__(cls, text: str, about: str | None = None) -> LensWarning:
+        warning = super().__new__(cls, text)
+        warning.about = about
+        return warning
+
+
 @dataclass
 class LensInfo:
     """Lens parameters of one photo (SPEC §2). Unknown values are None.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..defaults import DEFAULT_WORK_SIZE_PX
 from ..layers.stem import TOKEN_STRIDE
 from ..ops.guided import guided_upsample, luminance
 from ..optics import Lens, pixel_pitch_mm
@@ -32,7 +33,6 @@ from ..render.with_depth import render_with_depth
 from ..timing import NO_STAGES
 from .bokehflow import BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, States, finish
 
-DEFAULT_WORK_SIZE_PX = 1024
 # Tiles are for memory: below this many working pixels the whole image is one tile (fastest: no
 # overlap is computed twice); above it, tiles of AUTO_TILE_PX with carried state.
 WHOLE_IMAGE_MAX_PIXELS = 1_500_000
