@@ -55,12 +55,13 @@ class CommandProgress:
         if self._bar is not None:
             self._bar.update(self._task, completed=completed, total=total, info=_markup_free(info))
 
-    def finished(self, line: str, info: str = "") -> None:
+    def finished(self, line: str | None, info: str = "") -> None:
         """One item is done: the live count goes up by one (showing ``info``), or ``line`` is
-        written as it is, plain, on a line of its own."""
+        written as it is, plain, on a line of its own (None: an item that failed, whose error
+        line stands for it)."""
         if self._bar is not None:
             self._bar.update(self._task, advance=1, info=_markup_free(info))
-        else:
+        elif line is not None:
             self.line(line)
 
     def line(self, text: str) -> None:
