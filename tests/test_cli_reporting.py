@@ -174,3 +174,38 @@ def test_render_and_info_tables_at_80_columns(batch, tmp_path):
     info = CliRunner().invoke(app, ["info", str(long_name)], env={"COLUMNS": "80"}).stdout
     assert max(len(line) for line in info.splitlines()) <= 80
     assert words_whole(info, ["EXIF:FocalLength", "EXIF:FNumber", "EXIF:SubjectDistance", "2 m"]) == []
+
+
+def test_bench_compare_prints_tables_at_80_columns(monkeypatch):
+    from bokehcli.cli import bench
+
+    screen = Console(file=io.StringIO(), width=80)
+    monkeypatch.setattr(bench, "out", screen)
+    report = {"settings": {"threads": 1, "omp_wait_policy": "PASSIVE"}, "megapixels": 24.0, "device": "cpu",
+              "repeat": 3, "depth": "given", "median_seconds": {"decode": 0.51234, "render": 2.0, "total": 2.6},
+              "megapixels_per_second": 9.23, "peak_memory_kind": "RSS", "peak_memory_bytes": 3 * 2**30,
+              "max_blur_px": 80.1,
+              "compare_op": {"shape": [1, 4, 4096, 32], "chunk_s": 0.03861, "recurrent_s": 0.3198, "speedup": 8.28,
+                             "max_abs_diff": 2.9e-06},
+              "compare_tiling": {"whole_s": 1.2346, "tiled_tsp_s": 1.5, "tiled_no_tsp_s": 1.4,
+                                 "tiled_tsp_inv_depth_psnr_db": 41.234, "tiled_no_tsp_inv_depth_psnr_db": 33.0,
+                                 "tiled_over_whole_time": 1.22}}
+    bench._print_report(report)
+    lines = screen.file.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+
+    def row(label):
+        return next(line for line in lines if line.startswith(f"│ {label} ")).split("│")[2:-1]
+
+    assert [cell.strip() for cell in row("chunked")] == ["0.0386", "8.28x"]
+    assert [cell.strip() for cell in row("per token")] == ["0.3198", "1.00x"]
+    assert [cell.strip() for cell in row("tiles, state carried")] == ["1.500", "41.23"]
+    assert [cell.strip() for cell in row("whole")] == ["1.235", "reference"]
+
+
+@pytest.mark.slow
+def test_bench_compare_end_to_end():
+    result = CliRunner().invoke(app, ["bench", "--size", "64x48", "--with-depth", "--repeat", "1", "--compare",
+                                      "--threads", "1"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "chunked" in result.stdout and "per token" in result.stdout and "compare_op" not in result.stdout

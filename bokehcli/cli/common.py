@@ -84,6 +84,14 @@ def exit_on_error() -> Iterator[None]:
         raise typer.Exit(error_exit_code(exc)) from None
 
 
+def failure_line(exc: Exception, path=None) -> str:
+    """The one line of a failure that ends one input of a batch (or the run): a
+    :class:`BokehError`'s own message, else :func:`other_failure`'s."""
+    from ..errors import BokehError
+
+    return str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)
+
+
 def other_failure(exc: BaseException, path=None) -> str:
     """One line for a failure no :class:`BokehError` describes, naming ``path`` when it concerns
     one file: the system's reason for an OSError (a name too long for the file system, ...),

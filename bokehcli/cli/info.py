@@ -9,8 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import BokehError
-from .common import batch_exit_code, fail_line, out, print_json, warn_line
+from .common import batch_exit_code, fail_line, failure_line, out, print_json, warn_line
 from .tables import new_table, print_table, short_name
 
 
@@ -36,8 +35,8 @@ def info(
             lens = read_lens(path)
             lens.embedded_depth = describe_embedded_depth(path)
             results.append(lens)
-        except BokehError as exc:
-            fail_line(str(exc))
+        except Exception as exc:  # noqa: BLE001 - one file must never end the batch with a traceback
+            fail_line(failure_line(exc, path))
             n_failed += 1
     if json_out:
         print_json([lens.to_json() for lens in results])

@@ -11,9 +11,10 @@ import typer
 from rich.markup import escape
 
 from ..defaults import DEFAULT_HIGHLIGHT_GAIN, DEFAULT_MAX_PIXELS, DEFAULT_MODEL, DEFAULT_WORK_SIZE_PX, JPEG_QUALITY
+from ..errors import BokehError
 from ..stop import Interrupted
-from .common import (apply_threads, batch_exit_code, exit_on_error, fail_line, one_line, other_failure, out,
-                     print_json, threads_option, tile_option, warn_line)
+from .common import (apply_threads, batch_exit_code, exit_on_error, fail_line, failure_line, one_line, out, print_json,
+                     threads_option, tile_option, warn_line)
 from .progress import CommandProgress
 from .tables import new_table, print_table, short_name, short_path
 
@@ -121,7 +122,6 @@ def render(
 def _render_all(paths: list[Path], settings, failures: list[tuple[Path, str]]) -> list:
     """Render each photo in turn; a failure is that photo's one line, the batch goes on. On a
     stop signal the :class:`Interrupted` that ends the run names what was finished."""
-    from ..errors import BokehError
     from ..pipeline import output_path
 
     results, n_failed_before = [], len(failures)
@@ -136,7 +136,7 @@ def _render_all(paths: list[Path], settings, failures: list[tuple[Path, str]]) -
                 try:
                     result = _render_one(path, settings, claimed, batch_inputs)
                 except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
-                    failures.append((path, str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)))
+                    failures.append((path, failure_line(exc, path)))
                     fail_line(failures[-1][1])
                     progress.finished(None, info=path.name)
                     continue
@@ -159,7 +159,6 @@ def _render_all(paths: list[Path], settings, failures: list[tuple[Path, str]]) -
 
 def _render_one(path: Path, settings, claimed: dict[Path, Path], batch_inputs: set[Path]):
     """One photo of the batch, refused when its output is another input or another photo's output."""
-    from ..errors import BokehError
     from ..pipeline import output_path, render_file
 
     target = output_path(path, settings).absolute()
@@ -227,8 +226,6 @@ def _is_photo(path: Path) -> bool:
 
 def _within(value: float | None, flag: str, bounds: tuple[float, float]) -> float | None:
     """``value`` if it is None or in ``bounds`` (the ones the lens reader trusts a file's values in)."""
-    from ..errors import BokehError
-
     low, high = bounds
     if value is not None and not low <= value <= high:  # NaN fails too
         raise BokehError(f"{flag} must be from {low:.3g} to {high:g}, got {value:g}")
@@ -236,7 +233,6 @@ def _within(value: float | None, flag: str, bounds: tuple[float, float]) -> floa
 
 
 def _parse_focus(text: str | None) -> float | None:
-    from ..errors import BokehError
     from ..lens.resolve import FOCUS_M_RANGE
 
     if text is None:
@@ -250,8 +246,6 @@ def _parse_focus(text: str | None) -> float | None:
 
 
 def _parse_xy(text: str | None) -> tuple[int, int] | None:
-    from ..errors import BokehError
-
     if text is None:
         return None
     try:

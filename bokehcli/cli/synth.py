@@ -54,24 +54,23 @@ def synth(
             where = f" ({exc.filename})" if exc.filename else ""
             raise OutputError(f"{out_dir}: cannot write the data set: {exc.strerror or exc}{where}") from None
     seconds = time.perf_counter() - start
-    summary = {
-        "out": str(out_dir),
-        "size": [width, height],
-        "seed": seed,
-        "scenes": counts,
-        "rendered": sum(not r["skipped"] for r in records),
-        "skipped": sum(r["skipped"] for r in records),
-        "pairs": sum(r["pairs"] for r in records),
-        "seconds": round(seconds, 2),
-        "seconds_per_scene": None if all(r["skipped"] for r in records)
-        else round(lib.seconds_per_scene(records), 2),
-    }
+    summary = {"out": str(out_dir), "size": [width, height], "seed": seed, "scenes": counts, **_counts(records),
+               "seconds": round(seconds, 2)}
     if as_json:
         print_json(summary)
     else:
         out.print(f"{summary['rendered']} scenes rendered, {summary['skipped']} already there, "
                   f"{summary['pairs']} pairs, {width}x{height}, in {seconds:.1f} s -> {out_dir}")
     raise typer.Exit(EXIT_OK)
+
+
+def _counts(records: list[dict]) -> dict:
+    """Scenes rendered and skipped, pairs, and the seconds per rendered scene (None: none was)."""
+    from ..data.synth import seconds_per_scene
+
+    rendered = sum(not r["skipped"] for r in records)
+    return {"rendered": rendered, "skipped": len(records) - rendered, "pairs": sum(r["pairs"] for r in records),
+            "seconds_per_scene": round(seconds_per_scene(records), 2) if rendered else None}
 
 
 def _scene_line(record: dict) -> str:
