@@ -228,17 +228,17 @@ def render_file(path: str | Path, settings: RenderSettings,
     # A rerun skips a photo whose output exists, but still writes the depth maps --save-depth
     # asks for and an earlier run did not (it ran without the flag, or was stopped in between).
     photo_done = out.exists() and not settings.overwrite
-    if photo_done and not settings.save_depth:
-        return result
-    depth_path = resolve_depth_path(settings.depth, path) if settings.depth is not None else None
-    write_depth = settings.save_depth and _depth_outputs_to_write(path, out.parent, depth_path, settings.overwrite,
-                                                                  [] if photo_done else result.warnings)
-    if photo_done and not write_depth:
+    if photo_done and not (settings.save_depth and not all(p.exists() for p in _depth_files(path, out.parent))):
         return result
     with stages("decode"):
         photo = load_photo(path, max_pixels=settings.max_pixels)
         info = read_lens(path)
         srgb_in = photo.srgb_chw()
+    depth_path = resolve_depth_path(settings.depth, path) if settings.depth is not None else None
+    write_depth = settings.save_depth and _depth_outputs_to_write(path, out.parent, depth_path, settings.overwrite,
+                                                                  [] if photo_done else result.warnings)
+    if photo_done and not write_depth:  # another run wrote the missing maps meanwhile
+        return result
     # The lens reader's warnings do not name the file; in a batch they must.
     result.warnings += list(photo.warnings) + [f"{path}: {w}" for w in info.warnings
                                                if getattr(w, "about", None) not in _set_by_flags(settings)]
@@ -387,7 +387,7 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
     """Whether --save-depth has maps to write: never over the depth map being read (an input, even
     with --overwrite); existing maps are kept unless --overwrite, like the photo, and a missing
     one is still written."""
-    paths = (*depth_output_paths(folder, photo.stem), depth_preview_path(folder, photo.stem))
+    paths = _depth_files(photo, folder)
     existing = [p for p in paths if p.exists()]
     if depth_input is not None and any(p.resolve() == depth_input.resolve() for p in existing):
         raise BokehError(f"{photo}: --save-depth would overwrite the input depth map {depth_input}; "
@@ -396,6 +396,11 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
         warnings.append(f"{photo}: kept the existing {', '.join(p.name for p in existing)} (--overwrite replaces it)")
         return len(existing) < len(paths)
     return True
+
+
+def _depth_files(photo: Path, folder: Path) -> tuple[Path, ...]:
+    """What --save-depth writes for ``photo`` in ``folder``: the maps (.npy, .png) and the preview."""
+    return (*depth_output_paths(folder, photo.stem), depth_preview_path(folder, photo.stem))
 
 
 def _write_depth_maps(photo: Path, folder: Path, depth_m: np.ndarray, settings: RenderSettings,

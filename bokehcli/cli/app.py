@@ -56,7 +56,8 @@ def _ended() -> None:
 def _stopped(signum: int, detail: str | None = None) -> NoReturn:
     """One line, e.g. "interrupted: 3 of 8 rendered (...); rerun to finish the rest"."""
     ignore_stop_signals()  # a second Ctrl-C must not break the one line
-    sys.stderr.write(("interrupted" if signum == signal.SIGINT else "terminated") + (f": {detail}\n" if detail else "\n"))
+    stopped = "interrupted" if signum == signal.SIGINT else "terminated"
+    sys.stderr.write(f"{stopped}: {detail}\n" if detail else f"{stopped}\n")
     sys.exit(exit_code(signum))
 
 

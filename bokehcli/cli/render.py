@@ -36,16 +36,16 @@ def render(
                                          "that lens on a 35 mm camera with the same field of view, as phone "
                                          "portrait modes mean 'f/1.8'. Without it --f is the real f-number of "
                                          "this camera's lens, which on a small sensor blurs little."),
-    blades: int = typer.Option(0, "--blades", rich_help_panel=APERTURE,
-                               help="Aperture blades (0 = round, or 3 and more)."),
-    blade_rotation: float = typer.Option(0.0, "--blade-rotation", rich_help_panel=APERTURE,
-                                         help="Blade rotation in degrees."),
+    blades: int = typer.Option(0, "--blades", help="Aperture blades (0 = round, or 3 and more).",
+                               rich_help_panel=APERTURE),
+    blade_rotation: float = typer.Option(0.0, "--blade-rotation", help="Blade rotation in degrees.",
+                                         rich_help_panel=APERTURE),
     highlight_boost: float = typer.Option(DEFAULT_HIGHLIGHT_GAIN, "--highlight-boost", rich_help_panel=APERTURE,
                                           help="Gain of clipped highlights before blurring (1 = off)."),
-    focal_length: Optional[float] = typer.Option(None, "--focal-length", rich_help_panel=LENS,
-                                                 help="Focal length in mm [EXIF]."),
-    crop_factor: Optional[float] = typer.Option(None, "--crop-factor", rich_help_panel=LENS,
-                                                help="Sensor crop factor [EXIF]."),
+    focal_length: Optional[float] = typer.Option(None, "--focal-length", help="Focal length in mm [EXIF].",
+                                                 rich_help_panel=LENS),
+    crop_factor: Optional[float] = typer.Option(None, "--crop-factor", help="Sensor crop factor [EXIF].",
+                                                rich_help_panel=LENS),
     sensor_diagonal: Optional[float] = typer.Option(None, "--sensor-diagonal", help="Sensor diagonal in mm.",
                                                     rich_help_panel=LENS),
     focus_distance: Optional[str] = typer.Option(None, "--focus-distance", rich_help_panel=FOCUS,
@@ -56,67 +56,67 @@ def render(
                                         help="Depth map: a file, a folder of <stem>.png/.npy, or a template like "
                                              "'depth/{stem}.png' (.npy metres or 16-bit PNG mm)."),
     depth_source: str = typer.Option("auto", "--depth-source", rich_help_panel=DEPTH,
-                                     help="Without --depth: 'embedded' (a depth map the camera stored: Google "
-                                          "GDepth / Dynamic Depth, iPhone portrait depth), 'cues' (the photo's own: "
-                                          "AF point, faces, subject, blur, layout), 'model' (the BokehFlow network), "
-                                          "or 'auto' (embedded if present, else cues, or the network when --model "
-                                          "names weights)."),
+                                     help="Without --depth: 'embedded' (a depth map the camera stored), 'cues' (the "
+                                          "photo's own), 'model' (the BokehFlow network), or 'auto' (embedded if "
+                                          "present, else cues, or the network when --model names weights)."),
     model: Optional[str] = typer.Option(None, "--model", show_default=DEFAULT_MODEL, rich_help_panel=DEPTH,
                                         help="BokehFlow weights: a name in models/ or a path."),
     work_size_px: int = typer.Option(DEFAULT_WORK_SIZE_PX, "--work-size", min=0, rich_help_panel=DEPTH,
                                      help="Long side (px) the network runs at; 0 = full resolution."),
     tile_px: Optional[int] = tile_option("by the working size: whole when small, else tiles"),
-    no_tsp: bool = typer.Option(False, "--no-tsp", rich_help_panel=DEPTH,
-                                help="Do not carry the recurrent state from tile to tile."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", rich_help_panel=OUTPUT,
-                                           help="Output folder (default: beside each input)."),
-    fmt: str = typer.Option("jpeg", "--format", rich_help_panel=OUTPUT,
-                            help="Output format: jpeg, png or tiff (16-bit)."),
-    quality: int = typer.Option(JPEG_QUALITY, "--quality", min=1, max=100, rich_help_panel=OUTPUT,
-                                help="JPEG quality."),
+    no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile.",
+                                rich_help_panel=DEPTH),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: beside each input).",
+                                           rich_help_panel=OUTPUT),
+    fmt: str = typer.Option("jpeg", "--format", help="Output format: jpeg, png or tiff (16-bit).",
+                            rich_help_panel=OUTPUT),
+    quality: int = typer.Option(JPEG_QUALITY, "--quality", min=1, max=100, help="JPEG quality.",
+                                rich_help_panel=OUTPUT),
     overwrite: bool = typer.Option(False, "--overwrite", rich_help_panel=OUTPUT,
                                    help="Replace existing outputs (otherwise skipped, so a rerun finishes a batch)."),
     save_depth: bool = typer.Option(False, "--save-depth", rich_help_panel=OUTPUT,
                                     help="Also write <stem>_depth.npy/.png and a preview (a rerun adds missing ones)."),
     as_json: bool = typer.Option(False, "--json", rich_help_panel=OUTPUT, help="Print the results as JSON."),
-    device: str = typer.Option("auto", "--device", rich_help_panel=PERFORMANCE,
-                               help="auto, cpu, cuda or mps (the network's device)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device).",
+                               rich_help_panel=PERFORMANCE),
     threads: Optional[int] = threads_option(),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, rich_help_panel=PERFORMANCE,
                                    help="Refuse larger images (bomb guard)."),
 ) -> None:
     """Render photos with the shallow depth of field of a fast lens.
 
-    Depth comes from --depth; without it from the photo itself (where the camera focused, faces,
-    the subject's outline, blur already in the photo, sky and ground), anchored at the camera's
-    focus distance, or from the BokehFlow network (--depth-source model). Outside a terminal each
-    finished photo is one line on stderr.
+    Depth comes from --depth, else from a depth map the camera stored (Google GDepth, iPhone
+    portrait depth), else from the photo itself (where the camera focused, faces, the subject,
+    blur already in it, sky and ground) or the BokehFlow network (--depth-source model).
 
     Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
     """
-    from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, SENSOR_DIAGONAL_MM_RANGE
     from ..pipeline import RenderSettings
 
     apply_threads(threads)
     with exit_on_error():
         settings = RenderSettings(
-            f_number_text=f, depth=depth, focal_mm=_within(focal_length, "--focal-length", FOCAL_MM_RANGE),
-            focus_m=_parse_focus(focus_distance), crop_factor=_within(crop_factor, "--crop-factor", CROP_RANGE),
-            sensor_diag_mm=_within(sensor_diagonal, "--sensor-diagonal", SENSOR_DIAGONAL_MM_RANGE),
-            focus_at=_parse_xy(focus_at),
-            blades=blades, blade_rotation_deg=blade_rotation, highlight_boost=highlight_boost,
-            out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality, max_pixels=max_pixels,
-            save_depth=save_depth, model=model, device=device, work_size_px=work_size_px, tile_px=tile_px,
-            tsp=not no_tsp, depth_source=depth_source, equivalent=equivalent)
+            f_number_text=f, depth=depth, **_lens_flags(focal_length, crop_factor, sensor_diagonal, focus_distance),
+            focus_at=_parse_xy(focus_at), blades=blades, blade_rotation_deg=blade_rotation,
+            highlight_boost=highlight_boost, out_dir=out_dir, overwrite=overwrite, fmt=fmt, quality=quality,
+            max_pixels=max_pixels, save_depth=save_depth, model=model, device=device, work_size_px=work_size_px,
+            tile_px=tile_px, tsp=not no_tsp, depth_source=depth_source, equivalent=equivalent)
         settings.validate()
-
     paths, failures = _expand(inputs)  # failures: (input, one-line message)
-    results = _render_all(paths, settings, failures)
-    if as_json:
-        print_json([r.to_json() for r in results] + [{"path": str(p), "error": m} for p, m in failures])
-    else:
-        _print_results(results)
+    _report(_render_all(paths, settings, failures), failures, as_json)
     raise typer.Exit(batch_exit_code(len(failures)))
+
+
+def _lens_flags(focal_mm: float | None, crop_factor: float | None, sensor_diag_mm: float | None,
+                focus_text: str | None) -> dict:
+    """The lens flags as RenderSettings fields, each checked against the range the lens reader
+    trusts a file's value in."""
+    from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, SENSOR_DIAGONAL_MM_RANGE
+
+    return {"focal_mm": _within(focal_mm, "--focal-length", FOCAL_MM_RANGE),
+            "crop_factor": _within(crop_factor, "--crop-factor", CROP_RANGE),
+            "sensor_diag_mm": _within(sensor_diag_mm, "--sensor-diagonal", SENSOR_DIAGONAL_MM_RANGE),
+            "focus_m": _parse_focus(focus_text)}
 
 
 def _render_all(paths: list[Path], settings, failures: list[tuple[Path, str]]) -> list:
@@ -132,8 +132,8 @@ def _render_all(paths: list[Path], settings, failures: list[tuple[Path, str]]) -
         with CommandProgress("render", total=len(paths)) as progress:
             for index, path in enumerate(paths, 1):
                 progress.working(path.name)
-                in_flight = path, output_path(path, settings).exists()
                 try:
+                    in_flight = path, output_path(path, settings).exists()
                     result = _render_one(path, settings, claimed, batch_inputs)
                 except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
                     failures.append((path, failure_line(exc, path)))
@@ -147,14 +147,20 @@ def _render_all(paths: list[Path], settings, failures: list[tuple[Path, str]]) -
                     warn_line(warning)
     except Interrupted as stop:
         rendered = [r.path for r in results if r.status == "rendered"]
-        # stopped after the photo's output was written, before render_file returned
-        if (in_flight is not None and in_flight[0] not in rendered and not in_flight[1]
-                and output_path(in_flight[0], settings).exists()):
-            rendered.append(in_flight[0])
+        if in_flight is not None and in_flight[0] not in rendered and not in_flight[1] and _written(
+                output_path(in_flight[0], settings)):
+            rendered.append(in_flight[0])  # stopped after its output was written, before it was reported
         n_existed = sum(r.status == "skipped" for r in results)
         stop.detail = _stopped_line(len(paths), rendered, n_existed, len(failures) - n_failed_before)
         raise
     return results
+
+
+def _written(output: Path) -> bool:
+    try:
+        return output.exists()
+    except OSError:  # a name too long for the file system: that photo failed
+        return False
 
 
 def _render_one(path: Path, settings, claimed: dict[Path, Path], batch_inputs: set[Path]):
@@ -253,6 +259,14 @@ def _parse_xy(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         raise BokehError(f"--focus-at must be X,Y in pixels, got {text!r}") from None
     return x, y
+
+
+def _report(results: list, failures: list[tuple[Path, str]], as_json: bool) -> None:
+    """The batch's results on stdout: JSON (failures included), or a table for people."""
+    if as_json:
+        print_json([r.to_json() for r in results] + [{"path": str(p), "error": m} for p, m in failures])
+    else:
+        _print_results(results)
 
 
 def _print_results(results) -> None:
