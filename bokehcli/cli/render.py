@@ -157,6 +157,7 @@ def _render_all(paths: list[Path], settings, failures: list[tuple[Path, str]]) -
 
 
 def _written(output: Path) -> bool:
+    """Whether ``output`` exists (False when its name cannot even be looked up)."""
     try:
         return output.exists()
     except OSError:  # a name too long for the file system: that photo failed
