@@ -316,6 +316,43 @@ def test_absurd_lens_flags_are_usage_errors(tmp_path, photo, flag, value):
     assert len(error_lines(result)) == 1 and error_lines(result)[0].startswith(f"error: {flag} must be from ")
 
 
+@pytest.mark.parametrize("args, command, what", [
+    (["render", "x.jpg", "--tile", "-5"], "render", "Invalid value for '--tile'"),
+    (["render", "x.jpg", "--quality", "1000"], "render", "Invalid value for '--quality'"),
+    (["render", "x.jpg", "--max-pixels", "0"], "render", "Invalid value for '--max-pixels'"),
+    (["render", "x.jpg", "--no-such-flag"], "render", "No such option: --no-such-flag"),
+    (["render"], "render", "Missing argument"),
+    (["info", "x.jpg", "--json=yes"], "info", "Option '--json' does not take a value"),
+    (["train", "--steps", "many"], "train", "Invalid value for '--steps'"),
+    (["synth", "--train", "-1"], "synth", "Invalid value for '--train'"),
+    (["bench", "--threads", "0"], "bench", "Invalid value for '--threads'"),
+    (["eval", "--no-such-flag"], "eval", "No such option: --no-such-flag"),
+    (["rendr"], None, "No such command 'rendr'"),
+    (["--no-such-flag"], None, "No such option: --no-such-flag"),
+])
+def test_every_usage_error_click_finds_is_one_line(args, command, what):
+    """Ranges, types, unknown options and commands, missing arguments (checked by Click before
+    any command runs): one line naming the problem and the help to read, exit 2, no usage panel."""
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    help_command = f"bokeh {command}" if command else "bokeh"  # the program name CliRunner gives
+    assert lines[0].startswith(f"error: {what}") and lines[0].endswith(f" (see {help_command} --help)"), lines[0]
+
+
+def test_usage_errors_through_the_entry_point_are_one_line():
+    result = bokeh("render", "x.jpg", "--quality", "1000")
+    assert result.returncode == 2
+    assert result.stderr == ("error: Invalid value for '--quality': Input should be less than or equal to 100 "
+                             "(see python -m bokehcli render --help)\n")
+
+
+def test_bare_bokeh_still_shows_the_help():
+    result = bokeh()
+    assert result.returncode == 2 and "Commands" in result.stdout + result.stderr
+
+
 def test_heic_without_its_decoder_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
     path = tmp_path / "IMG_0001.HEIC"
