@@ -35,9 +35,9 @@ from bokehcli.imageio import load_photo, read_size
 from bokehcli.lens import read_lens
 from bokehcli.lens.xmp import MAX_XMP_BYTES, read_xmp_focus
 from bokehcli.models.factory import create_model, load_model
-from hostile import (PNG_SIGNATURE, POSTSCRIPT, flat_png16, heic_lookalike, hostile_configs, ihdr, jpeg_with_xmp,
-                     npy_header_only, png_chunk, png_rows, png_with_second_header, write_animation, write_weights,
-                     xmp_bombs)
+from hostile import (PNG_SIGNATURE, POSTSCRIPT, fake_ghostscript, flat_png16, heic_lookalike, hostile_configs, ihdr,
+                     jpeg_with_xmp, npy_header_only, png_chunk, png_rows, png_with_second_header, write_animation,
+                     write_weights, xmp_bombs)
 from photos import make_exif, write_photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -267,15 +267,10 @@ def test_postscript_is_refused_by_name_and_never_interpreted(tmp_path, ghostscri
 def test_cli_never_runs_ghostscript(tmp_path):
     """End to end, with a `gs` on PATH that leaves a mark when run (Pillow finds Ghostscript on
     PATH and would run it on the .jpg)."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    marker = tmp_path / "ghostscript-ran"
-    (fake / "gs").write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
-    (fake / "gs").chmod(0o755)
+    env, marker = fake_ghostscript(tmp_path)
     path = tmp_path / "holiday.jpg"
     path.write_bytes(POSTSCRIPT)
     np.save(tmp_path / "d.npy", np.full((48, 64), 2.0, np.float32))
-    env = {"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
     for args in (("info", path), ("render", path, "--f", "2", "--depth", tmp_path / "d.npy", "--out", tmp_path)):
         result = bokeh(*args, env=env)
         assert result.returncode == 1, result.stderr
