@@ -527,9 +527,9 @@ def part_b(folder: Path, quick: bool) -> None:
     for trial in range(4 if quick else 8):
         signum = (signal.SIGINT, signal.SIGTERM)[trial % 2]
         run_dir = folder / f"train{trial}"
-        proc = start("train", "--data", data, "--out", run_dir, "--steps", 10000, "--batch-size", 1, "--crop", 32,
-                     "--log-every", 1, "--save-every", 3, "--val-every", 10000, "--workers", 2, "--device", "cpu",
-                     env={"OMP_NUM_THREADS": "1"})
+        train = ["train", "--data", data, "--out", run_dir, "--steps", 10000, "--batch-size", 1, "--crop", 32,
+                 "--log-every", 1, "--save-every", 3, "--val-every", 10000, "--workers", 2, "--device", "cpu"]
+        proc = start(*train, env={"OMP_NUM_THREADS": "1"})
         log = run_dir / "log.jsonl"
         if not wait_until(lambda: log.exists() and log.stat().st_size > 0, proc, timeout=180):
             problem("wrong exit codes", f"train {trial}: never logged a step")
@@ -541,10 +541,7 @@ def part_b(folder: Path, quick: bool) -> None:
             count["interrupt trials"] += 1
         else:
             expect_stop(proc, signum, f"train {signal.Signals(signum).name} trial {trial}")
-        resume = start("train", "--data", data, "--out", run_dir, "--steps", 10000, "--stop-at", 40, "--batch-size", 1,
-                       "--crop", 32,
-                       "--log-every", 1, "--save-every", 3, "--val-every", 10000, "--workers", 2, "--device", "cpu",
-                       "--resume", env={"OMP_NUM_THREADS": "1"})
+        resume = start(*train, "--stop-at", 40, "--resume", env={"OMP_NUM_THREADS": "1"})
         result = finish(resume, f"train resume {trial}", timeout=600)
         temps(run_dir, f"train {trial}")
         steps = [json.loads(line)["step"] for line in log.read_text().splitlines()] if log.exists() else []
