@@ -93,7 +93,7 @@ def exit_on_error() -> Iterator[None]:
         raise typer.Exit(error_exit_code(exc)) from None
 
 
-# Click's exceptions, from wherever this Typer takes Click (its own copy since 0.26, the click
+# Click's exceptions, from wherever this Typer takes Click (its own copy in recent versions, the click
 # package before): the module that defines the BadParameter Typer re-exports.
 _click_errors = sys.modules[typer.BadParameter.__module__]
 
