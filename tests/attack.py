@@ -4,8 +4,8 @@
 
 Every input is built here (tests/hostile.py, photos.py, awkward.py), in a temporary folder removed
 at the end; the real-camera JPEGs of ../shared/exif-corpus, where that folder exists, join the
-photos built here as sources of mutants. ``--quick``: fewer fuzzed files and trials (~15 min on
-two shared cores; the full run ~40 min). Exit code 0 when every problem count is zero, else 1; the
+photos built here as sources of mutants. ``--quick``: fewer fuzzed files and trials (7.5 min on
+two shared cores; the full run 39 min, under others' load). Exit code 0 when every problem count is zero, else 1; the
 table of counts goes to stdout, and with ``--json`` to a file.
 
 Part A (files): every hostile or fuzzed file goes through the CLI (`bokeh info`, `bokeh render`)
