@@ -5,13 +5,14 @@
 Every input is built here (tests/hostile.py, photos.py, awkward.py), in a temporary folder removed
 at the end; the real-camera JPEGs of ../shared/exif-corpus, where that folder exists, join the
 photos built here as sources of mutants. ``--quick``: fewer fuzzed files and trials (7.5 min on
-two shared cores; the full run 39 min, under others' load). Exit code 0 when every problem count is zero, else 1; the
-table of counts goes to stdout, and with ``--json`` to a file.
+two shared cores; the full run 39 min, under others' load). Exit code 0 when every problem count
+is zero, else 1; the table of counts goes to stdout, and with ``--json`` to a file.
 
 Part A (files): every hostile or fuzzed file goes through the CLI (`bokeh info`, `bokeh render`)
 in a forked child per file (torch loaded once), with a limit of 10 s of CPU time (60 s of wall
-clock) and a 4 GB address space cap. Counted: files tried, crashes (a traceback, an uncaught exception, "internal error"),
-hangs (> 10 s), out-of-memory lines (a memory bomb hitting the cap), wrong exit codes (per
+clock) and a 4 GB address space cap. Counted: files tried, crashes (a traceback, an uncaught
+exception, "internal error"), hangs (> 10 s), out-of-memory lines (a memory bomb hitting the
+cap), wrong exit codes (per
 category: 1 for a bad file, 2 for bad usage, 0 or 1 for fuzz), error lines that are not one line.
 
 Part B (processes): the real entry point `python -m bokehcli` in subprocesses: PostScript with a
