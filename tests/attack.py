@@ -12,8 +12,8 @@ Part A (files): every hostile or fuzzed file goes through the CLI (`bokeh info`,
 in a forked child per file (torch loaded once), with a limit of 10 s of CPU time (60 s of wall
 clock) and a 4 GB address space cap. Counted: files tried, crashes (a traceback, an uncaught
 exception, "internal error"), hangs (> 10 s), out-of-memory lines (a memory bomb hitting the
-cap), wrong exit codes (per
-category: 1 for a bad file, 2 for bad usage, 0 or 1 for fuzz), error lines that are not one line.
+cap), wrong exit codes (per category: 1 for a bad file, 2 for bad usage, 0 or 1 for fuzz), error
+lines that are not one line.
 
 Part B (processes): the real entry point `python -m bokehcli` in subprocesses: PostScript with a
 fake `gs` on PATH, HEIC without pillow-heif, odd names under a strict UTF-8 stdout, signals during
