@@ -1,9 +1,20 @@
 """Shared fixtures."""
 
+import signal
+
 import pytest
 import torch
 
 from hang_guard import watchdog
+
+
+def pytest_configure(config):  # noqa: ARG001 - pytest hook signature
+    """The stop tests send SIGINT to `bokeh` subprocesses. A shell without job control starts
+    background jobs ignoring SIGINT, which children inherit and bokeh keeps ignoring (as a
+    background job should): give them the default so that a suite run in the background tests
+    what a terminal's foreground job does."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ independently of the code under test.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -109,6 +110,17 @@ def npy_header_only(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
 
 POSTSCRIPT = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\n"
               b"newpath 0 0 moveto 64 48 lineto stroke showpage\n%%EOF\n")
+
+
+def fake_ghostscript(folder: Path) -> tuple[dict[str, str], Path]:
+    """A `gs` in ``folder``/bin that only leaves a mark when run (Pillow finds Ghostscript on
+    PATH and runs it on PostScript): the environment that puts it first on PATH, and the mark."""
+    fake = folder / "bin"
+    fake.mkdir()
+    marker = folder / "ghostscript-ran"
+    (fake / "gs").write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    (fake / "gs").chmod(0o755)
+    return {"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}, marker
 
 
 def heic_lookalike() -> bytes:

@@ -37,9 +37,9 @@ from bokehcli.lens import read_lens
 from bokehcli.lens.xmp import MAX_XMP_BYTES, read_xmp_focus
 from bokehcli.models.bokehflow import BokehFlow
 from bokehcli.models.factory import load_model
-from hostile import (PNG_SIGNATURE, POSTSCRIPT, flat_png16, heic_lookalike, hostile_configs, ihdr, jpeg_with_xmp,
-                     npy_header_only, png_chunk, png_rows, png_with_second_header, write_animation, write_weights,
-                     xmp_bombs)
+from hostile import (PNG_SIGNATURE, POSTSCRIPT, fake_ghostscript, flat_png16, heic_lookalike, hostile_configs, ihdr,
+                     jpeg_with_xmp, npy_header_only, png_chunk, png_rows, png_with_second_header, write_animation,
+                     write_weights, xmp_bombs)
 from photos import make_exif, write_photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -241,15 +241,10 @@ def test_postscript_is_refused_by_name_and_never_interpreted(tmp_path, ghostscri
 def test_cli_never_runs_ghostscript(tmp_path):
     """End to end, with a `gs` on PATH that leaves a mark when run (Pillow finds Ghostscript on
     PATH and would run it on the .jpg)."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    marker = tmp_path / "ghostscript-ran"
-    (fake / "gs").write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
-    (fake / "gs").chmod(0o755)
+    env, marker = fake_ghostscript(tmp_path)
     path = tmp_path / "holiday.jpg"
     path.write_bytes(POSTSCRIPT)
     np.save(tmp_path / "d.npy", np.full((48, 64), 2.0, np.float32))
-    env = {"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
     for args in (("info", path), ("render", path, "--f", "2", "--depth", tmp_path / "d.npy", "--out", tmp_path)):
         result = bokeh(*args, env=env)
         assert result.returncode == 1, result.stderr
@@ -288,6 +283,43 @@ def test_absurd_lens_flags_are_usage_errors(tmp_path, photo, flag, value):
     result = run("render", photo, "--f", "2", "--depth", tmp_path / "p.npy", flag, value, "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert len(error_lines(result)) == 1 and error_lines(result)[0].startswith(f"error: {flag} must be from ")
+
+
+@pytest.mark.parametrize("args, command, what", [
+    (["render", "x.jpg", "--tile", "-5"], "render", "Invalid value for '--tile'"),
+    (["render", "x.jpg", "--quality", "1000"], "render", "Invalid value for '--quality'"),
+    (["render", "x.jpg", "--max-pixels", "0"], "render", "Invalid value for '--max-pixels'"),
+    (["render", "x.jpg", "--no-such-flag"], "render", "No such option: --no-such-flag"),
+    (["render"], "render", "Missing argument"),
+    (["info", "x.jpg", "--json=yes"], "info", "Option '--json' does not take a value"),
+    (["train", "--steps", "many"], "train", "Invalid value for '--steps'"),
+    (["synth", "--train", "-1"], "synth", "Invalid value for '--train'"),
+    (["bench", "--threads", "0"], "bench", "Invalid value for '--threads'"),
+    (["eval", "--no-such-flag"], "eval", "No such option: --no-such-flag"),
+    (["rendr"], None, "No such command 'rendr'"),
+    (["--no-such-flag"], None, "No such option: --no-such-flag"),
+])
+def test_every_usage_error_click_finds_is_one_line(args, command, what):
+    """Ranges, types, unknown options and commands, missing arguments (checked by Click before
+    any command runs): one line naming the problem and the help to read, exit 2, no usage panel."""
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    help_command = f"bokeh {command}" if command else "bokeh"  # the program name CliRunner gives
+    assert lines[0].startswith(f"error: {what}") and lines[0].endswith(f" (see {help_command} --help)"), lines[0]
+
+
+def test_usage_errors_through_the_entry_point_are_one_line():
+    result = bokeh("render", "x.jpg", "--quality", "1000")
+    assert result.returncode == 2
+    assert result.stderr == ("error: Invalid value for '--quality': Input should be less than or equal to 100 "
+                             "(see python -m bokehcli render --help)\n")
+
+
+def test_bare_bokeh_still_shows_the_help():
+    result = bokeh()
+    assert result.returncode == 2 and "Commands" in result.stdout + result.stderr
 
 
 def test_heic_without_its_decoder_says_how_to_install_it(tmp_path, monkeypatch):

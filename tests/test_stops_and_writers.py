@@ -109,6 +109,36 @@ def test_signal_during_the_imports(tmp_path, signum):
     assert_stopped(proc, stop_group(proc, signum), signum)
 
 
+# A command whose work ends normally, but during which a stop signal landed in a finaliser (where
+# the handler's exception cannot propagate), as the garbage collector can run one at any moment.
+_SIGNAL_IN_A_FINALISER = """
+import os, signal, sys, time
+from bokehcli.cli import app, commands
+
+class Finaliser:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIG{name})
+        time.sleep(0.5)  # the handler runs here, inside __del__
+
+def run():
+    Finaliser()
+    print("work done")
+    sys.exit(0)
+
+commands.run = run
+app.main()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_inside_a_finaliser_still_stops_the_run_in_one_line(signum):
+    """Python reports an exception raised in a finaliser as "Exception ignored in ..." with a
+    traceback and carries on: the run ended 0, or with a traceback before its one line."""
+    code = _SIGNAL_IN_A_FINALISER.format(name=signal.Signals(signum).name[3:])
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+    assert (result.returncode, result.stderr) == (EXIT[signum][0], EXIT[signum][1] + "\n")
+
+
 # --- 7. workers leave stopping to their parent --------------------------------------------
 
 def _signal_training(data, out, signum):

@@ -19,6 +19,7 @@ from ..stop import Interrupted, exit_code, ignore_stop_signals, install_stop_han
 
 def main() -> None:
     install_stop_handlers()
+    sys.unraisablehook = _unraisable
     # A file name that is not valid UTF-8 reaches Python as surrogate escapes, which a strict
     # UTF-8 stdout refuses to encode: show them escaped rather than crash.
     for stream in (sys.stdout, sys.stderr):
@@ -41,6 +42,15 @@ def main() -> None:
     except SystemExit:
         _ended()
         raise
+
+
+def _unraisable(unraisable) -> None:
+    """A stop signal that lands inside a finaliser (``__del__``, a weakref callback, a generator
+    being closed) raises :class:`Interrupted` there, where it cannot propagate: Python would print
+    it as "Exception ignored in ..." with a traceback. The run still ends as interrupted once the
+    command returns (see :func:`_ended`), so say nothing here; report anything else as Python does."""
+    if not isinstance(unraisable.exc_value, Interrupted):
+        sys.__unraisablehook__(unraisable)
 
 
 def _ended() -> None:

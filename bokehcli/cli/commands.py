@@ -9,9 +9,11 @@ import typer
 
 from .. import __version__
 from . import bench, evaluate, info, render, synth, train
+from .common import OneLineUsageErrors
 
 app = typer.Typer(
     name="bokeh",
+    cls=OneLineUsageErrors,
     help="Give ordinary photos the shallow depth of field of a fast lens.",
     add_completion=False,
     no_args_is_help=True,

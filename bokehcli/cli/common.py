@@ -8,6 +8,7 @@ import sys
 from typing import Any, Iterator
 
 import typer
+from typer.core import TyperGroup
 
 from rich.console import Console
 from rich.markup import escape
@@ -90,6 +91,45 @@ def failure_line(exc: Exception, path=None) -> str:
     from ..errors import BokehError
 
     return str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)
+
+
+# Click's exceptions, from wherever this Typer takes Click (its own copy in recent versions, the click
+# package before): the module that defines the BadParameter Typer re-exports.
+_click_errors = sys.modules[typer.BadParameter.__module__]
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The command group whose usage errors (a value out of range or of the wrong type, an
+    unknown option or command, a missing argument: everything Click checks before a command
+    runs) are one line, ``error: <what> (see <command> --help)``, and exit code 2, like the
+    usage errors the commands find themselves, instead of Click's usage panel. The group parses
+    its own options in :meth:`make_context` and resolves, parses and runs the command in
+    :meth:`invoke`, so those two see every such error. A bare ``bokeh`` still shows the help."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _usage_error_line(info_name):
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        # Click names the command in most errors; not in those its option parser raises (an
+        # option given a value it does not take): then the command resolved by now.
+        with _usage_error_line(lambda: " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand]))):
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _usage_error_line(command_path) -> Iterator[None]:
+    """Turn a Click usage error into its line and exit code 2; ``command_path`` (a string or a
+    function giving one) names the help to read when the error does not."""
+    try:
+        yield
+    except _click_errors.NoArgsIsHelpError:
+        raise
+    except _click_errors.UsageError as exc:
+        path = exc.ctx.command_path if exc.ctx is not None else command_path
+        path = path() if callable(path) else path
+        fail_line(f"{exc.format_message().rstrip('.')} (see {path} --help)")
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def other_failure(exc: BaseException, path=None) -> str:
