@@ -25,11 +25,10 @@ import numpy as np
 import torch
 
 from . import __version__
-from .cues.depth import capture_coc_at_infinity_px, photo_cues
-from .cues.faces import detect_faces
-from .cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
-from .cues.image import Box, CueImage, cue_image
-from .cues.saliency import salient_box
+from .cues.focus import FocusTarget, focus_from_face_m
+from .cues.image import Box, CueImage
+from .cues.maps import cue_maps
+from .cues.photo import PhotoCueSet, camera_focus_m, cues_of, find_focus_target
 from .depth_sources import (DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_embedded, depth_from_file,
                             depth_from_model)
 from .depth_preview import depth_preview_path, write_depth_preview
@@ -243,13 +242,14 @@ def render_file(path: str | Path, settings: RenderSettings,
         result.warnings.append(f"{path}: transparency is not carried over (blurring moves colour across the "
                                f"frame); the output is opaque")
     _resolve_focal_and_sensor(settings, info, result)
-    image, faces, target = _focus_target(settings, info, photo.srgb, stages)
+    found = _focus_target(settings, info, photo.srgb, stages)
+    image, target = found.image, found.target
     target_box_px = image.to_photo(target.box)
     result.focus_point = [round(v, 1) for v in image.to_photo((*target.xy, *target.xy))[:2]]
     result.focus_point_source = target.source
     scale_m, scale_source = _scene_focus_m(settings, info, image, target, result)
-    estimate = _estimate_depth(settings, path, depth_path, srgb_in, image, target, faces, info, result,
-                               _lens(result, scale_m), stages)
+    estimate = _estimate_depth(settings, path, depth_path, srgb_in, found, info, result, _lens(result, scale_m),
+                               stages)
     result.depth_source = estimate.source
     anchored_at = None
     if estimate.relative:
@@ -287,25 +287,14 @@ def render_file(path: str | Path, settings: RenderSettings,
     return result
 
 
-def _focus_target(settings: RenderSettings, info, srgb: np.ndarray, stages) -> tuple[CueImage, list, FocusTarget]:
-    """The photo at cue size, the faces in it and the focus target: --focus-at > the camera's AF
-    point / subject area > faces > the most salient region > the centre (:mod:`bokehcli.cues.focus`)."""
-    with stages("cue: faces"):
-        image = cue_image(srgb)
-        faces = detect_faces(image)
-    salient = None
-    if settings.focus_at is None and info.focus_area is None and not info.faces and not faces:
-        with stages("cue: saliency"):
-            salient = salient_box(image)
+def _focus_target(settings: RenderSettings, info, srgb: np.ndarray, stages) -> PhotoCueSet:
+    """The photo at cue size, its faces and the focus target (:func:`bokehcli.cues.photo.find_focus_target`)."""
     if settings.focus_at is not None:
         x, y = settings.focus_at
-        height, width = image.photo_hw
+        height, width = srgb.shape[:2]
         if not (0 <= x < width and 0 <= y < height):
             raise BokehError(f"--focus-at {x},{y} is outside the {width}x{height} image")
-    target = choose_focus_target(image, settings.focus_at, af_box_px=info.focus_area, af_source=info.focus_point_source,
-                                 metadata_faces_px=info.faces, metadata_faces_source=info.faces_source,
-                                 detected_faces=faces, salient=salient)
-    return image, faces, target
+    return find_focus_target(srgb, info, settings.focus_at, stages)
 
 
 def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: FocusTarget,
@@ -315,22 +304,22 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
     --focus-distance, else PROVISIONAL_FOCUS_M. It sets the scale of relative depth and is what
     the network is told. Infinity itself would render nothing out of focus: compacts report it for
     anything beyond a few metres, where a full-frame look still separates subject and background."""
-    camera_focus_m = _camera_focus_m(info)
+    camera_m = camera_focus_m(info)
     face_m = None
     if target.face is not None:
         face_px = (target.face[2] - target.face[0]) / image.scale
         pitch = pixel_pitch_mm(result.sensor_diag_mm, image.photo_hw[1], image.photo_hw[0])
         face_m = focus_from_face_m(face_px, result.focal_mm, pitch)
-    if camera_focus_m is not None and math.isfinite(camera_focus_m):
+    if camera_m is not None and math.isfinite(camera_m):
         # Compacts record coarse, sometimes wild distances (0.5 m for people 3 m away); a face the
         # focus is on measures its own distance, to within adult/child face sizes.
-        if face_m is None or 1 / FACE_DISAGREEMENT <= camera_focus_m / face_m <= FACE_DISAGREEMENT:
-            return camera_focus_m, info.focus_source
-        return face_m, f"face size ({info.focus_source} says {camera_focus_m:.3g} m)"
+        if face_m is None or 1 / FACE_DISAGREEMENT <= camera_m / face_m <= FACE_DISAGREEMENT:
+            return camera_m, info.focus_source
+        return face_m, f"face size ({info.focus_source} says {camera_m:.3g} m)"
     if face_m is not None:
         return face_m, "face size"
     sensor_known = info.sensor_diagonal_mm and info.sources.get("crop_factor") != "default"
-    if camera_focus_m is not None and info.focal_mm and info.f_number and sensor_known:
+    if camera_m is not None and info.focal_mm and info.f_number and sensor_known:
         # (not guessed for an unknown sensor: a full-frame guess would put a compact's subject
         # 25 m away instead of 3)
         return (hyperfocal_m(info.focal_mm, info.f_number, info.sensor_diagonal_mm),
@@ -341,8 +330,7 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
 
 
 def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | None, srgb_in: torch.Tensor,
-                    image: CueImage, target: FocusTarget, faces: list, info, result: RenderResult,
-                    scene_lens: Lens, stages) -> DepthEstimate:
+                    found: PhotoCueSet, info, result: RenderResult, scene_lens: Lens, stages) -> DepthEstimate:
     """The depth source: --depth; else (auto, embedded) a map the camera stored in the file; else
     the network when asked for; else the photo's own cues."""
     height, width = srgb_in.shape[-2:]
@@ -360,22 +348,20 @@ def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | Non
         if settings.depth_source == "embedded" and not warnings:
             result.warnings.append(f"{path}: no depth map stored in the file; depth from "
                                    f"{'the network' if settings.uses_network else 'the photo itself'}")
+    model = device = None
     if settings.uses_network:
         model, device = load_network(settings.network_name, settings.device)
-        return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
-                                settings.work_size_px, settings.tile_px, settings.tsp, stages)
-    cues = photo_cues(image, target, faces, _capture_coc_inf_px(info, image), stages)
-    return depth_from_cues(cues, srgb_in, stages)
-
-
-def _capture_coc_inf_px(info, image: CueImage) -> float | None:
-    """Blur (cue px) that a point at infinity had in the photo as taken, when its EXIF says enough."""
-    focus_m = _camera_focus_m(info)
-    if not (info.focal_mm and info.f_number and info.sensor_diagonal_mm and focus_m):
-        return None
-    height, width = image.hw
-    return capture_coc_at_infinity_px(info.focal_mm, info.f_number, focus_m,
-                                      pixel_pitch_mm(info.sensor_diagonal_mm, width, height))
+        if not model.config.cue_channels:
+            return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
+                                    settings.work_size_px, settings.tile_px, settings.tsp, stages=stages)
+    cues = cues_of(found, info, stages)
+    if model is None:
+        return depth_from_cues(cues, srgb_in, stages)
+    # a model that refines the cues: it sees them as extra channels at the photo's size
+    maps = torch.from_numpy(cue_maps(cues, tuple(srgb_in.shape[-2:])))
+    return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
+                            settings.work_size_px, settings.tile_px, settings.tsp, cue_maps=maps.to(device),
+                            stages=stages)
 
 
 def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None, overwrite: bool,
@@ -437,15 +423,8 @@ def _lens_to_record(info) -> LensRecord:
     copied, see ``bokehcli.imageio``) or XMP, and a 35 mm focal length the source did not state."""
     from_subject_distance = info.sources.get("focus_m", "EXIF:SubjectDistance") == "EXIF:SubjectDistance"
     stated_35mm = info.sources.get("focal_35mm") == "EXIF:FocalLengthIn35mmFilm"
-    return LensRecord(focus_m=None if from_subject_distance else _camera_focus_m(info),
+    return LensRecord(focus_m=None if from_subject_distance else camera_focus_m(info),
                       focal_35mm=None if stated_35mm else info.focal_35mm)
-
-
-def _camera_focus_m(info) -> float | None:
-    """Where the camera focused, from the file (``inf`` allowed), or None when it does not say."""
-    if info.focus_infinite:
-        return math.inf
-    return info.focus_m or None
 
 
 def _resolve_focus(settings: RenderSettings, info, estimate: DepthEstimate, target_box_px: Box,
@@ -453,7 +432,7 @@ def _resolve_focus(settings: RenderSettings, info, estimate: DepthEstimate, targ
     """The render's focus plane: --focus-distance > the depth at --focus-at > the camera's distance
     (a metric map) or the anchoring distance (a relative one, whose depth at the focus target it
     is by construction) > the depth over the focus target."""
-    camera_focus_m = _camera_focus_m(info)
+    camera_m = camera_focus_m(info)
     if settings.focus_m is not None:
         nearest_m = nearest_focus_m(result.focal_mm)
         if settings.focus_m < nearest_m:
@@ -466,8 +445,8 @@ def _resolve_focus(settings: RenderSettings, info, estimate: DepthEstimate, targ
         result.focus_m, result.focus_source = depth_at(estimate.inv_depth, (x, y, x + 1, y + 1)), "focus-at"
     elif anchored_at is not None:
         result.focus_m, result.focus_source = anchored_at
-    elif camera_focus_m is not None:
-        result.focus_m, result.focus_source = camera_focus_m, info.focus_source
+    elif camera_m is not None:
+        result.focus_m, result.focus_source = camera_m, info.focus_source
     else:
         result.focus_m = depth_at(estimate.inv_depth, target_box_px)
         result.focus_source = f"depth at {result.focus_point_source}"

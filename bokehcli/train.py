@@ -82,7 +82,7 @@ from .evaluate import DEFAULT_TILE_PX, model_method, score_pairs, summarize
 from .files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
-from .models.factory import create_model, load_model, save_model
+from .models.factory import create_model, load_model, save_model, with_cue_inputs
 from .models.tiling import forward_tiled
 from .ops.color import linear_to_srgb
 from .provenance import provenance
@@ -235,13 +235,13 @@ class NetworkOnCrop(nn.Module):
 
     def forward(self, srgb: torch.Tensor, f_number: torch.Tensor, focal_mm: torch.Tensor, focus_m: torch.Tensor,
                 sensor_diag_mm: torch.Tensor, pixel_pitch_mm: torch.Tensor, tiles: int,
-                other_f_number: torch.Tensor | None = None):
+                other_f_number: torch.Tensor | None = None, cues: torch.Tensor | None = None):
         lens = LensBatch(f_number, focal_mm, focus_m, sensor_diag_mm, pixel_pitch_mm)
-        out = forward_tiled(self.model, srgb, lens, (tiles, tiles), render=False)
+        out = forward_tiled(self.model, srgb, lens, (tiles, tiles), render=False, cues=cues)
         if other_f_number is None:
             return out.inv_depth, out.refine_lin, out.aux_inv_depth, None
         other = LensBatch(other_f_number, focal_mm, focus_m, sensor_diag_mm, pixel_pitch_mm)
-        return out.inv_depth, out.refine_lin, out.aux_inv_depth, self.model.network(srgb, other).inv_depth
+        return out.inv_depth, out.refine_lin, out.aux_inv_depth, self.model.network(srgb, other, cues=cues).inv_depth
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -303,7 +303,8 @@ def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, amp:
     source = batch["source"]
     with torch.autocast(device_type=source.device.type, dtype=torch.bfloat16, enabled=amp):
         inv_depth, refine, aux, other = net(source, lens.f_number, lens.focal_mm, lens.focus_m,
-                                            lens.sensor_diag_mm, lens.pixel_pitch_mm, tiles, other_f_number)
+                                            lens.sensor_diag_mm, lens.pixel_pitch_mm, tiles, other_f_number,
+                                            batch.get("cues"))
     out = finish(NetworkOutput(inv_depth.float(), refine.float(), [a.float() for a in aux], {}), source, lens)
     return linear_to_srgb(out.rendered_lin), out.inv_depth, out.aux_inv_depth, None if other is None else other.float()
 
@@ -497,6 +498,11 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
         model = BokehFlow(BokehFlowConfig.from_json(state["config"]))
     elif settings.init is not None:
         model = load_model(settings.init).train()
+        wanted = VARIANTS.get(settings.variant) if "variant" in given else None
+        if wanted is not None and wanted.cue_channels and not model.config.cue_channels:
+            # a photo-only model of the same shape grows cue inputs, starting from the cues' own depth
+            if dataclasses.replace(model.config, name=wanted.name, cue_channels=wanted.cue_channels) == wanted:
+                model = with_cue_inputs(model, settings.variant, wanted.cue_channels).train()
         if "variant" in given and model.config.name != settings.variant:
             raise BokehError(f"--init {settings.init} is a {model.config.name!r} model, not --variant "
                              f"{settings.variant}")
@@ -525,7 +531,8 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
 
     # Data: this rank's slice of the sample stream from the stored position, in micro-batches.
     micro_per_step = settings.accumulate
-    train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed)
+    takes_cues = model.config.cue_channels > 0
+    train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed, cues=takes_cues)
     loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
                         sampler=PositionSampler(position, (last_step - start_step) * micro_per_step,
                                                 settings.batch_size, ddp.rank, ddp.world),
@@ -533,7 +540,7 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
     val_pairs, val_loader = None, None
     if ddp.main and (rt.data / "validation" / "metadata").is_dir():
         val_pairs = list_pairs(rt.data, "validation")
-        val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed)
+        val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed, cues=takes_cues)
         val_loader = DataLoader(val_set, batch_size=settings.batch_size, num_workers=0)
     elif ddp.main:
         rt.on_note(f"{rt.data}: no validation split; best.safetensors will not be written")
