@@ -40,7 +40,7 @@ from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .models.factory import load_model
-from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling
+from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling, working_size
 from .ops.color import linear_to_srgb
 from .optics import FULL_FRAME_DIAGONAL_MM, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm, sensor_diagonal_mm
 from .render.layered import MAX_HIGHLIGHT_GAIN
@@ -357,8 +357,8 @@ def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | Non
     cues = cues_of(found, info, stages)
     if model is None:
         return depth_from_cues(cues, srgb_in, stages)
-    # a model that refines the cues: it sees them as extra channels at the photo's size
-    maps = torch.from_numpy(cue_maps(cues, tuple(srgb_in.shape[-2:])))
+    # a model that refines the cues sees them as extra channels, made at its working size
+    maps = torch.from_numpy(cue_maps(cues, working_size(*srgb_in.shape[-2:], settings.work_size_px)))
     return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
                             settings.work_size_px, settings.tile_px, settings.tsp, cue_maps=maps.to(device),
                             stages=stages)

@@ -119,6 +119,11 @@ def test_tiles_cut_the_cue_maps_with_the_photo():
     torch.testing.assert_close(prediction.inv_depth, whole, rtol=1e-4, atol=1e-6)
     half = predict(model, srgb[0], lens_photo, work_size_px=32, tile_px=0, cue_maps=cues[0])
     assert half.work_hw == (16, 32) and half.inv_depth.shape == whole.shape
+    # maps made at the working size are the same input as maps resized to it
+    small = torch.nn.functional.interpolate(cues, size=(16, 32), mode="bilinear", antialias=True,
+                                            align_corners=False)[0]
+    torch.testing.assert_close(predict(model, srgb[0], lens_photo, work_size_px=32, tile_px=0,
+                                       cue_maps=small).inv_depth, half.inv_depth)
 
 
 def test_focus_heat_map_peaks_at_the_target():
@@ -198,3 +203,27 @@ def test_train_grows_cue_inputs_from_photo_only_weights(capture_set, tmp_path):
     assert summary is not None
     model = load_model(tmp_path / "run" / "last.safetensors")
     assert model.config.name == "nano-cues" and model.config.cue_channels == CUE_MAP_COUNT
+
+
+def test_render_with_a_cue_model_starts_from_the_cue_depth(capture_set, tmp_path):
+    """A cue model whose correction is 0 renders the photo's own cue depth (`--depth-source cues`)."""
+    from typer.testing import CliRunner
+
+    from bokehcli.cli.app import app
+
+    weights = tmp_path / "cues.safetensors"
+    save_model(_cue_model(), weights)
+    photo = list_pairs(capture_set, "train")[0].source_path
+    depths, sources = {}, {}
+    for name, options in {"model": ["--model", str(weights)], "cues": ["--depth-source", "cues"]}.items():
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["render", str(photo), "--f", "2", "--out", str(out), "--save-depth",
+                                          "--json", *options])
+        assert result.exit_code == 0, result.output
+        sources[name] = result.stdout
+        depths[name] = np.load(out / f"{photo.stem}_depth.npy")
+    assert '"depth_source": "model: cues"' in sources["model"]
+    assert '"depth_source": "photo cues"' in sources["cues"]
+    ratio = depths["model"] / depths["cues"]
+    # the same depth up to the network's bounds and the two upsamplings (guided vs bilinear + guided)
+    assert np.median(np.abs(np.log(ratio))) < 0.1

@@ -140,7 +140,8 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px:
             tile_px: int | None = None, overlap_px: int | None = None, tsp: bool = True,
             stages=NO_STAGES, cue_maps: torch.Tensor | None = None) -> Prediction:
     """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1]
-    (with ``cue_maps`` (K, H, W) for a model that takes them, resized with the photo).
+    (with ``cue_maps`` (K, h, w), any size, for a model that takes them: resized to the working
+    size, where the network sees them; making them at that size spares memory on large photos).
 
     The lens's ``sensor_diag_mm`` refers to the whole photo; the network sees the pixel pitch of
     the working size. Runs without autograd.
@@ -158,7 +159,7 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px:
     with torch.inference_mode():
         with stages("network"):
             def to_work(x: torch.Tensor | None) -> torch.Tensor | None:
-                if x is None or (h, w) == (height, width):
+                if x is None or tuple(x.shape[-2:]) == (h, w):
                     return x
                 return F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
 
