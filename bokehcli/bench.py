@@ -22,7 +22,8 @@ from PIL import Image
 
 from .device import resolve_device
 from .files import atomic_path
-from .imageio import exif_rational, read_size
+from .imageio import read_size
+from .imageio.lens_jpeg import lens_exif, write_lens_jpeg
 from .pipeline import RenderSettings, render_file
 from .threads import thread_settings
 from .timing import Stages, peak_rss_bytes, reset_peak_rss
@@ -44,13 +45,9 @@ def make_bench_photo(folder: Path, width: int, height: int, seed: int = 0) -> tu
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     depth = np.broadcast_to(1.0 / (rows / 1.5 + (1 - rows) / 60.0), (height, width)).copy()
     depth[height // 4: 3 * height // 4, width // 3: 2 * width // 3] = BENCH_FOCUS_M
-    exif = Image.Exif()
-    exif[0x010F] = "bokeh-bench"
-    exif[0x8769] = {0x920A: exif_rational(BENCH_FOCAL_MM), 0x9206: exif_rational(BENCH_FOCUS_M),
-                    0xA405: int(BENCH_FOCAL_MM)}
     photo, depth_png = folder / f"bench_{width}x{height}.jpg", folder / f"bench_{width}x{height}_depth.png"
-    with atomic_path(photo) as tmp:
-        Image.fromarray(pixels).save(tmp, format="JPEG", quality=95, exif=exif.tobytes())
+    write_lens_jpeg(photo, pixels, lens_exif(focal_mm=BENCH_FOCAL_MM, focus_m=BENCH_FOCUS_M,
+                                             focal_35mm=BENCH_FOCAL_MM, make="bokeh-bench"))
     with atomic_path(depth_png) as tmp:
         Image.fromarray(np.rint(depth * 1000).astype(np.uint16)).save(tmp, format="PNG")
     return photo, depth_png
@@ -115,7 +112,7 @@ def compare_op(tokens: int = 4096, heads: int = 4, dim: int = 32, repeat: int = 
 def compare_tiling(photo: Path, settings: RenderSettings) -> dict:
     """Network at the working size as one tile against tiles with and without TSP."""
     from .imageio import load_photo
-    from .models.tiling import predict
+    from .models.inference import predict
     from .optics import Lens
     from .pipeline import load_network
 

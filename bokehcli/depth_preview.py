@@ -20,10 +20,6 @@ from .files import atomic_path
 PREVIEW_QUALITY = 90
 
 
-def depth_preview_path(out_dir: str | Path, stem: str) -> Path:
-    return Path(out_dir) / f"{stem}_depth_preview.jpg"
-
-
 def depth_preview(depth_m: np.ndarray, focus_m: float, focus_xy: tuple[float, float] | None) -> np.ndarray:
     """(H, W) metres -> (H, W, 3) uint8 RGB preview."""
     inv = np.where(np.isfinite(depth_m) & (depth_m > 0), 1.0 / np.maximum(depth_m, 1e-9), 0.0).astype(np.float32)

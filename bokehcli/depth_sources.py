@@ -26,7 +26,7 @@ from .cues.image import Box
 from .depthio import fill_unknown_depth, load_depth
 from .errors import BokehError
 from .lens.embedded_depth import EmbeddedDepth
-from .models.tiling import predict
+from .models.inference import predict
 from .ops.guided import guided_upsample, luminance
 from .optics import Lens
 from .timing import NO_STAGES
@@ -65,11 +65,15 @@ def depth_from_embedded(embedded: EmbeddedDepth) -> DepthEstimate:
     return DepthEstimate(inv, embedded.source, relative=not embedded.metric)
 
 
-def depth_from_model(model, name: str, srgb: torch.Tensor, lens: Lens, work_size_px: int, tile_px: int | None,
-                     tsp: bool, cue_maps: torch.Tensor | None = None, stages=NO_STAGES) -> DepthEstimate:
+def depth_from_model(model, name: str, srgb: torch.Tensor, lens: Lens, work_size_px: int | None,
+                     tile_px: int | None, tsp: bool, cue_maps: torch.Tensor | None = None,
+                     stages=NO_STAGES) -> DepthEstimate:
     """BokehFlow on ``srgb`` (3, H, W), conditioned on ``lens`` (the camera's focus); ``cue_maps``
-    (K, H, W) for a model that refines the photo's cues (:mod:`bokehcli.cues.maps`)."""
-    prediction = predict(model, srgb, lens, work_size_px, tile_px, tsp=tsp, stages=stages, cue_maps=cue_maps)
+    (K, h, w) for a model that refines the photo's cues (:mod:`bokehcli.cues.maps`). A working
+    size or tile of None is the weights' operating point; ``tsp=False`` turns state propagation
+    off, True leaves it to the operating point."""
+    prediction = predict(model, srgb, lens, work_size_px, tile_px, tsp=None if tsp else False, stages=stages,
+                         cue_maps=cue_maps)
     return DepthEstimate(prediction.inv_depth, f"model: {name}", relative=True, refine_lin=prediction.refine_lin)
 
 

@@ -1,4 +1,4 @@
-"""Depth maps in and out (SPEC §3).
+"""Depth maps in and out (docs/formats.md#depth-maps).
 
 Two formats: ``.npy`` float32 metres, and 16-bit PNG in millimetres (0 = unknown). In memory
 a depth map is float32 (H, W) metres, NaN where unknown and +inf for "infinitely far".
@@ -22,6 +22,7 @@ from scipy import ndimage
 from .errors import BokehError, InputError
 from .files import OutputExists, atomic_path
 from .imageio import DEFAULT_MAX_PIXELS, check_pixels, open_image, reading_input
+from .naming import depth_output_paths
 
 MM_PER_M = 1000.0
 PNG_MAX_MM = 65535          # the PNG's far clamp: inf and anything beyond 65.535 m
@@ -167,11 +168,6 @@ def fill_unknown_depth(depth_m: np.ndarray, source: str = "depth map") -> np.nda
         return depth_m.copy()
     rows, cols = ndimage.distance_transform_edt(unknown, return_distances=False, return_indices=True)
     return depth_m[rows, cols]
-
-
-def depth_output_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path]:
-    """Where :func:`save_depth` writes: ``<out_dir>/<stem>_depth.npy`` and ``.png`` (SPEC §3)."""
-    return Path(out_dir) / f"{stem}_depth.npy", Path(out_dir) / f"{stem}_depth.png"
 
 
 def save_depth(out_dir: str | Path, stem: str, depth_m: np.ndarray, keep_existing: bool = False) -> tuple[Path, Path]:

@@ -12,7 +12,7 @@ would hold; no JPEG encoding) and compared with the decoded 8-bit target:
                  how many pairs of each f-stop the split happens to hold: near-sharp targets score
                  far higher than wide-open ones)
 
-Methods: a BokehFlow weights file (tiled TSP inference at full resolution, ``models.tiling``),
+Methods: a BokehFlow weights file (tiled TSP inference at full resolution, ``models.inference``),
 ``identity`` (the source as the output: the floor) and, on sets with depth maps, ``physics-gt``
 (the layered renderer with the true depth: the ceiling of a depth-based method). The source was
 taken at f/22 and already carries that aperture's blur, so physics-gt adds only the blur it lacks
@@ -43,9 +43,9 @@ from .files import atomic_path, atomic_write_bytes
 from .imageio import load_photo
 from .models.bokehflow import BokehFlow
 from .models.factory import load_model, resolve_weights
-from .models.tiling import overlap_for, predict, validate_tiling
+from .models.inference import overlap_for, predict, validate_tiling
 from .ops.color import linear_to_srgb
-from .optics import Lens, residual_f_number
+from .optics import residual_f_number
 from .provenance import provenance
 from .render.layered import DEFAULT_HIGHLIGHT_GAIN
 from .render.with_depth import render_with_depth
@@ -85,11 +85,6 @@ class PairScore:
     inv_depth_absrel: float | None = None
 
 
-def lens_of(pair: Pair) -> Lens:
-    return Lens(focal_mm=pair.focal_mm, f_number=pair.f_number, focus_m=pair.focus_m,
-                sensor_diag_mm=pair.sensor_diag_mm)
-
-
 def make_method(name: str, device: torch.device, tile_px: int | None = DEFAULT_TILE_PX) -> tuple[Method, dict]:
     """One of :data:`BASELINES`, or BokehFlow weights (a path or a name in ``models/``); returns
     the method and its description for the report."""
@@ -110,7 +105,7 @@ def model_method(model: BokehFlow, tile_px: int | None) -> Method:
             raise BokehError(f"--tile: {exc}") from None
 
     def bokehflow(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lens = lens_of(pair)
+        lens = pair.lens
         cues = None
         if model.config.cue_channels:
             from .data.source_cues import source_cue_maps  # OpenCV only for models that take cues
@@ -134,7 +129,7 @@ def _physics_gt(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     if math.isinf(f_number):  # the source is already as blurred as the target
         return srgb, 1.0 / depth
     with torch.inference_mode():
-        lens = replace(lens_of(pair), f_number=f_number)
+        lens = replace(pair.lens, f_number=f_number)
         rendered = render_with_depth(srgb[None], (1.0 / depth)[None, None], lens)
         return linear_to_srgb(rendered.linear)[0], 1.0 / depth
 

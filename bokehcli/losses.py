@@ -6,7 +6,7 @@ SSIM follows torchmetrics' ``structural_similarity_index_measure`` (Wang et al. 
 px before filtering, so the SSIM map has the image's own size, and one value per image is the mean
 of that whole map over channels and positions (torchmetrics releases before late 2024 cropped the
 5-px border instead; the two differ in the third decimal). Unlike torchmetrics' default
-(``data_range`` from the data), the data range is fixed at 1 (SPEC §4).
+(``data_range`` from the data), the data range is fixed at 1 (the data set's protocol).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Thin-lens optics (SPEC §1): signed circle of confusion and sensor geometry.
+"""Thin-lens optics (docs/optics.md): signed circle of confusion and sensor geometry.
 
 Symbols: focal length ``f`` (mm), f-number ``N``, focus distance ``S1`` (m), scene depth ``D`` (m),
 aperture diameter ``A = f / N`` (mm). The signed CoC diameter on the sensor is
@@ -11,7 +11,7 @@ the inverse-depth form with everything in mm, written so that ``S1 = inf`` (``1/
 
     c_mm = A * f * (1/S1 - 1/D) / (1 - f/S1)
 
-and convert to pixels with ``pixel_pitch_mm = sensor_diagonal_mm / hypot(W, H)``.
+and convert to pixels with ``pixel_pitch_mm = sensor_diag_mm / hypot(W, H)``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from typing import Union
 import torch
 
 FULL_FRAME_DIAGONAL_MM = 43.27
-# Seed audit #2: clamp the focus distance to at least 1.01 f, with f detached, so neither the
+# f-numbers any lens can have: N = 1 / (2 NA) and a lens in air has NA < 1, so N > 0.5; pinhole
+# cameras reach several hundred. Both the f-number read from a file and the one asked for on the
+# command line must lie here.
+F_NUMBER_RANGE = (0.5, 1024.0)
+# Clamp the focus distance to at least 1.01 f, with f detached, so neither the
 # clamp nor the 1/(S1 - f) pole produces NaN/inf gradients when f is learnable.
 MIN_FOCUS_OVER_FOCAL = 1.01
 
@@ -35,7 +39,7 @@ def nearest_focus_m(focal_mm: Number) -> Number:
     return MIN_FOCUS_OVER_FOCAL * focal_mm / 1000.0
 
 
-def sensor_diagonal_mm(crop_factor: float) -> float:
+def sensor_diag_mm_for_crop(crop_factor: float) -> float:
     """Sensor diagonal from the crop factor (full frame = 43.27 mm)."""
     if not crop_factor > 0:
         raise ValueError(f"crop factor must be positive, got {crop_factor}")
@@ -77,7 +81,7 @@ def coc_mm_from_inverse_depth(
     f = _as_tensor(focal_mm, inv_depth_per_m)
     n = _as_tensor(f_number, inv_depth_per_m)
     s1 = _as_tensor(focus_m, inv_depth_per_m)
-    # 1/S1 in 1/m, capped so S1 >= 1.01 f; f detached inside the guard (seed audit #2). The
+    # 1/S1 in 1/m, capped so S1 >= 1.01 f; f detached inside the guard (docs/optics.md#the-focus-guard). The
     # difference is taken in 1/m, where 1/D and 1/S1 of the same distance are the same float: the
     # CoC is exactly 0 on the focus plane (in 1/mm the two would be rounded differently).
     inv_s1_per_m = torch.minimum(1.0 / s1, 1.0 / nearest_focus_m(f.detach()))

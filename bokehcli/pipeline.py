@@ -5,7 +5,7 @@ The library behind `bokeh render`; usable without the CLI::
     from bokehcli.pipeline import RenderSettings, render_file
     result = render_file("photo.jpg", RenderSettings(f_number_text="1.8", depth="photo_depth.png"))
 
-Lens parameters follow SPEC §2: command-line value > EXIF / maker note / XMP > estimate from the
+Lens parameters (docs/lens-metadata.md#precedence): command-line value > EXIF / maker note / XMP > estimate from the
 depth map (focus only: the depth at the focus point) > documented default; every value carries
 its source.
 """
@@ -28,26 +28,28 @@ from . import __version__
 from .cues.focus import FocusTarget, focus_from_face_m
 from .cues.image import Box, CueImage
 from .cues.maps import cue_maps
-from .cues.photo import PhotoCueSet, camera_focus_m, cues_of, find_focus_target
+from .cues.photo import PhotoCueSet, cues_of, find_focus_target
 from .depth_sources import (DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_embedded, depth_from_file,
                             depth_from_model)
-from .depth_preview import depth_preview_path, write_depth_preview
-from .depthio import check_depth_template, depth_output_paths, fill_depth_template, save_depth
+from .depth_preview import write_depth_preview
+from .depthio import check_depth_template, fill_depth_template, save_depth
 from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
-from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, LensRecord, load_photo, save_photo
+from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, lens_record, load_photo, save_photo
 from .lens import SENSOR_DEFAULT_WARNING, read_lens
 from .lens.embedded_depth import read_embedded_depth
+from .lens.policy import camera_focus_m, focal_and_sensor
 from .models.factory import load_model
-from .models.tiling import DEFAULT_WORK_SIZE_PX, overlap_for, validate_tiling, working_size
+from .models.inference import overlap_for, validate_tiling, working_size
+from .models.operating_point import operating_point_of
+from .naming import depth_map_stems, depth_output_paths, depth_preview_path, render_path
 from .ops.color import linear_to_srgb
-from .optics import FULL_FRAME_DIAGONAL_MM, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm, sensor_diagonal_mm
+from .optics import F_NUMBER_RANGE, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm
 from .render.layered import MAX_HIGHLIGHT_GAIN
 from .render.with_depth import render_with_depth
 from .timing import NO_STAGES
 
-DEFAULT_FOCAL_MM = 50.0
 DEFAULT_MODEL = "bokehflow-nano"
 # How far the subject is when neither the camera, a face nor a flag says: it sets the scale of
 # relative depth (and is what the network is told).
@@ -86,8 +88,8 @@ class RenderSettings:
     save_depth: bool = False
     model: str | None = None     # network weights; None = DEFAULT_MODEL
     device: str = "auto"
-    work_size_px: int = DEFAULT_WORK_SIZE_PX
-    tile_px: int | None = None  # network tile; None = chosen from the working size
+    work_size_px: int | None = None  # the network's working size; None = the weights' operating point
+    tile_px: int | None = None  # network tile; None = the weights' operating point, else by working size
     tsp: bool = True
     depth_source: str = "auto"   # without --depth: "embedded", "cues", "model" or "auto" (see _estimate_depth)
     equivalent: bool = False     # f-number and focal length as full-frame equivalents
@@ -185,15 +187,16 @@ _DECIMAL = re.compile(r"(\d+(\.\d*)?|\.\d+)")
 def parse_f_number(text: str) -> float:
     """A plain decimal (it names the output file: no signs, exponents, spaces or underscores)."""
     value = float(text) if _DECIMAL.fullmatch(text) else math.nan
-    if not (math.isfinite(value) and 0.5 <= value <= 64):
-        raise BokehError(f"--f must be a plain number between 0.5 and 64 (it names the output), got {text!r}")
+    low, high = F_NUMBER_RANGE
+    if not (math.isfinite(value) and low <= value <= high):
+        raise BokehError(f"--f must be a plain number between {low:g} and {high:g} (it names the output), "
+                         f"got {text!r}")
     return value
 
 
 def output_path(path: Path, settings: RenderSettings) -> Path:
-    """``<out>/<stem>_bokeh_f<N><suffix>`` with N as typed (SPEC §3)."""
-    folder = settings.out_dir if settings.out_dir is not None else path.parent
-    return folder / f"{path.stem}_bokeh_f{settings.f_number_text}{OUTPUT_SUFFIX[settings.fmt]}"
+    """``<out>/<stem>_bokeh_f<N><suffix>`` with N as typed (:mod:`bokehcli.naming`)."""
+    return render_path(path, settings.out_dir, settings.f_number_text, OUTPUT_SUFFIX[settings.fmt])
 
 
 def resolve_depth_path(spec: str, photo_path: Path) -> Path:
@@ -203,7 +206,7 @@ def resolve_depth_path(spec: str, photo_path: Path) -> Path:
         return fill_depth_template(spec, photo_path)
     candidate = Path(spec)
     if candidate.is_dir():
-        for name in (photo_path.stem, f"{photo_path.stem}_depth"):
+        for name in depth_map_stems(photo_path):
             for suffix in DEPTH_SUFFIXES:
                 if (candidate / f"{name}{suffix}").is_file():
                     return candidate / f"{name}{suffix}"
@@ -281,7 +284,7 @@ def render_file(path: str | Path, settings: RenderSettings,
                 write_depth_preview(preview, depth_m, result.focus_m, tuple(result.focus_point))
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
-                                      lens=_lens_to_record(info), replace=settings.overwrite)
+                                      lens=lens_record(info, camera_focus_m(info)), replace=settings.overwrite)
     result.status = "rendered"
     result.seconds = time.perf_counter() - start
     return result
@@ -318,11 +321,11 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
         return face_m, f"face size ({info.focus_source} says {camera_m:.3g} m)"
     if face_m is not None:
         return face_m, "face size"
-    sensor_known = info.sensor_diagonal_mm and info.sources.get("crop_factor") != "default"
+    sensor_known = info.sensor_diag_mm and info.sources.get("crop_factor") != "default"
     if camera_m is not None and info.focal_mm and info.f_number and sensor_known:
         # (not guessed for an unknown sensor: a full-frame guess would put a compact's subject
         # 25 m away instead of 3)
-        return (hyperfocal_m(info.focal_mm, info.f_number, info.sensor_diagonal_mm),
+        return (hyperfocal_m(info.focal_mm, info.f_number, info.sensor_diag_mm),
                 f"hyperfocal ({info.focus_source}: infinity)")
     if settings.focus_m is not None:
         return settings.focus_m, "flag"
@@ -358,7 +361,9 @@ def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | Non
     if model is None:
         return depth_from_cues(cues, srgb_in, stages)
     # a model that refines the cues sees them as extra channels, made at its working size
-    maps = torch.from_numpy(cue_maps(cues, working_size(*srgb_in.shape[-2:], settings.work_size_px)))
+    work_size_px = settings.work_size_px if settings.work_size_px is not None \
+        else operating_point_of(model).work_size_px
+    maps = torch.from_numpy(cue_maps(cues, working_size(*srgb_in.shape[-2:], work_size_px)))
     return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
                             settings.work_size_px, settings.tile_px, settings.tsp, cue_maps=maps.to(device),
                             stages=stages)
@@ -381,50 +386,14 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
 
 
 def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResult) -> None:
-    """SPEC §2 order (flag > file > default) for focal length and sensor size."""
-    if settings.focal_mm is not None:
-        result.focal_mm, result.focal_source = settings.focal_mm, "flag"
-    elif info.focal_mm:            # the lens reader has already dropped implausible ones, with a warning
-        result.focal_mm, result.focal_source = info.focal_mm, info.sources.get("focal_mm", "EXIF")
-    else:
-        result.focal_mm, result.focal_source = DEFAULT_FOCAL_MM, "default"
-        result.warnings.append(f"{result.path}: no usable focal length in the file; assuming {DEFAULT_FOCAL_MM:g} mm")
-
-    if settings.sensor_diag_mm is not None:
-        result.sensor_diag_mm, result.sensor_source = settings.sensor_diag_mm, "flag"
-    elif settings.crop_factor is not None:
-        result.sensor_diag_mm, result.sensor_source = sensor_diagonal_mm(settings.crop_factor), "flag"
-    elif info.sensor_diagonal_mm:
-        result.sensor_diag_mm = info.sensor_diagonal_mm
-        result.sensor_source = info.sources.get("crop_factor", "EXIF")
-    else:
-        result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "default"
-        result.warnings.append(f"{result.path}: {SENSOR_DEFAULT_WARNING}")
-    if settings.equivalent:
-        _to_full_frame_equivalent(settings, info, result)
+    """Flag > file > default for focal length and sensor size (:mod:`bokehcli.lens.policy`)."""
+    focal, sensor, warnings = focal_and_sensor(info, settings.focal_mm, settings.crop_factor,
+                                               settings.sensor_diag_mm, settings.equivalent)
+    result.focal_mm, result.focal_source = focal.value, focal.source
+    result.sensor_diag_mm, result.sensor_source = sensor.value, sensor.source
+    result.warnings += [f"{result.path}: {warning}" for warning in warnings]
 
 
-def _to_full_frame_equivalent(settings: RenderSettings, info, result: RenderResult) -> None:
-    """--equivalent: the same field of view on a full-frame sensor (focal length times the crop
-    factor), so the f-number gives the look it has on a 35 mm camera, which is what a phone's
-    "f/1.8 portrait mode" means. A --focal-length flag is taken as the equivalent already."""
-    if settings.focal_mm is None:
-        if info.focal_35mm and settings.sensor_diag_mm is None and settings.crop_factor is None:
-            result.focal_mm, source = info.focal_35mm, info.sources.get("focal_35mm", "EXIF")
-        else:
-            result.focal_mm = result.focal_mm * FULL_FRAME_DIAGONAL_MM / result.sensor_diag_mm
-            source = f"{result.focal_source} x crop factor"
-        result.focal_source = f"35 mm equivalent ({source})"
-    result.sensor_diag_mm, result.sensor_source = FULL_FRAME_DIAGONAL_MM, "full frame (--equivalent)"
-
-
-def _lens_to_record(info) -> LensRecord:
-    """What the output's EXIF would otherwise lose: a focus distance read from a maker note (not
-    copied, see ``bokehcli.imageio``) or XMP, and a 35 mm focal length the source did not state."""
-    from_subject_distance = info.sources.get("focus_m", "EXIF:SubjectDistance") == "EXIF:SubjectDistance"
-    stated_35mm = info.sources.get("focal_35mm") == "EXIF:FocalLengthIn35mmFilm"
-    return LensRecord(focus_m=None if from_subject_distance else camera_focus_m(info),
-                      focal_35mm=None if stated_35mm else info.focal_35mm)
 
 
 def _resolve_focus(settings: RenderSettings, info, estimate: DepthEstimate, target_box_px: Box,

@@ -43,13 +43,14 @@ Files in the run folder, all written atomically (temporary file + rename):
                        checkpoint's step are dropped, so no step appears twice)
     tensorboard/       the same scalars for TensorBoard, with ``--log tensorboard``
 
-Data order is a pure function of the run's seed and a sample *position* that counts every sample
-drawn: position ``p`` is item ``perm_e[p mod N]`` of epoch ``e = p // N`` (a fresh permutation per
-epoch), and the crop/target/flip of that item come from the data set's ``(seed, e, item)`` RNG. The
-next position is stored in ``state.pt``, so ``--resume`` continues the exact sample stream (and,
-since the stored settings win, the exact schedule: a different ``--steps`` is refused). Under
-``torchrun`` every rank takes its own slice of each global batch (the role of a
-DistributedSampler, but resumable mid-epoch), gradients are averaged by DDP and rank 0 writes.
+Data order (:mod:`bokehcli.data.sampling`) is a pure function of the run's seed and a sample
+position that ``state.pt`` stores (:mod:`bokehcli.train_state`), so ``--resume`` continues the exact
+sample stream (and, since the stored settings win, the exact schedule: a different ``--steps`` is
+refused; :mod:`bokehcli.train_settings`). Under ``torchrun`` every rank takes its own slice of each
+global batch, gradients are averaged by DDP and rank 0 writes.
+
+Read top to bottom: constants, schedule, lens, the network on a crop, optimiser pieces, loss,
+validation, run files, then the run itself (:func:`train`, :func:`_train`, one step's helpers).
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ import importlib.util
 import json
 import math
 import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,21 +72,25 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from . import losses
 from .data.realbokeh import RealBokehTrain, list_pairs
-from .errors import BokehError, InputError, OutputError
+from .data.sampling import PositionSampler, SampleStream
+from .errors import BokehError, OutputError
 from .distributed import Dist, pick_device, process_group
 from .evaluate import DEFAULT_TILE_PX, model_method, score_pairs, summarize
 from .files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
 from .models.config import VARIANTS, BokehFlowConfig
 from .models.factory import create_model, load_model, save_model, with_cue_inputs
-from .models.tiling import forward_tiled
+from .models.inference import forward_tiled
+from .models.operating_point import operating_point_of
 from .ops.color import linear_to_srgb
 from .provenance import provenance
 from .stop import ignore_stop_signals, signals_deferred
+from .train_settings import TrainSettings, resolve_settings
+from .train_state import TrainState
 
 # Loss weights (L1 and 1 - SSIM have weight 1).
 LPIPS_WEIGHT = 0.1
@@ -101,72 +105,8 @@ OTHER_F_RANGE = (1.4, 22.0)
 GRAD_CLIP = 1.0
 MIN_LR_RATIO = 0.1
 BETAS = (0.9, 0.99)
-STATE_FORMAT = "bokeh-train-state-v1"
 SELECTION = "eval-full-image"  # how best.safetensors is chosen (stored: older runs chose on crops)
-CROP_MULTIPLE = 16  # 2x2 tiles of multiples of 8 px (the token stride)
-MIN_CROP = 32
 LOGGERS = ("tensorboard",)
-
-
-# --- settings ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyperparameters of a run. Stored in ``state.pt``; on ``--resume`` the stored ones win (a
-    different ``steps`` is refused: it would change the schedule already followed)."""
-
-    variant: str = "nano"
-    steps: int = 1000
-    batch_size: int = 8
-    accumulate: int = 1  # micro-batches per optimiser step
-    crop: int = 256
-    lr: float = 3e-4
-    warmup: int | None = None  # None: 5 % of steps, at most 1000, fixed when the run starts
-    weight_decay: float = 0.05
-    ema: float = 0.999
-    val_every: int = 250
-    save_every: int = 250
-    log_every: int = 10
-    seed: int = 0
-    init: str | None = None
-
-    def check(self) -> None:
-        """Raises BokehError (a usage problem) for values that cannot work."""
-        if self.variant not in VARIANTS:
-            raise BokehError(f"--variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
-        for name in ("steps", "batch_size", "accumulate", "val_every", "save_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise BokehError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.crop < MIN_CROP or self.crop % CROP_MULTIPLE:
-            raise BokehError(f"--crop must be a multiple of {CROP_MULTIPLE} px, at least {MIN_CROP}, got {self.crop}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise BokehError(f"--lr must be a positive number, got {self.lr}")
-        if not 0.0 <= self.ema < 1.0:
-            raise BokehError(f"EMA decay must be in [0, 1), got {self.ema}")
-        if self.warmup is not None and self.warmup < 0:
-            raise BokehError(f"warm-up must be >= 0 steps, got {self.warmup}")
-
-
-def resolve_settings(given: dict[str, Any], saved: dict[str, Any] | None) -> tuple[TrainSettings, list[str]]:
-    """Settings of this invocation from the explicitly given values and, on resume, the stored
-    ones; returns notes on given values that a resumed run ignores. A resumed run continues its
-    schedule exactly, so a different ``steps`` raises BokehError instead."""
-    notes = []
-    if saved is None:
-        settings = TrainSettings(**given)
-    else:
-        if "steps" in given and given["steps"] != saved["steps"]:
-            raise BokehError(f"--steps {given['steps']} differs from the resumed run's {saved['steps']}: its "
-                             "learning-rate schedule is fixed when it starts; use --stop-at to end earlier, or start "
-                             "a new run with --init <run>/last.safetensors to train longer")
-        settings = TrainSettings(**saved)  # a field added since the run started keeps its default
-        for key, value in given.items():
-            if getattr(settings, key) != value:
-                notes.append(f"--{key.replace('_', '-')} {value} ignored: the resumed run uses {getattr(settings, key)}")
-    if settings.warmup is None:
-        settings = dataclasses.replace(settings, warmup=min(1000, settings.steps // 20))
-    settings.check()
-    return settings, notes
 
 
 # --- schedule ---------------------------------------------------------------------------------
@@ -181,39 +121,6 @@ def warmup_cosine(index: int, warmup: int, total: int, min_ratio: float = MIN_LR
 
 
 # --- data -------------------------------------------------------------------------------------
-
-class SampleStream(Dataset):
-    """Item ``p`` = sample position ``p`` of an endless stream over ``base`` (module docstring)."""
-
-    def __init__(self, base: RealBokehTrain, seed: int) -> None:
-        self.base, self.seed = base, seed
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
-        epoch, offset = divmod(position, len(self.base))
-        item = np.random.default_rng((self.seed, epoch)).permutation(len(self.base))[offset]
-        self.base.set_epoch(epoch)  # the base draws crop/target/flip from (seed, epoch, item)
-        return self.base[int(item)]
-
-
-class PositionSampler(Sampler[int]):
-    """Positions of this rank for ``n_steps`` steps from ``start``: step ``s`` covers positions
-    ``start + s * B * world ...``, and rank ``r`` takes the ``B`` of them at offset ``r * B``."""
-
-    def __init__(self, start: int, n_steps: int, batch_size: int, rank: int, world: int) -> None:
-        self.start, self.n_steps, self.batch, self.rank, self.world = start, n_steps, batch_size, rank, world
-
-    def __len__(self) -> int:
-        return self.n_steps * self.batch
-
-    def __iter__(self) -> Iterator[int]:
-        global_batch = self.batch * self.world
-        for step in range(self.n_steps):
-            first = self.start + step * global_batch + self.rank * self.batch
-            yield from range(first, first + self.batch)
-
 
 def lens_of(batch: dict[str, torch.Tensor]) -> LensBatch:
     """Per-sample lens; the pixel pitch is that of the FULL frame (crop CoC in px = photo CoC)."""
@@ -346,49 +253,7 @@ def reduce_mean(values: torch.Tensor, ddp: Dist) -> torch.Tensor:
     return values
 
 
-# --- checkpoint state -------------------------------------------------------------------------
-
-def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch global RNG states as tensors and plain values (weights_only)."""
-    np_state = np.random.get_state(legacy=False)
-    version, internal, gauss = random.getstate()
-    state = {"python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
-                        "gauss": gauss},
-             "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                       "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
-                       "gauss": float(np_state["gauss"])},
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss"]))
-    npy = state["numpy"]
-    np.random.set_state({"bit_generator": "MT19937",
-                         "state": {"key": npy["key"].numpy().astype(np.uint32), "pos": npy["pos"]},
-                         "has_gauss": npy["has_gauss"], "gauss": npy["gauss"]})
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling problem means a bad file
-        raise InputError(f"{path}: not a readable training state ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise InputError(f"{path}: not a bokeh training state")
-    return state
-
-
-def save_state(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
+# --- run files -------------------------------------------------------------------------------
 
 def truncate_log(path: Path, last_step: int) -> None:
     """Keep the log lines of steps <= ``last_step`` (drops lines written after the checkpoint,
@@ -469,82 +334,20 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
     check_logger(rt.log)
     device = pick_device(rt.device, ddp)
     amp = (device.type == "cuda") if rt.amp is None else rt.amp
-    state_path, log_path = rt.out / "state.pt", rt.out / "log.jsonl"
-    last_path, best_path = rt.out / "last.safetensors", rt.out / "best.safetensors"
-
-    # Settings: a new run, or the stored ones of the run being resumed.
-    state = None
-    if ddp.main:  # a kill -9 during a checkpoint write leaves its temporary file behind
-        remove_stale_temp_files(rt.out)
-    if state_path.exists():
-        if not rt.resume:
-            raise BokehError(f"{rt.out}: already holds a training run (state.pt); pass --resume or another --out")
-        state = load_state(state_path)
-    elif rt.resume:
-        rt.on_note(f"{rt.out}: nothing to resume, starting a new run")
-    settings, notes = resolve_settings(given, state["settings"] if state else None)
-    for note in notes:
-        rt.on_note(note)
+    settings, saved = _open_run(given, rt, ddp)
     last_step = min(settings.steps, rt.stop_at) if rt.stop_at else settings.steps
-    start_step = state["step"] if state else 0
+    start_step = saved.step if saved else 0
     if start_step >= last_step:
         rt.on_note(f"{rt.out}: already at step {start_step} of {settings.steps}, nothing to do")
-        return _summary(rt, BokehFlowConfig.from_json(state["config"]).name, settings, start_step, 0.0, 0,
-                        state["skipped_steps"], (state["best_val_psnr"], state["best_step"]))
+        return _summary(rt, BokehFlowConfig.from_json(saved.config).name, settings, start_step, 0.0, 0, saved)
 
-    # Model, EMA, optimiser, schedule (then overwritten by the stored state on resume).
-    torch.manual_seed(settings.seed)
-    if state is not None:
-        model = BokehFlow(BokehFlowConfig.from_json(state["config"]))
-    elif settings.init is not None:
-        model = load_model(settings.init).train()
-        wanted = VARIANTS.get(settings.variant) if "variant" in given else None
-        if wanted is not None and wanted.cue_channels and not model.config.cue_channels:
-            # a photo-only model of the same shape grows cue inputs, starting from the cues' own depth
-            if dataclasses.replace(model.config, name=wanted.name, cue_channels=wanted.cue_channels) == wanted:
-                model = with_cue_inputs(model, settings.variant, wanted.cue_channels).train()
-        if "variant" in given and model.config.name != settings.variant:
-            raise BokehError(f"--init {settings.init} is a {model.config.name!r} model, not --variant "
-                             f"{settings.variant}")
-    else:
-        model = create_model(settings.variant)
-    model.to(device).train()
-    ema_model = copy.deepcopy(model).eval().requires_grad_(False)
-    optimizer = torch.optim.AdamW(param_groups(model, settings.weight_decay), lr=settings.lr, betas=BETAS)
-    schedule = functools.partial(warmup_cosine, warmup=settings.warmup, total=settings.steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    skipped, best_psnr, best_step, position = 0, None, None, 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema_model.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        skipped, best_psnr, best_step = state["skipped_steps"], state["best_val_psnr"], state["best_step"]
-        if state.get("selection") != SELECTION and best_psnr is not None:
-            rt.on_note(f"{rt.out}: its best.safetensors was chosen on validation crops; from now on by the full-image "
-                       "protocol of bokeh eval (the next validation sets a new best)")
-            best_psnr, best_step = None, None
-        position = state["data_position"]
+    model, ema_model, optimizer, scheduler, state = _build(settings, given, saved, device, rt)
     if ddp.main:  # a new run starts a new log: one interrupted before its first checkpoint left lines
-        truncate_log(log_path, start_step)
-
-    # Data: this rank's slice of the sample stream from the stored position, in micro-batches.
-    micro_per_step = settings.accumulate
-    takes_cues = model.config.cue_channels > 0
-    train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed, cues=takes_cues)
-    loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
-                        sampler=PositionSampler(position, (last_step - start_step) * micro_per_step,
-                                                settings.batch_size, ddp.rank, ddp.world),
-                        num_workers=rt.workers, pin_memory=device.type == "cuda", worker_init_fn=ignore_stop_signals)
-    val_pairs, val_loader = None, None
-    if ddp.main and (rt.data / "validation" / "metadata").is_dir():
-        val_pairs = list_pairs(rt.data, "validation")
-        val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed, cues=takes_cues)
-        val_loader = DataLoader(val_set, batch_size=settings.batch_size, num_workers=0)
-    elif ddp.main:
-        rt.on_note(f"{rt.data}: no validation split; best.safetensors will not be written")
-
+        truncate_log(rt.out / "log.jsonl", start_step)
+    loader, val_pairs, val_loader = _data(settings, rt, ddp, device, state.data_position, last_step - start_step,
+                                          cues=model.config.cue_channels > 0)
+    ema_model.operating_point = dataclasses.replace(  # what the saved weights say they were trained on
+        operating_point_of(model), training_data=_data_summary(settings, rt, len(loader.dataset), ddp.world))
     if ddp.main:  # after the data is found: a wrong --data leaves no empty run folder
         try:
             rt.out.mkdir(parents=True, exist_ok=True)
@@ -559,81 +362,190 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
     net: nn.Module = NetworkOnCrop(model)
     if ddp.world > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    micro_batch = settings.batch_size * ddp.world  # positions per micro-batch, all ranks
-    global_batch = micro_batch * micro_per_step  # samples per optimiser step
+    global_batch = settings.batch_size * ddp.world * settings.accumulate  # samples per optimiser step
     micro_batches = on_exit.enter_context(worker_batches(loader))
-    run_start = time.perf_counter()
-    tick = run_start
+    run_start = tick = time.perf_counter()
     step = start_step
     for step in range(start_step + 1, last_step + 1):
-        step_rng = np.random.default_rng((settings.seed, step))
-        tiles = TILES_XY[0] if step_rng.random() < TILED_FRACTION else 1
-        # Drawn for the global batch, each rank and micro-batch taking its slice (the positions it
-        # reads): DDP and accumulation then see what one process with one big batch would.
-        other_f = torch.from_numpy(np.exp(step_rng.uniform(*np.log(OTHER_F_RANGE), global_batch))).float()
-        optimizer.zero_grad(set_to_none=True)
-        totals = None
-        for micro in range(micro_per_step):
-            batch = {k: v.to(device, non_blocking=True) for k, v in next(micro_batches).items()}
-            first = micro * micro_batch + ddp.rank * settings.batch_size
-            micro_other_f = other_f[first:first + len(batch["f_number"])].to(device)
-            # DDP all-reduces the gradients on the last micro-batch's backward only.
-            sync = ddp.world == 1 or micro == micro_per_step - 1
-            with contextlib.nullcontext() if sync else net.no_sync():
-                rendered, inv_depth, aux, other = render_crop(net, batch, tiles, amp, micro_other_f)
-                loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
-                                           batch.get("depth_m"), model.config, lpips_net, other, tiles)
-                (loss / micro_per_step).backward()
-            values = torch.stack([loss.detach(), *[v.detach() for v in parts.values()]]).float()
-            totals = values if totals is None else totals + values
-        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP))
-        names = ["loss", *parts]
-        # reduced on the training device: NCCL has no CPU tensors
-        values = reduce_mean(totals / micro_per_step, ddp).cpu()
+        tiles, other_f = _step_draws(settings.seed, step, global_batch)
         lr = optimizer.param_groups[0]["lr"]
+        optimizer.zero_grad(set_to_none=True)
+        names, values, grad_norm = _accumulate_gradients(net, model, micro_batches, settings, ddp, device, amp,
+                                                         lpips_net, tiles, other_f)
         if math.isfinite(float(values[0])) and math.isfinite(grad_norm):
             optimizer.step()
             update_ema(ema_model, model, settings.ema, step)
         else:  # gradients are all-reduced, so every rank takes the same decision
-            skipped += 1
+            state.skipped_steps += 1
         scheduler.step()
-        position += global_batch
+        state.step, state.data_position = step, state.data_position + global_batch
 
         now = time.perf_counter()  # throughput of data + step, not of validation and checkpoints
         record = {"step": step, **{n: float(v) for n, v in zip(names, values)}, "lr": lr, "grad_norm": grad_norm,
-                  "skipped_steps": skipped, "tiles": tiles,
+                  "skipped_steps": state.skipped_steps, "tiles": tiles,
                   "samples_per_s": global_batch / (now - tick), "elapsed_s": now - run_start}
         checkpoint = step % settings.save_every == 0 or step == last_step
         validation = val_pairs is not None and (step % settings.val_every == 0 or step == last_step)
         if validation:
-            metrics = validate(ema_model, val_pairs, val_loader, device, amp, lpips_net)
-            record.update(metrics)
-            if best_psnr is None or metrics["val_psnr"] > best_psnr:
-                best_psnr, best_step = metrics["val_psnr"], step
-                save_model(ema_model, best_path, step=str(step), val_psnr=f"{best_psnr:.4f}", selection=SELECTION)
+            record.update(_validate_and_keep_best(ema_model, val_pairs, val_loader, device, amp, lpips_net, state,
+                                                  rt.out / "best.safetensors"))
             checkpoint = True
         if ddp.main and (step % settings.log_every == 0 or step == last_step or validation):
-            append_log(log_path, record)
-            if scalars is not None:
-                scalars(record)
-            if rt.on_log is not None:
-                rt.on_log(last_step, record)
+            _log(rt, scalars, last_step, record)
         if ddp.main and checkpoint:
-            save_model(ema_model, last_path, step=str(step))
-            save_state(state_path, {
-                "format": STATE_FORMAT, "step": step, "settings": dataclasses.asdict(settings),
-                "config": model.config.to_json(), "model": model.state_dict(), "ema": ema_model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
-                "data_position": position, "skipped_steps": skipped, "best_val_psnr": best_psnr,
-                "best_step": best_step, "selection": SELECTION})
+            save_model(ema_model, rt.out / "last.safetensors", step=str(step))
+            state.save(rt.out / "state.pt", model, ema_model, optimizer, scheduler)
         if ddp.main and rt.on_step is not None:
             rt.on_step(step, last_step, record)
         tick = time.perf_counter()
     if scalars is not None:
         scalars.close()
     seconds = time.perf_counter() - run_start
-    return _summary(rt, model.config.name, settings, step, seconds, (step - start_step) * global_batch,
-                    skipped, (best_psnr, best_step))
+    return _summary(rt, model.config.name, settings, step, seconds, (step - start_step) * global_batch, state)
+
+
+def _open_run(given: dict[str, Any], rt: Runtime, ddp: Dist) -> tuple[TrainSettings, TrainState | None]:
+    """The settings of this invocation and, on ``--resume``, the stored state (a new run: None)."""
+    saved = None
+    if ddp.main:  # a kill -9 during a checkpoint write leaves its temporary file behind
+        remove_stale_temp_files(rt.out)
+    state_path = rt.out / "state.pt"
+    if state_path.exists():
+        if not rt.resume:
+            raise BokehError(f"{rt.out}: already holds a training run (state.pt); pass --resume or another --out")
+        saved = TrainState.load(state_path)
+    elif rt.resume:
+        rt.on_note(f"{rt.out}: nothing to resume, starting a new run")
+    settings, notes = resolve_settings(given, saved.settings if saved else None)
+    for note in notes:
+        rt.on_note(note)
+    return settings, saved
+
+
+def _build(settings: TrainSettings, given: dict[str, Any], saved: TrainState | None, device: torch.device,
+           rt: Runtime) -> tuple[BokehFlow, BokehFlow, torch.optim.Optimizer, Any, TrainState]:
+    """Model, EMA copy, optimiser and schedule: new, from ``--init`` weights, or as ``saved`` left
+    them; and the state that the loop advances."""
+    torch.manual_seed(settings.seed)
+    if saved is not None:
+        model = BokehFlow(BokehFlowConfig.from_json(saved.config))
+    elif settings.init is not None:
+        model = _grown_for_cues(load_model(settings.init).train(), settings.variant if "variant" in given else None)
+        if "variant" in given and model.config.name != settings.variant:
+            raise BokehError(f"--init {settings.init} is a {model.config.name!r} model, not --variant "
+                             f"{settings.variant}")
+    else:
+        model = create_model(settings.variant)
+    model.to(device).train()
+    ema_model = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(param_groups(model, settings.weight_decay), lr=settings.lr, betas=BETAS)
+    schedule = functools.partial(warmup_cosine, warmup=settings.warmup, total=settings.steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    if saved is None:
+        return model, ema_model, optimizer, scheduler, TrainState(
+            step=0, settings=dataclasses.asdict(settings), config=model.config.to_json(), selection=SELECTION)
+    saved.restore(model, ema_model, optimizer, scheduler)
+    if saved.selection != SELECTION and saved.best_val_psnr is not None:
+        rt.on_note(f"{rt.out}: its best.safetensors was chosen on validation crops; from now on by the full-image "
+                   "protocol of bokeh eval (the next validation sets a new best)")
+        saved.best_val_psnr, saved.best_step = None, None
+    saved.selection = SELECTION
+    return model, ema_model, optimizer, scheduler, saved
+
+
+def _grown_for_cues(model: BokehFlow, variant: str | None) -> BokehFlow:
+    """``--init`` weights of a photo-only model with ``--variant`` naming its cue-taking twin (the
+    same shape plus cue channels): the twin, grown from them, its depth starting as the cues' own
+    (:func:`bokehcli.models.factory.with_cue_inputs`). Anything else is returned as it is."""
+    wanted = VARIANTS.get(variant) if variant is not None else None
+    if wanted is None or not wanted.cue_channels or model.config.cue_channels:
+        return model
+    if dataclasses.replace(model.config, name=wanted.name, cue_channels=wanted.cue_channels) != wanted:
+        return model
+    return with_cue_inputs(model, wanted.name, wanted.cue_channels).train()
+
+
+def _data(settings: TrainSettings, rt: Runtime, ddp: Dist, device: torch.device, position: int,
+          n_steps: int, cues: bool = False) -> tuple[DataLoader, list | None, DataLoader | None]:
+    """This rank's slice of the sample stream from ``position``, in micro-batches, for ``n_steps``
+    optimiser steps; and (rank 0) the validation pairs and fixed validation crops, if any. ``cues``:
+    samples carry the source's cue maps (a model with cue channels)."""
+    train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed, cues=cues)
+    loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
+                        sampler=PositionSampler(position, n_steps * settings.accumulate,
+                                                settings.batch_size, ddp.rank, ddp.world),
+                        num_workers=rt.workers, pin_memory=device.type == "cuda", worker_init_fn=ignore_stop_signals)
+    val_pairs, val_loader = None, None
+    if ddp.main and (rt.data / "validation" / "metadata").is_dir():
+        val_pairs = list_pairs(rt.data, "validation")
+        val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed, cues=cues)
+        val_loader = DataLoader(val_set, batch_size=settings.batch_size, num_workers=0)
+    elif ddp.main:
+        rt.on_note(f"{rt.data}: no validation split; best.safetensors will not be written")
+    return loader, val_pairs, val_loader
+
+
+def _data_summary(settings: TrainSettings, rt: Runtime, n_scenes: int, world: int) -> str:
+    init = f", starting from {settings.init}" if settings.init else ""
+    return (f"bokeh train on {rt.data.resolve()} (RealBokeh layout, {n_scenes} training scenes): "
+            f"{settings.steps} steps of {settings.batch_size * settings.accumulate * world} crops of "
+            f"{settings.crop} px{init}")
+
+
+def _step_draws(seed: int, step: int, global_batch: int) -> tuple[int, torch.Tensor]:
+    """The step's tiling (1 or TILES_XY[0] tiles a side) and the other f-number of each sample of
+    the global batch, from the step's own RNG (so a resumed run draws the same)."""
+    step_rng = np.random.default_rng((seed, step))
+    tiles = TILES_XY[0] if step_rng.random() < TILED_FRACTION else 1
+    return tiles, torch.from_numpy(np.exp(step_rng.uniform(*np.log(OTHER_F_RANGE), global_batch))).float()
+
+
+def _accumulate_gradients(net: nn.Module, model: BokehFlow, micro_batches: Iterator[Any], settings: TrainSettings,
+                          ddp: Dist, device: torch.device, amp: bool, lpips_net: nn.Module | None, tiles: int,
+                          other_f: torch.Tensor) -> tuple[list[str], torch.Tensor, float]:
+    """Forward and backward of ``--accumulate`` micro-batches, then gradient clipping; returns the
+    loss part names, their means over micro-batches and ranks, and the gradient norm before clipping.
+
+    ``other_f`` is drawn for the global batch, each rank and micro-batch taking its slice (the
+    positions it reads): DDP and accumulation then see what one process with one big batch would."""
+    micro_batch = settings.batch_size * ddp.world  # positions per micro-batch, all ranks
+    totals = None
+    for micro in range(settings.accumulate):
+        batch = {k: v.to(device, non_blocking=True) for k, v in next(micro_batches).items()}
+        first = micro * micro_batch + ddp.rank * settings.batch_size
+        micro_other_f = other_f[first:first + len(batch["f_number"])].to(device)
+        # DDP all-reduces the gradients on the last micro-batch's backward only.
+        sync = ddp.world == 1 or micro == settings.accumulate - 1
+        with contextlib.nullcontext() if sync else net.no_sync():
+            rendered, inv_depth, aux, other = render_crop(net, batch, tiles, amp, micro_other_f)
+            loss, parts = compute_loss(rendered, batch["target"], batch["source"], inv_depth, aux,
+                                       batch.get("depth_m"), model.config, lpips_net, other, tiles)
+            (loss / settings.accumulate).backward()
+        values = torch.stack([loss.detach(), *[v.detach() for v in parts.values()]]).float()
+        totals = values if totals is None else totals + values
+    grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP))
+    # reduced on the training device: NCCL has no CPU tensors
+    return ["loss", *parts], reduce_mean(totals / settings.accumulate, ddp).cpu(), grad_norm
+
+
+def _validate_and_keep_best(ema_model: BokehFlow, val_pairs: list, val_loader: DataLoader, device: torch.device,
+                            amp: bool, lpips_net: nn.Module | None, state: TrainState,
+                            best_path: Path) -> dict[str, float]:
+    """Validation metrics of the EMA model; a new best is recorded in ``state`` and written."""
+    metrics = validate(ema_model, val_pairs, val_loader, device, amp, lpips_net)
+    if state.best_val_psnr is None or metrics["val_psnr"] > state.best_val_psnr:
+        state.best_val_psnr, state.best_step = metrics["val_psnr"], state.step
+        save_model(ema_model, best_path, step=str(state.step), val_psnr=f"{state.best_val_psnr:.4f}",
+                   selection=SELECTION)
+    return metrics
+
+
+def _log(rt: Runtime, scalars: "ScalarLog | None", last_step: int, record: dict[str, Any]) -> None:
+    append_log(rt.out / "log.jsonl", record)
+    if scalars is not None:
+        scalars(record)
+    if rt.on_log is not None:
+        rt.on_log(last_step, record)
 
 
 def write_config(path: Path, settings: TrainSettings, rt: Runtime, config: BokehFlowConfig, world: int,
@@ -688,11 +600,10 @@ def check_logger(name: str | None) -> None:
 
 
 def _summary(rt: Runtime, model_name: str, settings: TrainSettings, step: int, seconds: float, samples: int,
-             skipped: int, best: tuple[float | None, int | None]) -> dict[str, Any]:
-    best_psnr, best_step = best
+             state: TrainState) -> dict[str, Any]:
     best_path = rt.out / "best.safetensors"
     return {"out": str(rt.out), "model": model_name, "step": step, "steps": settings.steps,
-            "skipped_steps": skipped, "seconds": round(seconds, 2),
+            "skipped_steps": state.skipped_steps, "seconds": round(seconds, 2),
             "samples_per_s": round(samples / seconds, 3) if seconds > 0 else None,
-            "best_step": best_step, "best_val_psnr": best_psnr,
+            "best_step": state.best_step, "best_val_psnr": state.best_val_psnr,
             "last": str(rt.out / "last.safetensors"), "best": str(best_path) if best_path.exists() else None}

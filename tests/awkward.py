@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, TiffImagePlugin
 
+from bokehcli.imageio.tags import EXIF_IFD, FNUMBER, MAKE, MAKER_NOTE, SUBJECT_DISTANCE
 from photos import make_exif
 
-EXIF_IFD, MAKE, MAKER_NOTE = 0x8769, 0x010F, 0x927C
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ def _absurd_exif() -> Image.Exif:
     exif[0x0112] = 99
     exif[MAKE] = "Canon"
     sub = dict(exif[EXIF_IFD])
-    sub[0x829D] = TiffImagePlugin.IFDRational(0, 0)
-    sub[0x9206] = TiffImagePlugin.IFDRational(-5, 1)
+    sub[FNUMBER] = TiffImagePlugin.IFDRational(0, 0)
+    sub[SUBJECT_DISTANCE] = TiffImagePlugin.IFDRational(-5, 1)
     sub[MAKER_NOTE] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
     exif[EXIF_IFD] = sub
     return exif

@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from hang_guard import watchdog
+
 
 @pytest.fixture(scope="module")
 def one_thread():
@@ -13,3 +15,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """The one tiny BokehFlow configuration of the test suite (two blocks of 16 channels, chunks
+    of 8): every test that needs a network builds it from this, so its cost stays small."""
+    from bokehcli.models.config import BokehFlowConfig
+
+    return BokehFlowConfig(name="tiny", dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8,
+                           decoder_dim=8, lens_dim=8, chunk_size=8)
+
+
+@pytest.fixture()
+def tiny_network(tiny_config):
+    """A freshly initialised tiny BokehFlow (seed 0), in eval mode."""
+    from bokehcli.models.bokehflow import BokehFlow
+
+    torch.manual_seed(0)
+    return BokehFlow(tiny_config).eval()
+
+
+@pytest.fixture
+def alarm():
+    """Fail (rather than block the suite) when the code under test does not return."""
+    with watchdog():
+        yield

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, TiffImagePlugin
+from PIL import Image
 
-EXIF_IFD = 0x8769
-ORIENTATION, FOCAL_LENGTH, FNUMBER, SUBJECT_DISTANCE, FOCAL_35MM = 0x0112, 0x920A, 0x829D, 0x9206, 0xA405
-
-
-def rational(value: float) -> TiffImagePlugin.IFDRational:
-    f = Fraction(value).limit_denominator(10000)
-    return TiffImagePlugin.IFDRational(f.numerator, f.denominator)
+from bokehcli.imageio.lens_jpeg import lens_exif
 
 
 def make_exif(focal_mm=50.0, focus_m=None, focal_35mm=None, f_number=8.0, orientation=1) -> Image.Exif:
-    exif = Image.Exif()
-    exif[0x010F] = "bokeh-test"
-    exif[0x0110] = "Test Camera"
-    exif[ORIENTATION] = orientation
-    sub = {FOCAL_LENGTH: rational(focal_mm), FNUMBER: rational(f_number)}
-    if focus_m is not None:
-        sub[SUBJECT_DISTANCE] = rational(focus_m)
-    if focal_35mm is not None:
-        sub[FOCAL_35MM] = int(focal_35mm)
-    exif[EXIF_IFD] = sub
-    return exif
+    """The test camera's EXIF (:func:`bokehcli.imageio.lens_jpeg.lens_exif` with its defaults)."""
+    return lens_exif(focal_mm=focal_mm, f_number=f_number, focus_m=focus_m, focal_35mm=focal_35mm,
+                     make="bokeh-test", model="Test Camera", orientation=orientation)
 
 
 def textured_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:

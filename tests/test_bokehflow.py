@@ -5,12 +5,10 @@ import pytest
 import torch
 
 from bokehcli.models.bokehflow import BokehFlow, LensBatch, count_parameters
-from bokehcli.models.config import VARIANTS, BokehFlowConfig
+from bokehcli.models.config import VARIANTS
 from bokehcli.ops.color import srgb_to_linear
 from bokehcli.optics import Lens, pixel_pitch_mm
 
-TINY = BokehFlowConfig(name="tiny", dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8,
-                       decoder_dim=8, lens_dim=8, chunk_size=8)
 
 
 def _lens(batch=1, width=48, height=32, focus_m=2.0, f_number=1.8) -> tuple[Lens, LensBatch]:
@@ -19,9 +17,9 @@ def _lens(batch=1, width=48, height=32, focus_m=2.0, f_number=1.8) -> tuple[Lens
 
 
 @pytest.fixture(scope="module")
-def model() -> BokehFlow:
+def model(tiny_config) -> BokehFlow:
     torch.manual_seed(0)
-    return BokehFlow(TINY).eval()
+    return BokehFlow(tiny_config).eval()
 
 
 def test_forward_shapes_bounds_and_pg_coc(model):
@@ -35,7 +33,7 @@ def test_forward_shapes_bounds_and_pg_coc(model):
     assert torch.allclose(out.depth_m, 1 / out.inv_depth)
     expected = lens.coc_px_from_inverse_depth(out.inv_depth, 53, 37)  # the optics module's math
     assert torch.allclose(out.coc_px, expected, rtol=1e-5, atol=1e-5)
-    assert [a.shape for a in out.aux_inv_depth] == [(2, 1, 5, 7)] * TINY.stages
+    assert [a.shape for a in out.aux_inv_depth] == [(2, 1, 5, 7)] * model.config.stages
     assert set(out.states) == set(model.block_names())
     assert all(s.shape == (4, 2, 2, 8, 8) for s in out.states.values())
 
@@ -60,7 +58,7 @@ def test_train_mode_batch_of_one_and_batch_independence(model):
 def test_in_focus_plane_returns_the_input_exactly(model):
     """A constant depth at the focus distance: CoC 0, so the output is the input (the refinement
     is gated off in focus even when its head is far from zero)."""
-    refine = BokehFlow(TINY).eval()
+    refine = BokehFlow(model.config).eval()
     refine.load_state_dict(model.state_dict())
     torch.nn.init.normal_(refine.refine_head.proj.weight, std=1.0)
     torch.nn.init.normal_(refine.refine_head.proj.bias, std=1.0)
@@ -95,9 +93,9 @@ def test_given_depth_conditions_dahg(model):
         torch.nn.init.zeros_(block.gates.coc_proj.weight)
 
 
-def test_gradients_from_the_render_reach_every_block():
+def test_gradients_from_the_render_reach_every_block(tiny_config):
     torch.manual_seed(4)
-    net = BokehFlow(TINY).train()
+    net = BokehFlow(tiny_config).train()
     x = torch.rand(1, 3, 32, 48)
     _, lb = _lens(focus_m=1.0, f_number=1.4)
     out = net(x, lb)

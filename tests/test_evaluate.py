@@ -19,9 +19,9 @@ from bokehcli.cli.app import app
 from bokehcli.data.realbokeh import format_fstop, list_pairs
 from bokehcli.data.synth import synthesize
 from bokehcli.errors import InputError
-from bokehcli.evaluate import evaluate_split, grid_indices, lens_of
+from bokehcli.evaluate import evaluate_split, grid_indices
 from bokehcli.models.factory import create_model, save_model
-from bokehcli.models.tiling import predict, render_prediction
+from bokehcli.models.inference import predict, render_prediction
 from bokehcli.ops.color import linear_to_srgb
 
 CPU = torch.device("cpu")
@@ -157,7 +157,7 @@ def test_model_numbers_equal_a_direct_computation(data, tmp_path):
     assert summary["n_pairs"] == 2 and summary["seconds_per_mp"] > 0
     for pair, score in zip(list_pairs(data, "test")[:2], scores):
         src = torch.from_numpy(decode(pair.source_path)).float()
-        lens = lens_of(pair)
+        lens = pair.lens
         with torch.inference_mode():
             out = linear_to_srgb(render_prediction(src, predict(model, src, lens, work_size_px=0, tile_px=32), lens))[0]
         out = (torch.round(out.clamp(0, 1) * 255) / 255).double().numpy()

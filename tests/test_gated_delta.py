@@ -11,7 +11,7 @@ from bokehcli.ops.gated_delta import chunk_gated_delta_rule, recurrent_gated_del
 
 
 def literal_loop(q, k, v, g, beta, initial_state=None):
-    """SPEC §6 literally, one (batch, head) matrix at a time:
+    """The delta rule literally, one (batch, head) matrix at a time:
     S_t = alpha_t (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T,  o_t = S_t^T q_t."""
     b, h, n, dk = q.shape
     dv = v.shape[-1]

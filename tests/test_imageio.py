@@ -6,7 +6,6 @@ import dataclasses
 import os
 import struct
 import tempfile
-import time
 import zlib
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, TiffImagePlugin
 from bokehcli import __version__
 from bokehcli.errors import InputError
 from bokehcli.imageio import (OUTPUT_SUFFIX, decode16, load_photo, png_unfilter, read_size, save_photo)
+from hang_guard import watchdog
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
 RNG = np.random.default_rng(7)
@@ -370,17 +370,24 @@ def test_fresh_exif_when_the_source_exif_cannot_be_copied(tmp_path, fmt, problem
     assert len(warnings) == 1 and warnings[0].startswith(f"{photo.path}: EXIF {problem}")
     with Image.open(out) as im:
         exif = im.getexif()
-        assert float(exif.get_ifd(0x8769)[0x829D]) == 2.0 and exif[0x0112] == 1 and 0x010F not in exif
+        assert float(exif.get_ifd(0x8769)[0x829D]) == 2.0 and exif[0x0112] == 1
+        # what identifies the photo survives the fresh EXIF: the camera's make and model
+        assert (exif.get(0x010F), exif.get(0x0110)) == (("Abc", None) if problem == "unusable"
+                                                        else ("Canon", "Canon EOS R6"))
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def broken_save(self, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"partial")
+        if isinstance(fp, (str, Path)):
+            Path(fp).write_bytes(b"partial")
+        else:       # a JPEG is encoded in memory first, for its XMP segments
+            fp.write(b"partial")
         raise RuntimeError("encoder crashed")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(RuntimeError):
-        save_photo(tmp_path / "o.jpg", np.zeros((4, 4, 3), np.float32))
+    for name in ("o.jpg", "o.png"):
+        with pytest.raises(RuntimeError):
+            save_photo(tmp_path / name, np.zeros((4, 4, 3), np.float32), fmt="png" if name == "o.png" else "jpeg")
     monkeypatch.setattr("bokehcli.imageio.write.zlib.compress", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         save_photo(tmp_path / "o.tif", np.zeros((4, 4, 3), np.float32), fmt="tiff")
@@ -482,15 +489,14 @@ def test_mutated_jpegs_load_or_raise_input_error(tmp_path, data):
     cut = data.draw(st.integers(len(original) // 4, len(original)))
     path = tmp_path / "m.jpg"
     path.write_bytes(bytes(original[:cut]))
-    start = time.perf_counter()
-    try:
-        photo = load_photo(path)
-    except InputError as exc:
-        assert str(exc).startswith(f"{path}: ")
-    else:
-        assert photo.srgb.dtype == np.float32 and np.isfinite(photo.srgb).all()
-        save_photo(tmp_path / "out.jpg", photo.srgb, source=photo, f_number=2.8)
-    assert time.perf_counter() - start < 10
+    with watchdog():
+        try:
+            photo = load_photo(path)
+        except InputError as exc:
+            assert str(exc).startswith(f"{path}: ")
+        else:
+            assert photo.srgb.dtype == np.float32 and np.isfinite(photo.srgb).all()
+            save_photo(tmp_path / "out.jpg", photo.srgb, source=photo, f_number=2.8)
 
 
 def _our_16bit_files() -> dict[str, bytes]:

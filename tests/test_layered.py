@@ -79,7 +79,7 @@ def test_sub_pixel_coc_comes_back_as_it_went_in():
 
 
 def test_normalisation_right_by_construction():
-    """Seed audit #1: multiplying by visibility twice darkens layer transitions. A uniform image
+    """Multiplying by visibility twice darkens layer transitions. A uniform image
     stays uniform whatever the CoC map (the colour/coverage ratio is preserved exactly)."""
     g = torch.Generator().manual_seed(3)
     coc = (torch.rand(1, 1, 80, 100, generator=g) * 60 - 20)

@@ -102,7 +102,7 @@ def test_lens_features_finite_at_infinity_focus_and_film_starts_as_identity():
     assert not torch.allclose(film(x, emb)[0], film(x, emb.flip(0))[0])
 
 
-# --- stem (audit #3) -------------------------------------------------------------------------
+# --- stem: per-sample norm -------------------------------------------------------------------------
 
 def test_stem_has_no_batchnorm_and_is_batch_independent_in_train_mode():
     stem = ConvStem(16, 32).train()
@@ -155,7 +155,7 @@ def test_scan_layout_round_trip_and_batch_order():
         assert torch.equal(back[:, direction], x)
 
 
-# --- direction fusion (audit #9) -------------------------------------------------------------
+# --- direction fusion -------------------------------------------------------------------
 
 def test_fusion_normalises_each_direction_before_mixing():
     fusion = DirectionFusion(8, 2, 4)
@@ -234,7 +234,7 @@ def test_block_conditioning_inputs_required():
     assert y.shape == x.shape
 
 
-# --- heads (audit #7) ------------------------------------------------------------------------
+# --- heads: bounded depth ------------------------------------------------------------------------
 
 def test_inverse_depth_head_is_bounded_with_finite_gradients():
     logit = torch.tensor([-1e6, -50.0, 0.0, 50.0, 1e6], requires_grad=True)
@@ -254,7 +254,7 @@ def test_refinement_gate_is_zero_in_focus():
     assert gate[0] == 1.0 and gate[-1] == 1.0 and 0 < gate[6] < 1
 
 
-# --- config (audit #8) -----------------------------------------------------------------------
+# --- config ---------------------------------------------------------------------------------
 
 def test_variants_have_the_specified_widths():
     small, base = VARIANTS["small"], VARIANTS["base"]

@@ -31,7 +31,7 @@ CROP_TRUTH_WRONG = {
 }
 # Where we deliberately report no focus although ExifTool prints a value.
 FOCUS_TRUTH_WRONG = {
-    "Olympus/corrupted.jpg": "raw 0xFFFFFFF6 mm (4,295 km): beyond SPEC's 10 km bound, rejected with a warning",
+    "Olympus/corrupted.jpg": "raw 0xFFFFFFF6 mm (4,295 km): beyond the 10 km bound, rejected with a warning",
 }
 
 
@@ -110,7 +110,7 @@ def test_no_focus_claimed_where_exiftool_has_none(readings):
 
 
 def test_every_json_object_has_exactly_the_spec_keys(readings):
-    keys = {"path", "make", "model", "width", "height", "orientation", "focal_mm", "focal_35mm",
+    keys = {"path", "make", "model", "lens_make", "lens_model", "lens_spec", "width", "height", "orientation", "focal_mm", "focal_35mm",
             "crop_factor", "sensor_diagonal_mm", "f_number", "focus_m", "focus_near_m", "focus_far_m",
             "focus_infinite", "focus_source", "focus_points", "focus_area", "focus_point_source", "faces",
             "faces_source", "warnings",

@@ -117,7 +117,7 @@ def test_olympus_focus_info_numerator_is_millimetres():
     reading = olympus.read(note_in("OLYMPUS IMAGING CORP.", "E-P3", olympus_note((9020, 10))))
     assert reading.source == "Olympus:FocusInfo"
     assert reading.distances_m == (9.02,)
-    assert reading.sensor_diagonal_mm == pytest.approx(21.6)
+    assert reading.sensor_diag_mm == pytest.approx(21.6)
 
 
 def test_olympus_sentinel_is_infinity():

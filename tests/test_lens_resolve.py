@@ -30,7 +30,7 @@ BASE = {0x920A: value(5, [(50, 1)]), 0x829D: value(5, [(28, 10)])}
 def test_standard_tags_and_35mm_crop(tmp_path):
     info = read_lens(photo(tmp_path, {**BASE, 0xA405: value(3, [75])}))
     assert (info.focal_mm, info.f_number, info.crop_factor) == (50.0, 2.8, 1.5)
-    assert info.sensor_diagonal_mm == pytest.approx(43.27 / 1.5)
+    assert info.sensor_diag_mm == pytest.approx(43.27 / 1.5)
     assert info.sources["crop_factor"] == "EXIF:FocalLengthIn35mmFilm"
     assert (info.width, info.height) == (640, 480)
 
@@ -113,7 +113,7 @@ def test_focal_plane_resolution_gives_the_sensor(tmp_path):
     exif = {**BASE, 0xA002: value(4, [3000]), 0xA003: value(4, [2000]),
             0xA20E: value(5, [(1000, 1)]), 0xA20F: value(5, [(1000, 1)]), 0xA210: value(3, [4])}
     info = read_lens(photo(tmp_path, exif))                   # 3 mm x 2 mm sensor
-    assert info.sensor_diagonal_mm == pytest.approx(math.hypot(3, 2), rel=1e-3)
+    assert info.sensor_diag_mm == pytest.approx(math.hypot(3, 2), rel=1e-3)
 
 
 def test_unknown_sensor_defaults_to_full_frame_with_warning(tmp_path):

@@ -1,4 +1,4 @@
-"""Thin-lens CoC against closed-form values (SPEC §1) and the seed-audit #2 guard."""
+"""Thin-lens CoC against closed-form values (docs/optics.md) and the focus guard."""
 
 import math
 
@@ -8,13 +8,13 @@ import torch
 from bokehcli.ops.aperture import aperture_kernel
 from bokehcli.ops.blur import fft_convolve
 from bokehcli.optics import (FULL_FRAME_DIAGONAL_MM, Lens, coc_mm, coc_mm_from_inverse_depth, coc_px,
-                             pixel_pitch_mm, residual_f_number, sensor_diagonal_mm)
+                             pixel_pitch_mm, residual_f_number, sensor_diag_mm_for_crop)
 
 F64 = dict(dtype=torch.float64)
 
 
 def spec_coc_mm(depth_m, focal_mm, n, focus_m):
-    """SPEC §1 literally: c = A f / (S1 - f) * (D - S1) / D with everything in mm."""
+    """The thin-lens formula literally: c = A f / (S1 - f) * (D - S1) / D with everything in mm."""
     a, s1, d = focal_mm / n, focus_m * 1000, depth_m * 1000
     return a * focal_mm / (s1 - focal_mm) * (d - s1) / d
 
@@ -58,8 +58,8 @@ def test_linear_in_inverse_depth():
 
 
 def test_pixels_and_sensor():
-    assert sensor_diagonal_mm(1.0) == FULL_FRAME_DIAGONAL_MM
-    assert sensor_diagonal_mm(1.5) == pytest.approx(43.27 / 1.5)
+    assert sensor_diag_mm_for_crop(1.0) == FULL_FRAME_DIAGONAL_MM
+    assert sensor_diag_mm_for_crop(1.5) == pytest.approx(43.27 / 1.5)
     pitch = pixel_pitch_mm(43.27, 6000, 4000)
     assert pitch == pytest.approx(43.27 / math.hypot(6000, 4000))
     px = coc_px(torch.tensor(4.0, **F64), 50, 2, 2, 43.27, 6000, 4000).item()
@@ -69,7 +69,7 @@ def test_pixels_and_sensor():
 
 
 def test_focus_guard_gives_finite_values_and_gradients():
-    """Seed audit #2: S1 at or below f must not produce inf/NaN, also with a learnable f."""
+    """The focus guard: S1 at or below f must not produce inf/NaN, also with a learnable f."""
     focal = torch.tensor(50.0, requires_grad=True, **F64)
     depth = torch.tensor([0.03, 0.2, 1.0, math.inf], **F64)
     for focus_m in (0.05, 0.02, 0.0505):  # S1 == f, S1 < f, S1 == 1.01 f
@@ -80,7 +80,7 @@ def test_focus_guard_gives_finite_values_and_gradients():
     guarded = coc_mm(depth[:3], 50.0, 2.0, 0.02)
     reference = torch.tensor([spec_coc_mm(d, 50.0, 2.0, 0.0505) for d in depth[:3].tolist()], **F64)
     assert torch.allclose(guarded, reference, rtol=1e-12)
-    # ... and its gradient in f is the SPEC formula's with S1 = 0.0505 m held constant.
+    # ... and its gradient in f is the thin-lens formula's with S1 = 0.0505 m held constant.
     grad, = torch.autograd.grad(coc_mm(depth[1:3], focal, 2.0, 0.02).sum(), focal)
     f = torch.tensor(50.0, requires_grad=True, **F64)
     s1_mm, d_mm = 50.5, depth[1:3] * 1000

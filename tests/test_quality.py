@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bokehcli.lens import LensInfo
+from bokehcli.lens import LensMetadata
 from bokehcli.quality.__main__ import main
 from bokehcli.quality.motorcycle import depth_quality, error_removed, true_depth_m
 from bokehcli.quality.protocol import focal_35mm, trivial_depth_m
@@ -160,8 +160,8 @@ def test_trivial_depth_in_focus_at_the_centre_three_times_as_far_in_the_corners(
 
 
 def test_focal_35mm_precedence():
-    assert focal_35mm(LensInfo(path="p", focal_mm=24.0, focal_35mm=36.0, crop_factor=1.5)).mm == 36.0
-    unknown = focal_35mm(LensInfo(path="p"))
+    assert focal_35mm(LensMetadata(path="p", focal_mm=24.0, focal_35mm=36.0, crop_factor=1.5)).mm == 36.0
+    unknown = focal_35mm(LensMetadata(path="p"))
     assert unknown.mm == 50.0 and "unknown" in unknown.source
 
 

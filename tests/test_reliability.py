@@ -29,12 +29,12 @@ from awkward import build_awkward, build_broken, upright_pattern
 from bokehcli.cli.app import app
 from bokehcli.errors import BokehError
 from bokehcli.imageio import load_photo, read_size
-from bokehcli.models.factory import create_model, save_model
+from bokehcli.models.bokehflow import BokehFlow
+from bokehcli.models.factory import save_model
 from bokehcli.pipeline import RenderSettings, render_file
 from photos import make_exif, write_photo
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
-TINY = dict(dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8, decoder_dim=8, lens_dim=8)
 NET = ("--work-size", "128", "--tile", "64")
 
 
@@ -50,10 +50,10 @@ def error_lines(result) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
+def model_path(tmp_path_factory, tiny_config):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_model(create_model("nano", name="tiny", **TINY), path)
+    save_model(BokehFlow(tiny_config), path)
     return path
 
 
@@ -200,8 +200,10 @@ def _failing_once(monkeypatch, target, name, error_no, fail_on_call):
     def flaky(*args, **kwargs):
         calls.append(1)
         if len(calls) == fail_on_call:
-            if name == "save":
+            if name == "save" and isinstance(args[1], (str, os.PathLike)):
                 Path(args[1]).write_bytes(b"\xff\xd8 half a JPEG")
+            elif name == "save":        # a JPEG is encoded in memory first (for its XMP segments)
+                args[1].write(b"\xff\xd8 half a JPEG")
             raise OSError(error_no, os.strerror(error_no))
         return real(*args, **kwargs)
 

@@ -16,7 +16,7 @@ from bokehcli.bench import inverse_depth_psnr
 from bokehcli.data.scenes import fronto_parallel_scene, random_scene
 from bokehcli.imageio import load_photo
 from bokehcli.models.factory import load_model
-from bokehcli.models.tiling import predict
+from bokehcli.models.inference import predict
 from bokehcli.optics import Lens
 from dead_leaves_scenes import dead_leaves_scene
 from scene_files import SceneFiles, psnr
@@ -87,3 +87,11 @@ def test_tsp_tiles_match_the_whole_image(tiled_inverse_depth):
 def test_tsp_beats_tiles_without_state(tiled_inverse_depth):
     with_state, without = tiled_inverse_depth
     assert np.mean(with_state) > np.mean(without)
+
+
+def test_shipped_weights_say_how_to_run_them():
+    """The operating point is in the file: the working size inference uses by default, and what
+    the weights were trained on."""
+    point = load_model(WEIGHTS).operating_point
+    assert point.work_size_px == 1024 and point.tsp
+    assert "synthetic only" in point.training_data and "no real photo" in point.training_data

@@ -17,8 +17,10 @@ from bokehcli.errors import BokehError
 from bokehcli.models.factory import create_model, load_model, read_metadata
 from bokehcli.optics import pixel_pitch_mm
 from bokehcli import train as tr
+from bokehcli.data.sampling import PositionSampler, SampleStream
+from bokehcli.train_settings import TrainSettings, resolve_settings
 
-TINY = dict(variant="nano", batch_size=1, crop=32, log_every=1, save_every=100, val_every=100, seed=0)
+TINY_RUN = dict(variant="nano", batch_size=1, crop=32, log_every=1, save_every=100, val_every=100, seed=0)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,7 +36,7 @@ def data(tmp_path_factory):
 def run(data, out, resume=False, stop_at=None, **settings):
     runtime = tr.Runtime(data=data, out=out, resume=resume, device="cpu", workers=0, stop_at=stop_at,
                          on_note=lambda note: None)
-    return tr.train({**TINY, **settings}, runtime)
+    return tr.train({**TINY_RUN, **settings}, runtime)
 
 
 def read_log(path):
@@ -50,8 +52,8 @@ def test_warmup_cosine_schedule():
 
 
 def test_ranks_split_every_global_batch():
-    single = list(tr.PositionSampler(start=10, n_steps=3, batch_size=4, rank=0, world=1))
-    ranks = [list(tr.PositionSampler(start=10, n_steps=3, batch_size=2, rank=r, world=2)) for r in range(2)]
+    single = list(PositionSampler(start=10, n_steps=3, batch_size=4, rank=0, world=1))
+    ranks = [list(PositionSampler(start=10, n_steps=3, batch_size=2, rank=r, world=2)) for r in range(2)]
     assert single == list(range(10, 22))
     for step in range(3):  # each step, rank 0 then rank 1 take the single process's batch
         assert ranks[0][2 * step:2 * step + 2] + ranks[1][2 * step:2 * step + 2] == single[4 * step:4 * step + 4]
@@ -59,7 +61,7 @@ def test_ranks_split_every_global_batch():
 
 def test_sample_stream_visits_every_scene_once_per_epoch(data):
     base = RealBokehTrain(data, "train", crop=32, seed=5)
-    stream = tr.SampleStream(base, seed=5)
+    stream = SampleStream(base, seed=5)
     n = len(base)
     for epoch in range(3):
         order = [int(np.random.default_rng((5, epoch)).permutation(n)[i]) for i in range(n)]
@@ -149,7 +151,7 @@ def test_cli_resume_continues_the_schedule_or_refuses(data, tmp_path):
     state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
     assert state["step"] == 5 and state["settings"]["steps"] == 5
     # the original schedule: warm-up then cosine over 5 steps, as if never interrupted
-    settings = tr.TrainSettings(**state["settings"])
+    settings = TrainSettings(**state["settings"])
     for record in records:
         expected = settings.lr * tr.warmup_cosine(record["step"] - 1, settings.warmup, settings.steps)
         assert record["lr"] == pytest.approx(expected, rel=1e-9)
@@ -228,21 +230,21 @@ def test_norm_gains_biases_and_initial_states_get_no_weight_decay():
 
 def test_settings_are_checked_and_kept_on_resume():
     with pytest.raises(BokehError, match="--crop"):
-        tr.resolve_settings({"crop": 40}, None)
+        resolve_settings({"crop": 40}, None)
     with pytest.raises(BokehError, match="--variant"):
-        tr.resolve_settings({"variant": "huge"}, None)
-    settings, notes = tr.resolve_settings({"steps": 100}, None)
+        resolve_settings({"variant": "huge"}, None)
+    settings, notes = resolve_settings({"steps": 100}, None)
     assert settings.warmup == 5
-    resumed, notes = tr.resolve_settings({"steps": 100, "lr": 1.0}, {**settings.__dict__})
+    resumed, notes = resolve_settings({"steps": 100, "lr": 1.0}, {**settings.__dict__})
     assert resumed == settings
     assert len(notes) == 1 and "--lr" in notes[0]
     with pytest.raises(BokehError, match="--steps 200 differs"):
-        tr.resolve_settings({"steps": 200}, {**settings.__dict__})
+        resolve_settings({"steps": 200}, {**settings.__dict__})
     # a run stored before --accumulate existed resumes with its default
     old = {k: v for k, v in settings.__dict__.items() if k != "accumulate"}
-    assert tr.resolve_settings({}, old)[0] == settings
+    assert resolve_settings({}, old)[0] == settings
     with pytest.raises(BokehError, match="--accumulate"):
-        tr.resolve_settings({"accumulate": 0}, None)
+        resolve_settings({"accumulate": 0}, None)
 
 
 def test_truncate_log_drops_later_and_torn_lines(tmp_path):
@@ -342,7 +344,7 @@ def test_config_json_holds_every_setting(data, tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
     assert config["settings"] == state["settings"]
-    assert set(config["settings"]) == {f.name for f in dataclasses.fields(tr.TrainSettings)}
+    assert set(config["settings"]) == {f.name for f in dataclasses.fields(TrainSettings)}
     assert config["effective_batch"] == 2 and config["settings"]["accumulate"] == 2
     assert config["invocation"]["data"] == str(data.resolve()) and config["invocation"]["device"] == "cpu"
     assert config["model"] == json.loads(load_model(tmp_path / "run" / "last.safetensors").config.to_json())
@@ -356,7 +358,7 @@ def test_tensorboard_scalars_follow_the_log(data, tmp_path):
 
     runtime = tr.Runtime(data=data, out=tmp_path / "run", device="cpu", workers=0, log="tensorboard",
                          on_note=lambda note: None)
-    tr.train({**TINY, "steps": 3, "log_every": 2, "val_every": 3}, runtime)
+    tr.train({**TINY_RUN, "steps": 3, "log_every": 2, "val_every": 3}, runtime)
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     logged = read_log(tmp_path / "run" / "log.jsonl")

@@ -5,21 +5,18 @@ import torch
 import torch.nn.functional as F
 
 from bokehcli.models.bokehflow import BokehFlow, LensBatch
-from bokehcli.models.config import BokehFlowConfig
-from bokehcli.models.tiling import (_ramp, forward_tiled, predict, render_prediction, run_tiles,
-                                    serpentine, tile_starts, working_size)
+from bokehcli.models.inference import (_ramp, forward_tiled, predict, render_prediction, run_tiles,
+                                       serpentine, tile_starts, working_size)
 from bokehcli.ops.guided import guided_upsample
 from bokehcli.optics import Lens, pixel_pitch_mm
 
-TINY = BokehFlowConfig(name="tiny", dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8,
-                       decoder_dim=8, lens_dim=8, chunk_size=8)
 LENS = Lens(focal_mm=50.0, f_number=2.0, focus_m=2.0)
 
 
 @pytest.fixture(scope="module")
-def model() -> BokehFlow:
+def model(tiny_config) -> BokehFlow:
     torch.manual_seed(0)
-    net = BokehFlow(TINY).eval()
+    net = BokehFlow(tiny_config).eval()
     with torch.no_grad():  # non-trivial learned initial states
         for block in [*net.depth_blocks, *net.bokeh_blocks]:
             block.state_init.normal_(std=0.5)
@@ -132,11 +129,11 @@ def flush_denormals():
 
 
 @pytest.mark.slow
-def test_fitted_model_tsp_closer_to_whole_image_than_without(flush_denormals):
+def test_fitted_model_tsp_closer_to_whole_image_than_without(flush_denormals, tiny_config):
     """Trained as the training issue will (whole crops alternating with tiled crops through the
     hook), the right tile with carried state recovers what only the left tile shows."""
     torch.manual_seed(5)
-    net = BokehFlow(TINY).train()
+    net = BokehFlow(tiny_config).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(5)
     lb = LensBatch.from_lens(LENS, 0.01, batch=8)

@@ -1,5 +1,6 @@
 """Weights I/O: safetensors only, config in the metadata, clear refusal of mismatches."""
 
+import dataclasses
 import json
 
 import pytest
@@ -9,15 +10,15 @@ from safetensors.torch import save_file
 from bokehcli.errors import InputError
 from bokehcli.models.bokehflow import LensBatch
 from bokehcli.models.factory import create_model, list_models, load_model, read_metadata, save_model
+from bokehcli.models.inference import predict
+from bokehcli.models.operating_point import OperatingPoint
 from bokehcli.optics import Lens
 
-TINY = dict(dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8, decoder_dim=8, lens_dim=8)
 
 
 @pytest.fixture()
-def saved(tmp_path):
-    torch.manual_seed(0)
-    model = create_model("nano", name="tiny", **TINY).eval()
+def saved(tmp_path, tiny_network):
+    model = tiny_network
     path = tmp_path / "tiny.safetensors"
     save_model(model, path, steps="12")
     return model, path
@@ -54,7 +55,7 @@ def test_refuses_missing_or_mismatching_config(saved, tmp_path):
     save_file(tensors, str(no_config))
     with pytest.raises(InputError, match="no model config"):
         load_model(no_config)
-    other = create_model("nano", name="tiny", **{**TINY, "dim": 24}).config
+    other = dataclasses.replace(model.config, dim=24)
     wrong = tmp_path / "wrong.safetensors"
     save_file(tensors, str(wrong), metadata={"format": "bokehflow", "config": other.to_json()})
     with pytest.raises(InputError, match="wrong.safetensors.*shape"):
@@ -88,4 +89,39 @@ def test_hostile_config_is_refused_before_allocating(tmp_path):
     path = tmp_path / "huge.safetensors"
     save_file({"stem.weight": torch.zeros(2, 2)}, str(path), metadata={"format": FORMAT, "config": huge.to_json()})
     with pytest.raises(InputError, match="do not match"):
+        load_model(path)
+
+
+def test_operating_point_travels_with_the_weights(tmp_path, tiny_network):
+    point = OperatingPoint(work_size_px=40, tile_px=0, tsp=False, training_data="two test scenes")
+    tiny_network.operating_point = point
+    path = tmp_path / "op.safetensors"
+    save_model(tiny_network, path)
+    assert OperatingPoint.from_json(read_metadata(path)["operating_point"]) == point
+    assert load_model(path).operating_point == point
+    # weights saved before operating points existed run with the defaults
+    old = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_network.state_dict().items()}, str(old),
+              metadata={"format": "bokehflow", "config": tiny_network.config.to_json()})
+    assert load_model(old).operating_point == OperatingPoint()
+
+
+def test_inference_reads_the_operating_point(tiny_network):
+    """predict's defaults are the model's operating point: a model whose point says 40 px gives
+    exactly what the explicit 40 px call gives, and not what the default 1024 px does."""
+    srgb = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(0))
+    lens = Lens(50.0, 2.0, 2.0)
+    explicit = predict(tiny_network, srgb, lens, work_size_px=40, tile_px=0).inv_depth
+    default = predict(tiny_network, srgb, lens).inv_depth
+    tiny_network.operating_point = OperatingPoint(work_size_px=40, tile_px=0)
+    assert torch.equal(predict(tiny_network, srgb, lens).inv_depth, explicit)
+    assert not torch.equal(explicit, default)
+
+
+@pytest.mark.parametrize("text", ['{"work_size_px": -1}', '{"tile_px": 1.5}', '{"tsp": "yes"}', '{"speed": 1}', "[]"])
+def test_a_malformed_operating_point_is_refused(tmp_path, tiny_network, text):
+    path = tmp_path / "bad.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_network.state_dict().items()}, str(path),
+              metadata={"format": "bokehflow", "config": tiny_network.config.to_json(), "operating_point": text})
+    with pytest.raises(InputError, match="bad.safetensors: invalid operating point"):
         load_model(path)

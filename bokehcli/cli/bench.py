@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ..models.tiling import DEFAULT_WORK_SIZE_PX
+from ..models.operating_point import DEFAULT_WORK_SIZE_PX
 from ..pipeline import DEFAULT_MODEL
 from .common import apply_threads, exit_on_error, out, print_json, threads_option
 

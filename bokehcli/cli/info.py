@@ -1,7 +1,8 @@
-"""`bokeh info`: the lens parameters bokeh reads from each photo (SPEC §2)."""
+"""`bokeh info`: the lens parameters bokeh reads from each photo (docs/lens-metadata.md)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import List
 
@@ -16,7 +17,7 @@ from .common import batch_exit_code, fail_line, one_line, out, print_json, warn_
 def info(
     files: List[Path] = typer.Argument(..., help="Photos to inspect (JPEG, TIFF, PNG, HEIC, ...).",
                                        show_default=False, readable=False),   # per-file errors instead
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON list (SPEC §2) instead of a table."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list, one object per file, instead of a table."),
 ) -> None:
     """Show focal length, f-number, sensor size, focus distance, focus point and any depth map stored in photos.
 
@@ -62,8 +63,8 @@ def _table(results):
         if lens.focal_35mm is not None:
             focal += f"\n({lens.focal_35mm:.0f} mm equiv.)"
         crop = _value(lens.crop_factor, "{:.2f}x", lens.sources.get("crop_factor"))
-        if lens.sensor_diagonal_mm is not None:
-            crop += f"\n{lens.sensor_diagonal_mm:.1f} mm diagonal"
+        if lens.sensor_diag_mm is not None:
+            crop += f"\n{lens.sensor_diag_mm:.1f} mm diagonal"
         f_number = _value(lens.f_number, "f/{:.3g}", lens.sources.get("f_number"))
         depth_map = escape(lens.embedded_depth) if lens.embedded_depth else "[dim]none[/]"
         table.add_row(escape(one_line(Path(lens.path).name)), camera, focal, f_number, crop, _focus(lens), depth_map)
@@ -84,7 +85,7 @@ def _focus(lens) -> str:
     else:
         text = f"{lens.focus_m:.3g} m"
         if lens.focus_near_m is not None:
-            far = "inf" if lens.focus_far_m == float("inf") else f"{lens.focus_far_m:.3g}"
+            far = "inf" if math.isinf(lens.focus_far_m) else f"{lens.focus_far_m:.3g}"
             text += f"\n({lens.focus_near_m:.3g} .. {far} m)"
     return text + f"\n[dim]{escape(lens.focus_source or '')}[/]" + _focus_point(lens)
 

@@ -13,10 +13,11 @@ from rich.table import Table
 
 from ..imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY
 from ..lens.resolve import CROP_RANGE, FOCAL_MM_RANGE, FOCUS_M_RANGE, SENSOR_DIAGONAL_MM_RANGE
-from ..models.tiling import DEFAULT_WORK_SIZE_PX
+from ..models.operating_point import DEFAULT_WORK_SIZE_PX
+from ..naming import is_our_output
 from ..pipeline import DEFAULT_MODEL
 from ..render.layered import DEFAULT_HIGHLIGHT_GAIN
-from .common import (EXIT_USAGE, apply_threads, batch_exit_code, fail_line, one_line, other_failure, out,
+from .common import (EXIT_USAGE, apply_threads, batch_exit_code, err, fail_line, one_line, other_failure, out,
                      print_json, progress_bar, threads_option, warn_line)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp"}
@@ -60,12 +61,18 @@ def render(
     model: Optional[str] = typer.Option(None, "--model", show_default=False,
                                         help=f"BokehFlow weights: a name in models/ or a path [default: {DEFAULT_MODEL}]."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps (the network's device)."),
-    work_size_px: int = typer.Option(DEFAULT_WORK_SIZE_PX, "--work-size", min=0,
-                                  help="Long side (px) the network runs at; 0 = full resolution."),
+    work_size_px: Optional[int] = typer.Option(None, "--work-size", min=0, show_default=False,
+                                               help="Long side (px) the network runs at; 0 = full resolution "
+                                                    f"[default: the weights' operating point; {DEFAULT_WORK_SIZE_PX} "
+                                                    "for the shipped ones]."),
     tile_px: Optional[int] = typer.Option(None, "--tile", min=0,
-                                          help="Network tile size in px; 0 = whole image (default: by working size)."),
+                                          help="Network tile size in px; 0 = whole image (default: the weights' "
+                                               "operating point, else by working size)."),
     no_tsp: bool = typer.Option(False, "--no-tsp", help="Do not carry the recurrent state from tile to tile."),
     threads: Optional[int] = threads_option(),
+    shard: Optional[str] = typer.Option(None, "--shard", show_default=False,
+                                        help="Render only share I of N of the inputs (0-based, e.g. a job array's "
+                                             "task index); under torchrun each rank takes its share by itself."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Render photos with the shallow depth of field of a fast lens.
@@ -76,11 +83,14 @@ def render(
 
     Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
     """
+    from ..batch import OutputClaims
     from ..errors import BokehError
     from ..pipeline import RenderSettings, output_path, render_file
+    from ..shard import batch_share
 
     apply_threads(threads)
     try:
+        share, device = batch_share(shard, device)
         settings = RenderSettings(
             f_number_text=f, depth=depth, focal_mm=_within(focal_length, "--focal-length", FOCAL_MM_RANGE),
             focus_m=_parse_focus(focus_distance), crop_factor=_within(crop_factor, "--crop-factor", CROP_RANGE),
@@ -96,21 +106,20 @@ def render(
         raise typer.Exit(EXIT_USAGE)
 
     paths, failures = _expand(inputs)  # failures: (input, one-line message)
+    if share is not None:
+        listed = len(paths)
+        paths = share.take(paths, key=lambda p: str(output_path(p, settings).absolute()))
+        err.print(one_line(share.summary(len(paths), listed)), markup=False)
     results = []
-    claimed: dict[Path, Path] = {}  # output -> the input of this batch that writes it
-    batch_inputs = {p.resolve() for p in paths}  # never written over, even with --overwrite
+    claims = OutputClaims(paths)
     with progress_bar(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()) as progress:
         for path in paths:
             task = progress.add_task(escape(path.name), total=None)
             try:
-                target = output_path(path, settings).absolute()
-                if target.resolve() in batch_inputs:
-                    raise BokehError(f"{path}: its output {target} is an input of this batch; choose another --out")
-                if claimed.get(target, path.absolute()) != path.absolute():
-                    raise BokehError(f"{path}: same output {target.name} as {claimed[target]}; "
-                                     f"render one of them separately")
+                target = output_path(path, settings)
+                claims.check(path, target)
                 result = render_file(path, settings, lambda n, t=task: progress.advance(t, n))
-                claimed[target] = path.absolute()
+                claims.claim(path, target)
             except Exception as exc:  # noqa: BLE001 - one photo must never end the batch with a traceback
                 failures.append((path, str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)))
                 fail_line(failures[-1][1])
@@ -154,7 +163,7 @@ def _expand(inputs: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
 
 def _is_photo(path: Path) -> bool:
     return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
-            and "_bokeh_f" not in path.stem and not path.stem.endswith("_depth"))
+            and not is_our_output(path))
 
 
 def _within(value: float | None, flag: str, bounds: tuple[float, float]) -> float | None:

@@ -7,30 +7,40 @@ from typing import Optional
 
 import typer
 
+from ..train_settings import CROP_MULTIPLE, MAX_WARMUP_STEPS, TrainSettings
 from .common import (EXIT_OK, apply_threads, err, exit_on_error, out, print_json, progress_bar, threads_option,
                      warn_line)
+
+# The help texts show the defaults of the settings object itself: the options default to None so
+# that a resumed run can tell a value given now from one it stored.
+DEFAULTS = TrainSettings()
 
 
 def train(
     data: Path = typer.Option(..., "--data", help="Data set root (RealBokeh layout: train/, validation/)."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder: last/best.safetensors, state.pt, log.jsonl."),
-    variant: Optional[str] = typer.Option(None, "--variant", help="Model size: nano (default), small or base."),
+    variant: Optional[str] = typer.Option(None, "--variant",
+                                          help=f"Model size: nano, small or base (default {DEFAULTS.variant})."),
     steps: Optional[int] = typer.Option(None, "--steps",
-                                        help="Total optimiser steps of the schedule (default 1000)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size",
-                                             help="Crops per micro-batch and process (default 8)."),
-    accumulate: Optional[int] = typer.Option(None, "--accumulate", help="Micro-batches per optimiser step: "
-                                             "gradients of K batches summed, as one K times larger batch (default 1)."),
-    crop: Optional[int] = typer.Option(None, "--crop", help="Crop size in px, a multiple of 16 (default 256)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW (default 3e-4)."),
+                                        help=f"Total optimiser steps of the schedule (default {DEFAULTS.steps})."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Crops per micro-batch and process "
+                                                                        f"(default {DEFAULTS.batch_size})."),
+    accumulate: Optional[int] = typer.Option(None, "--accumulate",
+                                             help="Micro-batches per optimiser step: gradients of K batches summed, "
+                                                  f"as one K times larger batch (default {DEFAULTS.accumulate})."),
+    crop: Optional[int] = typer.Option(None, "--crop", help=f"Crop size in px, a multiple of {CROP_MULTIPLE} "
+                                                            f"(default {DEFAULTS.crop})."),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"Peak learning rate of AdamW (default {DEFAULTS.lr:g})."),
     warmup: Optional[int] = typer.Option(None, "--warmup",
-                                         help="Warm-up steps (default 5% of --steps, at most 1000)."),
-    val_every: Optional[int] = typer.Option(None, "--val-every",
-                                            help="Validate (and checkpoint) every K steps (default 250)."),
-    save_every: Optional[int] = typer.Option(None, "--save-every", help="Checkpoint every K steps (default 250)."),
-    log_every: Optional[int] = typer.Option(None, "--log-every",
-                                            help="Write a log.jsonl line every K steps (default 10)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of initialisation and data order (default 0)."),
+                                         help=f"Warm-up steps (default 5% of --steps, at most {MAX_WARMUP_STEPS})."),
+    val_every: Optional[int] = typer.Option(None, "--val-every", help="Validate (and checkpoint) every K steps "
+                                                                      f"(default {DEFAULTS.val_every})."),
+    save_every: Optional[int] = typer.Option(None, "--save-every",
+                                             help=f"Checkpoint every K steps (default {DEFAULTS.save_every})."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", help="Write a log.jsonl line every K steps "
+                                                                      f"(default {DEFAULTS.log_every})."),
+    seed: Optional[int] = typer.Option(None, "--seed",
+                                       help=f"Seed of initialisation and data order (default {DEFAULTS.seed})."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from these weights (path or name in models/)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     stop_at: Optional[int] = typer.Option(None, "--stop-at", min=1,

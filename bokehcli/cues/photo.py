@@ -7,11 +7,11 @@ asked, the combined :class:`~bokehcli.cues.depth.PhotoCues`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..lens.policy import camera_focus_m
 from ..optics import pixel_pitch_mm
 from ..timing import NO_STAGES
 from .depth import PhotoCues, capture_coc_at_infinity_px, photo_cues
@@ -28,16 +28,9 @@ class PhotoCueSet:
     target: FocusTarget
 
 
-def camera_focus_m(info) -> float | None:
-    """Where the camera focused, from the file (``inf`` allowed), or None when it does not say."""
-    if info.focus_infinite:
-        return math.inf
-    return info.focus_m or None
-
-
 def find_focus_target(srgb: np.ndarray, info, focus_at_px: tuple[float, float] | None = None,
                       stages=NO_STAGES) -> PhotoCueSet:
-    """``srgb`` (H, W, 3) in [0, 1] or uint8; ``info`` the photo's :class:`~bokehcli.lens.LensInfo`.
+    """``srgb`` (H, W, 3) in [0, 1] or uint8; ``info`` the photo's :class:`~bokehcli.lens.LensMetadata`.
     Order: ``focus_at_px`` > the camera's AF point / subject area > faces > the most salient
     region > the centre (:mod:`.focus`). Saliency runs only when nothing before it answers."""
     with stages("cue: faces"):
@@ -56,11 +49,11 @@ def find_focus_target(srgb: np.ndarray, info, focus_at_px: tuple[float, float] |
 def capture_coc_inf_px(info, image: CueImage) -> float | None:
     """Blur (cue px) that a point at infinity had in the photo as taken, when its EXIF says enough."""
     focus_m = camera_focus_m(info)
-    if not (info.focal_mm and info.f_number and info.sensor_diagonal_mm and focus_m):
+    if not (info.focal_mm and info.f_number and info.sensor_diag_mm and focus_m):
         return None
     height, width = image.hw
     return capture_coc_at_infinity_px(info.focal_mm, info.f_number, focus_m,
-                                      pixel_pitch_mm(info.sensor_diagonal_mm, width, height))
+                                      pixel_pitch_mm(info.sensor_diag_mm, width, height))
 
 
 def cues_of(found: PhotoCueSet, info, stages=NO_STAGES) -> PhotoCues:

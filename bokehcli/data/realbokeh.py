@@ -1,4 +1,4 @@
-"""Reader of the RealBokeh layout (SPEC §4), real or synthetic (``bokeh synth``)::
+"""Reader of the RealBokeh layout (docs/formats.md#realbokeh-layout), real or synthetic (``bokeh synth``)::
 
     <root>/<split>/in/<id>_f22.JPG
     <root>/<split>/gt/<id>/<id>_f<N>.JPG        N: "2.0", "5.6" below 10, "10", "20" from 10
@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from ..imageio import load_photo
-from ..optics import FULL_FRAME_DIAGONAL_MM
+from ..optics import FULL_FRAME_DIAGONAL_MM, Lens
 
 SPLITS = ("train", "validation", "test")
 SOURCE_F_NUMBER = 22.0
@@ -66,6 +66,12 @@ class Pair:
     sensor_diag_mm: float = FULL_FRAME_DIAGONAL_MM
     depth_path: Path | None = None
     source_f_number: float = SOURCE_F_NUMBER
+
+    @property
+    def lens(self) -> Lens:
+        """The target's lens (the same camera and focus as the source, the target's f-number)."""
+        return Lens(focal_mm=self.focal_mm, f_number=self.f_number, focus_m=self.focus_m,
+                    sensor_diag_mm=self.sensor_diag_mm)
 
 
 def _is_number(value: object) -> bool:

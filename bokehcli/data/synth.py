@@ -1,4 +1,5 @@
-"""Synthetic RealBokeh-style data set rendered by the accumulation reference (SPEC §4).
+"""Synthetic RealBokeh-style data set rendered by the accumulation reference
+(docs/formats.md#realbokeh-layout).
 
 Per scene ``<id>`` of a split (ids restart at 0 per split)::
 
@@ -32,11 +33,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import BokehError, InputError
 from ..files import atomic_path, atomic_write_bytes, remove_stale_temp_files
-from ..imageio import exif_rational
+from ..imageio.lens_jpeg import lens_exif, write_lens_jpeg
 from ..ops.color import linear_to_srgb
 from ..render.accumulation import accumulation_render, pinhole_view
 from ..stop import pool_worker_signals, signals_deferred
@@ -46,11 +46,7 @@ from .scenes import fronto_parallel_scene, random_scene
 TARGET_F_NUMBERS = (2.0, 2.8, 4.0, 5.6, 8.0, 10.0, 13.0, 16.0, 20.0)
 WIDE_F_NUMBERS = (2.0, 2.8)
 MAX_SOURCE_F_NUMBER = 64.0
-JPEG_QUALITY = 95
 MAKE = "bokeh-synth"
-
-_MAKE, _EXIF_IFD = 0x010F, 0x8769
-_FNUMBER, _FOCAL, _FOCAL_35MM, _SUBJECT_DISTANCE, _SUBJECT_AREA = 0x829D, 0x920A, 0xA405, 0x9206, 0x9214
 
 
 @dataclass(frozen=True)
@@ -103,28 +99,16 @@ def choose_targets(rng: np.random.Generator) -> list[float]:
 
 def write_jpeg(path: Path, rgb_lin: torch.Tensor, focal_mm: float, f_number: float | None, focus_m: float,
                subject_area_px: tuple[int, int, int, int] | None = None) -> None:
-    """Clip linear RGB (3, H, W), encode sRGB, save JPEG q95 with the lens in EXIF, atomically.
+    """Clip linear RGB (3, H, W), encode sRGB, save it as a JPEG with the lens in EXIF, atomically.
 
     ``f_number`` None leaves FNumber out (a capture aperture nobody recorded);
     ``subject_area_px`` is EXIF SubjectArea as a rectangle: centre x, centre y, width, height
-    in pixels (where the camera focused)."""
+    in pixels (where the camera focused). The camera is full frame, so the 35 mm focal length is
+    the focal length."""
     srgb = linear_to_srgb(rgb_lin.clamp(0.0, 1.0)).permute(1, 2, 0).cpu().numpy()
     pixels = np.rint(srgb * 255.0).astype(np.uint8)
-    exif = Image.Exif()
-    exif[_MAKE] = MAKE
-    sub_ifd = {
-        _FOCAL: exif_rational(focal_mm),
-        _FOCAL_35MM: int(round(focal_mm)),  # full frame: crop factor 1
-        _SUBJECT_DISTANCE: exif_rational(focus_m),
-    }
-    if f_number is not None:
-        sub_ifd[_FNUMBER] = exif_rational(f_number)
-    if subject_area_px is not None:
-        sub_ifd[_SUBJECT_AREA] = tuple(int(v) for v in subject_area_px)  # 4 SHORTs
-    exif[_EXIF_IFD] = sub_ifd
-    with atomic_path(path) as tmp:
-        Image.fromarray(pixels, "RGB").save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0,
-                                            exif=exif.tobytes())
+    write_lens_jpeg(path, pixels, lens_exif(focal_mm=focal_mm, f_number=f_number, focus_m=focus_m,
+                                            focal_35mm=focal_mm, make=MAKE, subject_area_px=subject_area_px))
 
 
 def scene_seed(seed: int, split: str, scene_id: int) -> tuple[int, int, int]:

@@ -23,6 +23,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from ..errors import InputError
 from .decode16 import decode_16bit_colour, stored_size
 from .tags import EXIF_IFD, GPS_IFD, ORIENTATION, TIFF_METADATA_TAGS
+from .xmp import SourceXmp, read_xmp
 
 
 @functools.cache
@@ -63,7 +64,7 @@ class Photo:
     None; ``exif``: raw EXIF (``b"Exif\\0\\0"`` + TIFF structure) to carry to outputs;
     ``icc``: ICC profile of ``srgb`` (None means sRGB); ``bit_depth``: 8, or 16 for 16-bit
     and floating-point files; ``orientation``: the file's EXIF orientation (1..8);
-    ``warnings``: one line each, naming the file.
+    ``warnings``: one line each, naming the file; ``xmp``: the XMP to carry to outputs.
     """
 
     path: Path
@@ -74,6 +75,7 @@ class Photo:
     bit_depth: int
     orientation: int
     warnings: tuple[str, ...] = ()
+    xmp: SourceXmp | None = None
 
     def srgb_chw(self) -> torch.Tensor:
         """``srgb`` as the networks and renderers take it: float32 (3, H, W), sharing memory."""
@@ -243,7 +245,8 @@ def _decode(path: Path, im: Image.Image) -> Photo:
     alpha = pixels[..., channels - 1] if channels in (2, 4) else None
     return Photo(path=path, srgb=np.ascontiguousarray(apply_orientation(colour, pending)),
                  alpha=None if alpha is None else np.ascontiguousarray(apply_orientation(alpha, pending)),
-                 exif=exif, icc=icc, bit_depth=bit_depth, orientation=orientation, warnings=tuple(notes))
+                 exif=exif, icc=icc, bit_depth=bit_depth, orientation=orientation, warnings=tuple(notes),
+                 xmp=read_xmp(path, im))
 
 
 def _pixels(path: Path, im: Image.Image) -> tuple[np.ndarray, int, bytes | None]:

@@ -1,40 +1,32 @@
 """Writing rendered photos: ``save_photo`` (JPEG, 8-bit PNG or 16-bit RGB TIFF, atomically,
-with the source's EXIF stamped with the rendering and its ICC profile)."""
+with the source's EXIF and XMP stamped with the rendering and its ICC profile)."""
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 import zlib
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, TiffImagePlugin
+from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from .. import __version__
 from ..files import atomic_path
+from .catalogue import LensRecord
 from .read import Photo
-from .tags import (APERTURE_VALUE, DESCRIPTION, EXIF_IFD, FNUMBER, FOCAL_35MM, GPS_IFD, INTEROP_IFD, MAKER_NOTE,
-                   ORIENTATION, PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_DISTANCE, TIFF_METADATA_TAGS)
+from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, EXIF_VERSION, FNUMBER, FOCAL_35MM,
+                   FOCAL_LENGTH, GPS_IFD, INTEROP_IFD, LENS_MAKE, LENS_MODEL, LENS_SPECIFICATION, MAKE, MAKER_NOTE,
+                   MODEL, ORIENTATION, PIXEL_X, PIXEL_Y, SOFTWARE, SUBJECT_AREA, SUBJECT_DISTANCE,
+                   SUBJECT_DISTANCE_INFINITY, SUBJECT_LOCATION, TIFF_METADATA_TAGS, XMP_TIFF_TAG)
+from .xmp import OutputXmp, XmpStamp, insert_app1, jpeg_segments, output_xmp
 
 OUTPUT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
 JPEG_QUALITY = 95
 FULL_CHROMA_QUALITY = 90        # from this JPEG quality on, chroma is stored at full resolution (4:4:4)
 MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
-_INFINITY_RATIONAL = 0xFFFFFFFF  # EXIF SubjectDistance for infinity
-
-
-@dataclass(frozen=True)
-class LensRecord:
-    """Lens facts an output keeps in standard EXIF tags because the source held them where a
-    rewrite loses them: a maker note (not copied, see :func:`_stamp`) or XMP for the focus; the
-    focal-plane resolution (Pillow reduces the rationals whose denominators encode a Canon
-    sensor, and its pixel counts may not be the image's) for the sensor size."""
-
-    focus_m: float | None = None       # -> SubjectDistance; inf allowed
-    focal_35mm: float | None = None    # -> FocalLengthIn35mmFilm, whole mm
 
 
 def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", quality: int = JPEG_QUALITY,
@@ -46,7 +38,8 @@ def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", qualit
 
     fmt: "jpeg" (8-bit; 4:4:4 chroma from quality 90), "png" (8-bit) or "tiff" (16-bit RGB,
     deflate with horizontal prediction). ``lens``: facts to keep in standard tags (see
-    :class:`LensRecord`). Metadata: see the package docstring (``bokehcli.imageio``).
+    :class:`LensRecord`). The source's XMP (``source.xmp``) is kept, stamped with the rendering
+    (``bokehcli.imageio.xmp``). Metadata: see the package docstring (``bokehcli.imageio``).
     """
     if fmt not in OUTPUT_SUFFIX:
         raise ValueError(f"unknown output format {fmt!r}; expected one of {sorted(OUTPUT_SUFFIX)}")
@@ -56,21 +49,41 @@ def save_photo(out_path: str | Path, srgb: np.ndarray, fmt: str = "jpeg", qualit
         raise ValueError("srgb holds non-finite values")
     out_path = Path(out_path)
     height, width = srgb.shape[:2]
-    exif, notes = _output_exif(source, f_number, description, lens or LensRecord(), (width, height))
+    orientation = source.orientation if source is not None else 1
+    exif, notes = _output_exif(source, f_number, description, lens or LensRecord(), (width, height), orientation)
+    xmp = None
+    if source is not None and source.xmp is not None:
+        xmp, xmp_notes = output_xmp(source.xmp, XmpStamp(f_number, (width, height), orientation, description),
+                                    fmt, str(source.path))
+        notes += xmp_notes
     icc = source.icc if source is not None else None
     with atomic_path(out_path, replace=replace) as tmp:
         if fmt == "tiff":
-            _write_tiff16(tmp, _quantise(srgb, np.uint16), exif, icc)
+            _write_tiff16(tmp, _quantise(srgb, np.uint16), exif, icc, xmp)
         else:
-            image = Image.fromarray(_quantise(srgb, np.uint8), "RGB")
-            options = {"exif": exif.tobytes()}
-            if icc:
-                options["icc_profile"] = icc
-            if fmt == "jpeg":
-                options.update(quality=quality,
-                               subsampling=0 if quality >= FULL_CHROMA_QUALITY else 2)
-            image.save(tmp, format=fmt.upper(), **options)
+            _write_8bit(tmp, _quantise(srgb, np.uint8), fmt, quality, exif, icc, xmp)
     return notes
+
+
+def _write_8bit(path: Path, rgb8: np.ndarray, fmt: str, quality: int, exif: Image.Exif, icc: bytes | None,
+                xmp: OutputXmp | None) -> None:
+    """JPEG or PNG through Pillow. A JPEG's XMP segments are spliced in by us: Pillow writes no
+    extended XMP."""
+    image = Image.fromarray(rgb8, "RGB")
+    options = {"exif": exif.tobytes()}
+    if icc:
+        options["icc_profile"] = icc
+    if fmt == "png" and xmp is not None:
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        options["pnginfo"].add_itxt("XML:com.adobe.xmp", xmp.main.decode("utf-8"))
+    if fmt != "jpeg":
+        image.save(path, format=fmt.upper(), **options)
+        return
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, subsampling=0 if quality >= FULL_CHROMA_QUALITY else 2,
+               **options)
+    data = buffer.getvalue()
+    path.write_bytes(insert_app1(data, jpeg_segments(xmp)) if xmp is not None else data)
 
 
 def _quantise(srgb: np.ndarray, dtype) -> np.ndarray:
@@ -79,9 +92,10 @@ def _quantise(srgb: np.ndarray, dtype) -> np.ndarray:
 
 
 def _output_exif(source: Photo | None, f_number: float | None, description: str | None,
-                 lens: LensRecord, size_wh: tuple[int, int]) -> tuple[Image.Exif, list[str]]:
+                 lens: LensRecord, size_wh: tuple[int, int], orientation: int) -> tuple[Image.Exif, list[str]]:
     """The source's EXIF, upright and stamped with the rendering; a fresh minimal one (and a
-    warning) when the source's cannot be written back."""
+    warning) when the source's cannot be written back, keeping what identifies the photo
+    (camera make and model, when it was taken) as our own bounded reader finds it."""
     if source is not None and source.exif:
         exif = Image.Exif()
         # Pillow reads sub-IFDs lazily and warns about odd ones: what counts is whether the
@@ -90,7 +104,8 @@ def _output_exif(source: Photo | None, f_number: float | None, description: str 
             warnings.simplefilter("ignore")
             try:
                 exif.load(source.exif)
-                _stamp(exif, f_number, description, lens, size_wh)
+                _identity(exif, source.exif)
+                _stamp(exif, f_number, description, lens, size_wh, orientation)
                 if len(exif.tobytes()) <= MAX_JPEG_EXIF_BYTES:
                     return exif, []
                 problem = "too large"
@@ -102,19 +117,55 @@ def _output_exif(source: Photo | None, f_number: float | None, description: str 
     else:
         notes = []
     exif = Image.Exif()
-    _stamp(exif, f_number, description, lens, size_wh)
+    if source is not None and source.exif:
+        _identity(exif, source.exif)
+    _stamp(exif, f_number, description, lens, size_wh, orientation=1)
     return exif, notes
 
 
+def _identity(exif: Image.Exif, source_exif: bytes) -> None:
+    """What identifies the photo and its lens, where ``exif`` lacks it: camera make and model
+    (printable text), DateTimeOriginal, focal length, 35 mm focal length and SubjectDistance,
+    as the bounded reader of ``bokehcli.lens`` finds them in ``source_exif``. Needed where
+    Pillow could not take the block at all, and where it took only part of it (it stops
+    reading an IFD at an entry it finds truncated, dropping the entries after it)."""
+    from ..lens.exif import read_exif
+
+    found = read_exif(source_exif[len(b"Exif\0\0"):] if source_exif.startswith(b"Exif\0\0") else source_exif)
+    if found is None:
+        return
+    for tag, text in ((MAKE, found.make), (MODEL, found.model)):
+        if text and text.isprintable() and tag not in exif:
+            exif[tag] = text
+    sub = _sub_ifd(exif, EXIF_IFD)
+    values = {DATE_TIME_ORIGINAL: found.date_time_original if (found.date_time_original or "").isprintable() else None,
+              FOCAL_LENGTH: exif_rational(found.focal_mm) if found.focal_mm is not None else None,
+              FOCAL_35MM: int(round(found.focal_35mm)) if found.focal_35mm and round(found.focal_35mm) <= 0xFFFF
+              else None,
+              SUBJECT_DISTANCE: TiffImagePlugin.IFDRational(*found.subject_distance)
+              if found.subject_distance is not None and found.subject_distance[1] else None}
+    for tag, value in values.items():
+        if value and tag not in sub:
+            sub[tag] = value
+    exif[EXIF_IFD] = sub
+
+
 def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, lens: LensRecord,
-           size_wh: tuple[int, int]) -> None:
+           size_wh: tuple[int, int], orientation: int) -> None:
     """Record the rendering: pixels are stored upright, the aperture is the rendered one.
     The Exif sub-IFD ends up as a dict in ``exif`` (its interop IFD too), which is what
     Pillow serialises in place of the source's offsets.
 
-    The maker note is left out: offsets inside it count from the source's TIFF header, and
-    Pillow moves the block, so readers (ours, ExifTool) would find wrong values there (a Canon
-    focus of 10.9 m read back as 655 m). What ``lens`` holds survives in standard tags."""
+    The maker note is left out: most makers' notes hold offsets that count from the source's
+    TIFF header, Pillow moves the block, and then readers (ours, ExifTool) find wrong values
+    there (a Canon focus of 10.9 m read back as 655 m). Only some notes count from their own
+    start (Nikon's second format, newer Olympus ones); telling them apart per maker and model,
+    and fixing the others' offsets, is what ExifTool's maker tables do: a wrong guess would
+    corrupt a cataloguer's data silently. What bokeh decodes (``lens``) is kept in standard tags.
+
+    SubjectArea and SubjectLocation count in the stored frame: ``lens.subject_area`` (upright)
+    replaces them, and a source's that bokeh did not read is dropped once ``orientation``
+    turned the pixels (it would point elsewhere)."""
     exif[ORIENTATION] = 1
     exif[SOFTWARE] = f"bokeh {__version__}"
     if description:
@@ -125,16 +176,36 @@ def _stamp(exif: Image.Exif, f_number: float | None, description: str | None, le
     sub[PIXEL_X], sub[PIXEL_Y] = size_wh
     sub.pop(MAKER_NOTE, None)
     if lens.focus_m is not None and lens.focus_m > 0:
-        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(_INFINITY_RATIONAL, 1) if np.isinf(lens.focus_m)
+        sub[SUBJECT_DISTANCE] = (TiffImagePlugin.IFDRational(SUBJECT_DISTANCE_INFINITY, 1) if np.isinf(lens.focus_m)
                                  else exif_rational(lens.focus_m))
     if lens.focal_35mm is not None and 1 <= round(lens.focal_35mm) <= 0xFFFF:
         sub[FOCAL_35MM] = int(round(lens.focal_35mm))
+    # an unknown value of LensSpecification is 0/0, as EXIF 2.3 writes it
+    spec = tuple(exif_rational(v) if v > 0 else TiffImagePlugin.IFDRational(0, 0) for v in lens.lens_spec or ())
+    lens_tags = {LENS_MAKE: lens.lens_make, LENS_MODEL: lens.lens_model, LENS_SPECIFICATION: spec}
+    for tag, value in lens_tags.items():
+        if value and tag not in sub:
+            sub[tag] = value
+    if any(tag in sub for tag in lens_tags) and _exif_version(sub) < b"0230":   # the lens tags came with EXIF 2.3
+        sub[EXIF_VERSION] = b"0230"
+    if lens.subject_area is not None or orientation != 1:
+        sub.pop(SUBJECT_AREA, None)
+        sub.pop(SUBJECT_LOCATION, None)
+    if lens.subject_area is not None:
+        sub[SUBJECT_AREA] = lens.subject_area
     if f_number is not None:
         sub[FNUMBER] = exif_rational(f_number)
         sub.pop(APERTURE_VALUE, None)
         if f_number >= 1:  # APEX Av = 2 log2 N is an unsigned rational
             sub[APERTURE_VALUE] = exif_rational(2 * np.log2(f_number))
     exif[EXIF_IFD] = sub
+
+
+def _exif_version(sub: dict) -> bytes:
+    """The Exif IFD's ExifVersion as its four ASCII digits (b"" when absent or odd)."""
+    value = sub.get(EXIF_VERSION)
+    value = value.encode("latin-1") if isinstance(value, str) else value
+    return value if isinstance(value, bytes) and len(value) == 4 and value.isdigit() else b""
 
 
 def _sub_ifd(exif: Image.Exif, tag: int) -> dict:
@@ -148,9 +219,10 @@ def exif_rational(value: float) -> TiffImagePlugin.IFDRational:
     return TiffImagePlugin.IFDRational(fraction.numerator, fraction.denominator)
 
 
-def _write_tiff16(path: Path, rgb16: np.ndarray, exif: Image.Exif, icc: bytes | None) -> None:
+def _write_tiff16(path: Path, rgb16: np.ndarray, exif: Image.Exif, icc: bytes | None,
+                  xmp: OutputXmp | None = None) -> None:
     """Baseline little-endian RGB TIFF, 16 bits per sample, deflate strips with horizontal
-    prediction (TIFF 6.0 §14), IFD0 carrying the EXIF metadata, sub-IFDs and ICC profile.
+    prediction (TIFF 6.0 §14), IFD0 carrying the EXIF metadata, sub-IFDs, ICC profile and XMP.
 
     Pillow's IFD serialiser lays out the directory (``exif`` was already proven serialisable
     by ``_output_exif``). StripOffsets are given relative to the end of the directory, which
@@ -182,6 +254,8 @@ def _write_tiff16(path: Path, rgb16: np.ndarray, exif: Image.Exif, icc: bytes | 
     ifd[317] = 2           # horizontal differencing
     if icc:
         ifd[34675] = icc
+    if xmp is not None:
+        ifd[XMP_TIFF_TAG] = xmp.main
     with open(path, "wb") as fh:
         fh.write(b"II*\x00" + struct.pack("<I", 8))
         fh.write(ifd.tobytes(8))

@@ -4,18 +4,18 @@ One block, tokens ``x`` (B, L, C) on an ``h x w`` grid (row-major, ``L = h w``):
 
     u = LN(x)  [-> FiLM(lens) in the bokeh stream, ACFM]
     q, k, v = SiLU(dwconv(W_qkv u))          per head, Dk = Dv = head_dim; short depthwise conv (conv_kernel)
-    q, k <- q / max(|q|, eps), k / max(|k|, eps)      L2 with eps: zero keys give no NaN (audit #5)
+    q, k <- q / max(|q|, eps), k / max(|k|, eps)      L2 with eps: zero keys give no NaN
     g, beta = gates(u [, log1p|coc|])                 (B, L, H), see layers.gates (DAHG)
     four scans of the same tokens, batched as 4B in ONE chunk_gated_delta_rule call:
         row-major forward, row-major backward, column-major forward, column-major backward
-    o_d = RMSNorm_d(scan_d)                 per-direction normalisation BEFORE fusion (audit #9)
+    o_d = RMSNorm_d(scan_d)                 per-direction normalisation BEFORE fusion
     o   = sum_d softmax_d(W_f u) o_d        learned adaptive fusion, per token and head
     x  <- x + W_o(o * SiLU(W_g u))          output gate
     x  <- x + FFN(LN(x))
 
 State: per direction ``(B, H, Dk, Dv)``, carried as one tensor (4, B, H, Dk, Dv) in direction
 order :data:`DIRECTIONS`. A block starts from its learned ``state_init`` (4, H, Dk, Dv), one state
-per direction (audit #10), unless a carried state (TSP) is given; it returns the final states.
+per direction (docs/design.md#one-state-per-direction-for-tsp), unless a carried state (TSP) is given; it returns the final states.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class DirectionFusion(nn.Module):
     """Per-direction RMSNorm, then a per-token, per-head softmax mix of the four directions.
 
     ``o`` (B, 4, L, H, D), ``u`` (B, L, C) -> (B, L, H, D). Normalising each direction first
-    (audit #9) means the fusion weights alone decide the mix: a direction whose raw output is
+    means the fusion weights alone decide the mix: a direction whose raw output is
     larger cannot dominate by scale.
     """
 

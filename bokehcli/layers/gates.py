@@ -2,7 +2,7 @@
 
 Per token and head the scan uses ``alpha = exp(g)`` (decay) and ``beta`` (write strength) in
 
-    S_t = alpha_t (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T          (SPEC §6)
+    S_t = alpha_t (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T          (Yang et al. 2024)
 
 Parameterisation (``a``, ``b`` are per-head projections of the token, ``z_f``, ``z_c`` the DAHG
 logits of the floor and the ceiling)::
@@ -15,7 +15,7 @@ logits of the floor and the ceiling)::
 
 ``g = log(alpha)`` is computed with ``logaddexp`` so it is finite and exact for any logits.
 
-Stability (seed audit #6). With ``|k| = 1`` the matrix ``I - beta k k^T`` has eigenvalues 1 and
+Stability (docs/design.md#a-bounded-state). With ``|k| = 1`` the matrix ``I - beta k k^T`` has eigenvalues 1 and
 ``1 - beta``, so its spectral norm is at most 1 for ``beta`` in [0, 1]; hence
 
     |S_t|_F <= alpha_t |S_{t-1}|_F + beta_t |v_t| <= ALPHA_MAX |S_{t-1}|_F + max|v|

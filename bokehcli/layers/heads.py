@@ -17,7 +17,7 @@ def bounded_inverse_depth(logit: torch.Tensor, min_depth_m: float, max_depth_m: 
 
     Interpolates in log inverse depth, ``log(1/D) = lo + (hi - lo) sigmoid(logit)``, so every
     decade of depth gets the same share of the logit range and neither the output nor the CoC
-    (linear in ``1/D``) can leave its bounds (seed audit #7: no unbounded softplus depth).
+    (linear in ``1/D``) can leave its bounds (an unbounded softplus depth would give an unbounded CoC).
     """
     lo, hi = -math.log(max_depth_m), -math.log(min_depth_m)
     return torch.exp(lo + (hi - lo) * torch.sigmoid(logit))

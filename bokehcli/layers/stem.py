@@ -4,7 +4,7 @@
       -> conv3x3/2 -> CN -> GELU -> conv3x3/2 -> CN -> GELU      skip features (B, Cs, H/4, W/4)
       -> conv2x2/2 -> CN                                        tokens (B, C, H/8, W/8)
 
-CN is :class:`ChannelNorm`, not BatchNorm (seed audit #3): statistics are per sample, so batch
+CN is :class:`ChannelNorm`, not BatchNorm (docs/design.md#per-sample-normalisation-in-the-stem): statistics are per sample, so batch
 size 1 in train mode works and a sample's output never depends on the rest of its batch. The
 audit's GroupNorm would also pass, but its statistics span the whole image, so a tile would be
 normalised differently from the same pixels in the whole photo; per-pixel statistics keep tiled

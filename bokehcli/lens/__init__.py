@@ -1,4 +1,5 @@
-"""Lens metadata of photos: focal length, f-number, sensor size and focus distance (SPEC §2).
+"""Lens metadata of photos: focal length, f-number, sensor size and focus distance
+(docs/lens-metadata.md).
 
 ``read_lens(path)`` reads standard EXIF, maker notes (Canon, Nikon incl. decryption,
 Olympus, Sony, Apple, Casio, Minolta, Leica, Sanyo) and XMP with a bounded TIFF reader and
@@ -7,6 +8,6 @@ reports every value with its source. It never raises for malformed content, only
 """
 
 from .resolve import SENSOR_DEFAULT_WARNING, read_lens
-from .types import LensInfo
+from .types import LensMetadata
 
-__all__ = ["LensInfo", "SENSOR_DEFAULT_WARNING", "read_lens"]
+__all__ = ["LensMetadata", "SENSOR_DEFAULT_WARNING", "read_lens"]

@@ -1,4 +1,5 @@
-"""Combine EXIF, maker notes and XMP into a LensInfo (SPEC §2), with sanity bounds.
+"""Combine EXIF, maker notes and XMP into a LensMetadata, with sanity bounds
+(docs/lens-metadata.md).
 
 Focus sources, first plausible one wins: EXIF SubjectDistance, the maker note, XMP
 (aux:ApproximateFocusDistance, exif:SubjectDistance, GFocus:FocalDistance). A distance is
@@ -11,7 +12,7 @@ records of the maker note, EXIF and XMP and ``focus_points`` picks and places on
 
 Crop factor: FocalLengthIn35mmFilm / FocalLength, else the focal-plane resolution (Canon's
 rationals encode the sensor size directly), else a maker-note sensor diagonal, else full
-frame with a warning. ``crop = 43.27 / sensor_diagonal_mm``.
+frame with a warning. ``crop = 43.27 / sensor_diag_mm``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from __future__ import annotations
 import math
 import os
 
-from ..optics import FULL_FRAME_DIAGONAL_MM
+from ..imageio.tags import SUBJECT_DISTANCE_INFINITY
+from ..optics import F_NUMBER_RANGE, FULL_FRAME_DIAGONAL_MM
 from .container import Blocks, read_blocks
 from .exif import Exif, read_exif
 from .focus_points import place_faces, place_focus
-from .makernotes import Note, Reading, read_maker_af, read_maker_note
+from .makernotes import Note, Reading, read_maker_af, read_maker_lens, read_maker_note
 from .subject_area import subject_records
-from .types import LensInfo
+from .types import LensMetadata
 from .xmp import read_xmp_focus
 from .xmp_regions import read_xmp_regions
 
@@ -34,20 +36,18 @@ FOCAL_MM_RANGE = (0.5, 10_000.0)    # phone ultra-wides .. the longest telephoto
 CROP_RANGE = (0.2, 30.0)            # 4x5" large format .. tiny thermal/phone sensors
 SENSOR_DIAGONAL_MM_RANGE = (FULL_FRAME_DIAGONAL_MM / CROP_RANGE[1], FULL_FRAME_DIAGONAL_MM / CROP_RANGE[0])
 FOCUS_M_RANGE = (FOCAL_MM_RANGE[0] / 1000.0, MAX_FOCUS_M)  # no lens focuses nearer than its focal length
-F_NUMBER_RANGE = (0.5, 1024.0)
 SENSOR_DEFAULT_WARNING = "sensor size unknown: assuming full frame (crop factor 1.0)"
-_INFINITY_RATIONAL = 0xFFFFFFFF
 _PLANE_UNIT_MM = {1: 25.4, 2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}   # 1 = "none": EXIF says inches
 _INCH_MM = 25.4
 
 
-def read_lens(path: str | os.PathLike) -> LensInfo:
+def read_lens(path: str | os.PathLike) -> LensMetadata:
     """Lens metadata of one photo. Raises InputError only when the file cannot be read."""
     return resolve(str(path), read_blocks(path))
 
 
-def resolve(path: str, blocks: Blocks) -> LensInfo:
-    info = LensInfo(path=path, width=blocks.width, height=blocks.height, warnings=list(blocks.warnings))
+def resolve(path: str, blocks: Blocks) -> LensMetadata:
+    info = LensMetadata(path=path, width=blocks.width, height=blocks.height, warnings=list(blocks.warnings))
     # the focus reader looks through standard and extended XMP alike (a property may sit in either)
     xmp = blocks.xmp + [chunk.data for chunk in blocks.extended_xmp]
     exif = read_exif(blocks.tiff) if blocks.tiff else None
@@ -62,13 +62,14 @@ def resolve(path: str, blocks: Blocks) -> LensInfo:
                     exif.make or "", exif.model or "")
         reading = read_maker_note(note)
     _fill_camera(info, exif, reading)
+    _fill_lens_name(info, exif, note)
     _fill_sensor(info, exif, reading)
     _fill_focus(info, exif, reading, xmp)
     _fill_focus_points(info, exif, note, xmp)
     return info
 
 
-def _fill_camera(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
+def _fill_camera(info: LensMetadata, exif: Exif, reading: Reading | None) -> None:
     info.make, info.model = _printable(exif.make), _printable(exif.model)
     info.orientation = exif.orientation if exif.orientation in range(1, 9) else None
     if info.width is None and exif.pixel_x and exif.pixel_y:
@@ -91,7 +92,27 @@ def _fill_camera(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
             info.warnings.append(f"ignored implausible f-number {f_number:g} ({source})")
 
 
-def _fill_sensor(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
+def _fill_lens_name(info: LensMetadata, exif: Exif, note: Note | None) -> None:
+    """Lens model, make and specification: standard EXIF first, the maker note for what it lacks."""
+    for key, value in (("lens_make", exif.lens_make), ("lens_model", exif.lens_model)):
+        if _printable(value):
+            setattr(info, key, _printable(value))
+            info.sources[key] = f"EXIF:{key.title().replace('_', '')}"
+    if exif.lens_spec is not None:
+        info.lens_spec, info.sources["lens_spec"] = exif.lens_spec, "EXIF:LensSpecification"
+    if note is None or (info.lens_model and info.lens_spec):
+        return
+    named = read_maker_lens(note)
+    if named is None:
+        return
+    info.warnings.extend(named.warnings)
+    if info.lens_model is None and named.model:
+        info.lens_model, info.sources["lens_model"] = named.model, named.model_source
+    if info.lens_spec is None and named.spec is not None:
+        info.lens_spec, info.sources["lens_spec"] = named.spec, named.spec_source
+
+
+def _fill_sensor(info: LensMetadata, exif: Exif, reading: Reading | None) -> None:
     for crop, source in _crop_candidates(info, exif, reading):
         if CROP_RANGE[0] <= crop <= CROP_RANGE[1]:
             info.crop_factor, info.sources["crop_factor"] = crop, source
@@ -100,8 +121,8 @@ def _fill_sensor(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
     else:
         info.crop_factor, info.sources["crop_factor"] = 1.0, "default"
         info.warnings.append(SENSOR_DEFAULT_WARNING)
-    info.sensor_diagonal_mm = FULL_FRAME_DIAGONAL_MM / info.crop_factor
-    info.sources["sensor_diagonal_mm"] = info.sources["crop_factor"]
+    info.sensor_diag_mm = FULL_FRAME_DIAGONAL_MM / info.crop_factor
+    info.sources["sensor_diag_mm"] = info.sources["crop_factor"]
     from_35mm = info.sources["crop_factor"] == "EXIF:FocalLengthIn35mmFilm"
     if exif.focal_35mm is not None and (from_35mm or info.focal_mm is None):
         info.focal_35mm, info.sources["focal_35mm"] = exif.focal_35mm, "EXIF:FocalLengthIn35mmFilm"
@@ -110,7 +131,7 @@ def _fill_sensor(info: LensInfo, exif: Exif, reading: Reading | None) -> None:
         info.sources["focal_35mm"] = f"FocalLength x crop factor ({info.sources['crop_factor']})"
 
 
-def _crop_candidates(info: LensInfo, exif: Exif, reading: Reading | None):
+def _crop_candidates(info: LensMetadata, exif: Exif, reading: Reading | None):
     """(crop factor, source) in order of trust; a generator, so later ones cost nothing."""
     if exif.focal_35mm is not None and info.focal_mm is not None:
         yield exif.focal_35mm / info.focal_mm, "EXIF:FocalLengthIn35mmFilm"
@@ -120,8 +141,8 @@ def _crop_candidates(info: LensInfo, exif: Exif, reading: Reading | None):
     diagonal_mm = _plane_diagonal_mm(exif, info.width, info.height)
     if diagonal_mm is not None:
         yield FULL_FRAME_DIAGONAL_MM / diagonal_mm, "EXIF:FocalPlaneResolution"
-    if reading is not None and reading.sensor_diagonal_mm:
-        yield FULL_FRAME_DIAGONAL_MM / reading.sensor_diagonal_mm, reading.diagonal_source or "maker note"
+    if reading is not None and reading.sensor_diag_mm:
+        yield FULL_FRAME_DIAGONAL_MM / reading.sensor_diag_mm, reading.diagonal_source or "maker note"
 
 
 def _canon_plane_diagonal_mm(exif: Exif) -> float | None:
@@ -157,7 +178,7 @@ def _ratio(pair: tuple[int, int]) -> float | None:
     return num / den if num > 0 and den > 0 else None
 
 
-def _fill_focus(info: LensInfo, exif: Exif | None, reading: Reading | None, xmp: list[bytes]) -> None:
+def _fill_focus(info: LensMetadata, exif: Exif | None, reading: Reading | None, xmp: list[bytes]) -> None:
     # Without a focal length, the shortest lens bounds the focus from below (a subnormal 1e-320 m
     # would otherwise pass, and its harmonic mean overflow to a focus of 0 m).
     focal_m = info.focal_mm / 1000.0 if info.focal_mm else FOCUS_M_RANGE[0]
@@ -180,7 +201,7 @@ def _fill_focus(info: LensInfo, exif: Exif | None, reading: Reading | None, xmp:
         info.warnings.extend(reading.warnings)
 
 
-def _fill_focus_points(info: LensInfo, exif: Exif | None, note: Note | None, xmp: list[bytes]) -> None:
+def _fill_focus_points(info: LensMetadata, exif: Exif | None, note: Note | None, xmp: list[bytes]) -> None:
     """AF points and faces from the maker note, EXIF SubjectArea/Location and XMP, in upright
     pixels of the image (SubjectArea and pixel-unit maker records count in the EXIF image)."""
     focus, faces = [], []
@@ -206,7 +227,7 @@ def _fill_focus_points(info: LensInfo, exif: Exif | None, note: Note | None, xmp
 def _subject_distance(raw: tuple[int, int]) -> tuple[float, ...]:
     """EXIF SubjectDistance in metres: 0 means unknown, 0xFFFFFFFF infinity."""
     num, den = raw
-    if num == _INFINITY_RATIONAL:
+    if num == SUBJECT_DISTANCE_INFINITY:
         return (math.inf,)
     return (num / den,) if num > 0 and den > 0 else ()
 
@@ -229,7 +250,7 @@ def _plausible(distances: tuple[float, ...], focal_m: float, source: str,
     return tuple(values)
 
 
-def _set_focus(info: LensInfo, distances: tuple[float, ...], source: str) -> None:
+def _set_focus(info: LensMetadata, distances: tuple[float, ...], source: str) -> None:
     info.sources["focus_m"] = source
     if len(distances) == 2:
         info.focus_near_m, info.focus_far_m = distances

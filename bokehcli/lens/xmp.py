@@ -15,9 +15,9 @@ import math
 import re
 
 MAX_XMP_BYTES = 1 << 20
-# (source name, namespace URI, usual prefix, property) in SPEC §2 order. aux: and exif: values
-# are rationals or decimals in metres; GFocus:FocalDistance (Google depth photos) is a decimal
-# in metres.
+# (source name, namespace URI, usual prefix, property) in precedence order
+# (docs/lens-metadata.md#focus-distance-sources). aux: and exif: values are rationals or decimals
+# in metres; GFocus:FocalDistance (Google depth photos) is a decimal in metres.
 _PROPERTIES = (
     ("XMP:aux:ApproximateFocusDistance", "http://ns.adobe.com/exif/1.0/aux/", "aux", "ApproximateFocusDistance"),
     ("XMP:exif:SubjectDistance", "http://ns.adobe.com/exif/1.0/", "exif", "SubjectDistance"),

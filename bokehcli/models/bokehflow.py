@@ -4,12 +4,12 @@
     depth stream: tokens -> [2 BiGDR] -> coarse inverse depth -> |CoC| ---+  (per stage, coarse
     bokeh stream: W tokens -> [2 BiGDR + ACFM(lens) + DAHG(|CoC|)] <------+   to fine)
                   cross-fusion of the streams after every stage
-    depth head (tokens + skip) -> bounded inverse depth (B, 1, H, W) in 1/m        (audit #7)
+    depth head (tokens + skip) -> bounded inverse depth (B, 1, H, W) in 1/m
     with cue maps (config.cue_channels > 0): they join the photo at the stem, and the depth head
     (and each coarse stage) predicts a logit *added* to that of the cues' own inverse depth
     ``b / S1`` (relative inverse depth b, focus distance S1): the network learns a correction
     of the cue depth, and a correction of 0 is the cue depth itself
-    PG-CoC: coc_px = thin-lens CoC (bokehcli.optics, linear in 1/D) / pixel pitch  (SPEC §1)
+    PG-CoC: coc_px = thin-lens CoC (bokehcli.optics, linear in 1/D) / pixel pitch  (docs/optics.md)
     render: render_bokeh(srgb_to_linear(srgb), coc_px) + gate(coc_px) * refine  (render.with_depth)
     refine head (bokeh tokens + skip) -> linear RGB residual, 0 wherever |coc_px| <= 1 px
 
@@ -18,7 +18,7 @@ photo scaled to width W_s, ``sensor_diag_mm / hypot(W_s, H_s)`` of the whole (sc
 of the crop, so CoC in pixels means the same thing in training crops and full photos.
 
 TSP: every block takes an optional carried state (4, B, H, Dk, Dv) and returns its final one;
-``states`` maps block names ("depth.i", "bokeh.i") to them (see models.tiling).
+``states`` maps block names ("depth.i", "bokeh.i") to them (see models.inference).
 """
 
 from __future__ import annotations

@@ -29,12 +29,12 @@ class BokehFlowConfig:
     """Shape of a BokehFlow network.
 
     dim, heads, head_dim: token channels and the gated-delta heads (q, k, v each heads*head_dim;
-        seed audit #8: base is 6 x 32 = 192 = dim, the q/k/v projection is 192 -> 3 x 192).
+        base is 6 x 32 = 192 = dim, the q/k/v projection is 192 -> 3 x 192).
     blocks: BiGDR blocks per stream (depth and bokeh streams have the same count).
     fusion_every: cross-fusion of the two streams after every this many blocks (one stage).
     skip_dim: stem channels at stride 4 (decoder skip); decoder_dim: hidden width of the heads.
     lens_dim: ACFM lens-embedding width.
-    min_depth_m, max_depth_m: bounds of the depth head (seed audit #7).
+    min_depth_m, max_depth_m: bounds of the depth head (a bounded depth bounds the CoC).
     chunk_size: chunk length of the chunked gated delta rule (16-32 is fastest on CPU).
     cue_channels: 0 for a model that sees the photo alone; else the number of cue maps it takes
         beside it (:data:`bokehcli.cues.maps.CUE_CHANNELS`), its depth a learned correction of

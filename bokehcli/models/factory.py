@@ -1,7 +1,8 @@
 """Create, save and load BokehFlow models. Weights are safetensors only (never a pickle).
 
 File format: ``models/<name>.safetensors`` holding the ``state_dict`` tensors, with metadata
-``{"format": "bokehflow", "config": <BokehFlowConfig JSON>}`` (SPEC §3). Loading rebuilds the
+``{"format": "bokehflow", "config": <BokehFlowConfig JSON>, "operating_point": <OperatingPoint JSON>}``
+(docs/formats.md#weights). Loading rebuilds the
 network from the stored config and refuses, with a one-line :class:`InputError`, a file that is
 not safetensors, has no, an unknown or an out-of-bounds config, whose tensor names/shapes do not
 match it, or whose weights are not finite.
@@ -21,6 +22,7 @@ from ..errors import InputError
 from ..files import atomic_path
 from .bokehflow import BokehFlow
 from .config import CUE_MAP_COUNT, VARIANTS, BokehFlowConfig
+from .operating_point import OperatingPoint, operating_point_of
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -42,9 +44,11 @@ def list_models(models_dir: str | os.PathLike | None = None) -> list[str]:
 
 
 def save_model(model: BokehFlow, path: str | os.PathLike, **metadata: str) -> None:
-    """Write ``model`` to ``path`` atomically; extra string ``metadata`` is stored alongside."""
+    """Write ``model`` to ``path`` atomically, with its config and operating point
+    (:mod:`bokehcli.models.operating_point`); extra string ``metadata`` is stored alongside."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    meta = {**{k: str(v) for k, v in metadata.items()}, "format": FORMAT, "config": model.config.to_json()}
+    meta = {**{k: str(v) for k, v in metadata.items()}, "format": FORMAT, "config": model.config.to_json(),
+            "operating_point": operating_point_of(model).to_json()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
@@ -81,6 +85,11 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         config = BokehFlowConfig.from_json(meta["config"])
     except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise InputError(f"{path}: invalid model config in metadata: {exc}") from None
+    try:  # weights saved before operating points existed ran with the defaults
+        operating_point = (OperatingPoint.from_json(meta["operating_point"]) if "operating_point" in meta
+                           else OperatingPoint())
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InputError(f"{path}: invalid operating point in metadata: {exc}") from None
     # Shapes first, on the meta device: an untrusted config must not allocate before it is checked.
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in BokehFlow(config).state_dict().items()}
@@ -106,6 +115,7 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
             raise InputError(f"{path}: tensor {key} holds NaN or infinite values")
     model = BokehFlow(config)
     model.load_state_dict(state)
+    model.operating_point = operating_point
     return model.to(device).eval()
 
 

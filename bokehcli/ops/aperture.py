@@ -3,7 +3,7 @@
 Coordinates are image coordinates (x right, y down). An aperture with ``blades = n >= 3`` is a
 regular n-gon of circumradius 1; ``blades = 0`` is the disk. ``rotation_deg`` turns the polygon
 counter-clockwise on screen; at 0 one vertex points up. It sets the bokeh shape *behind* the focus
-plane; in front of it the shape is turned by 180 degrees (SPEC §1).
+plane; in front of it the shape is turned by 180 degrees (docs/optics.md#aperture-shape).
 
 A point at signed CoC ``c`` seen from aperture point ``p`` moves by ``-p * c / 2``. For ``c > 0``
 the spread is therefore the aperture point set mirrored through the origin, so

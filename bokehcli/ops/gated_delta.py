@@ -37,7 +37,7 @@ differences ``gamma_t - gamma_i <= 0``, masked before the exp, never by dividing
 itself (a Neumann/doubling product would form powers of ``A`` whose entries grow combinatorially
 when neighbouring keys are alike, as in flat image regions).
 
-Speed on CPU (see PERF-NOTES): chunks of 16-32 tokens; tensors stored chunk-major
+Speed on CPU (docs/design.md#chunked-gated-delta-rule): chunks of 16-32 tokens; tensors stored chunk-major
 ``(n_chunks * B * H, C, d)`` so every batched matmul writes contiguous output; the sequence is
 processed in segments of about ``SEGMENT_ROWS / (B * H)`` tokens with the state carried, which
 keeps each op's operands in cache. None of this changes the result.
@@ -50,7 +50,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-MAX_CHUNK = 32  # fastest chunk length measured on the 2-core CPU (PERF-NOTES); an upper bound
+MAX_CHUNK = 32  # 16-32 was fastest on a 2-core CPU, 64 barely beat the loop; an upper bound
 NEUMANN_BLOCK = 8  # diagonal blocks inverted by the Neumann product (powers stay small)
 SEGMENT_ROWS = 4096  # tokens x B x H per segment: keeps each op's operands in cache
 

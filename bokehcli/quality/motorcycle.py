@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 from ..data.synth import write_jpeg
-from ..depthio import depth_output_paths, fill_unknown_depth
+from ..depthio import fill_unknown_depth
 from ..imageio import load_photo
+from ..naming import depth_output_paths
 from ..lens import read_lens
 from ..ops.color import srgb_to_linear
 from .protocol import focal_35mm, render, render_variant
@@ -106,7 +107,7 @@ def depth_quality(depth_m: np.ndarray, true_m: np.ndarray) -> dict:
     (scale, shift), *_ = np.linalg.lstsq(design, 1.0 / truth, rcond=None)
     aligned_inv = scale * inv_pred + shift
     with np.errstate(divide="ignore"):
-        aligned = np.where(aligned_inv > 0, 1.0 / aligned_inv, np.inf)
+        aligned = np.where(aligned_inv > 0, 1.0 / aligned_inv, math.inf)
     aligned = np.clip(aligned, truth.min(), truth.max())
     ratio = np.maximum(aligned / truth, truth / aligned)
     return {"delta1": float(np.mean(ratio < DELTA1_THRESHOLD)), "abs_rel": float(np.mean(np.abs(aligned - truth) / truth)),

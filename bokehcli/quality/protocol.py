@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..lens import LensInfo
-from ..pipeline import DEFAULT_FOCAL_MM, PROVISIONAL_FOCUS_M, RenderResult, RenderSettings, render_file
+from ..lens import LensMetadata
+from ..lens.policy import DEFAULT_FOCAL_MM
+from ..pipeline import PROVISIONAL_FOCUS_M, RenderResult, RenderSettings, render_file
 
 F_NUMBER_TEXT = "1.8"
 VARIANTS = ("default", "model", "focus-at", "trivial")
@@ -46,14 +47,14 @@ class Focal35:
     source: str
 
 
-def focal_35mm(info: LensInfo) -> Focal35:
+def focal_35mm(info: LensMetadata) -> Focal35:
     if info.focal_35mm:
         return Focal35(info.focal_35mm, info.sources.get("focal_35mm", "EXIF"))
     why = "no focal length" if not info.focal_mm else f"{info.focal_mm:g} mm, sensor size unknown"
     return Focal35(DEFAULT_FOCAL_MM, f"unknown ({why}): {DEFAULT_FOCAL_MM:g} mm assumed")
 
 
-def trivial_focus_m(info: LensInfo) -> float:
+def trivial_focus_m(info: LensMetadata) -> float:
     """The camera's focus distance when finite and known, else the pipeline's provisional one."""
     if info.focus_m is not None and math.isfinite(info.focus_m) and not info.focus_infinite:
         return info.focus_m
@@ -94,7 +95,7 @@ def render(photo: Path, out_dir: Path, focal: Focal35, *, depth_m: np.ndarray | 
     return render_file(photo, settings)
 
 
-def render_variant(variant: str, photo: Path, out_dir: Path, info: LensInfo, size_wh: tuple[int, int],
+def render_variant(variant: str, photo: Path, out_dir: Path, info: LensMetadata, size_wh: tuple[int, int],
                    subject_xy: tuple[int, int] | None = None, save_depth: bool = False,
                    model: str | None = None) -> RenderResult:
     """``render`` as the variant asks; ``subject_xy`` is needed by ``focus-at``; ``model`` names the

@@ -1,4 +1,5 @@
-"""Exact thin-lens reference renderer: the accumulation buffer over the aperture (SPEC §1).
+"""Exact thin-lens reference renderer: the accumulation buffer over the aperture
+(docs/optics.md).
 
 A scene is a list of :class:`Plane` s on one *canvas* of ``(Hc, Wc)`` pixels: linear RGB
 ``(3, Hc, Wc)``, straight (not premultiplied) coverage ``alpha`` ``(Hc, Wc)`` in [0, 1], and a

@@ -2,16 +2,16 @@
 and never raise.
 
 A maker module's ``read`` gives the focus distance and sensor size, its ``read_af`` where the
-camera focused. Fujifilm, Panasonic and Pentax notes record no focus distance, only the AF
+camera focused, its ``read_lens`` the lens it names. Fujifilm, Panasonic and Pentax notes record no focus distance, only the AF
 position; Samsung, Kodak, Ricoh and Sigma notes record neither, so they have no decoder.
 """
 
 from __future__ import annotations
 
 from . import apple, canon, casio, fujifilm, leica, minolta, nikon, olympus, panasonic, pentax, sanyo, sony
-from .base import AfReading, Note, Reading
+from .base import AfReading, LensName, Note, Reading
 
-__all__ = ["AfReading", "Note", "Reading", "read_maker_af", "read_maker_note"]
+__all__ = ["AfReading", "LensName", "Note", "Reading", "read_maker_af", "read_maker_lens", "read_maker_note"]
 
 
 def _decoder(note: Note):
@@ -56,6 +56,13 @@ def read_maker_af(note: Note) -> AfReading | None:
     """Where the note says the camera focused, or None when its maker records no AF position;
     guarded like ``read_maker_note``."""
     return _guarded(note, "read_af", AfReading)
+
+
+def read_maker_lens(note: Note) -> LensName | None:
+    """The lens the note names (Canon, Olympus, Panasonic: a model name; Nikon: focal and
+    f-number range), or None; guarded like ``read_maker_note``. Makers that store only a lens
+    number (Pentax, Sony, Sigma) need the maker's own table of lenses, which bokeh does not hold."""
+    return _guarded(note, "read_lens", LensName)
 
 
 def _guarded(note: Note, function: str, result_type):

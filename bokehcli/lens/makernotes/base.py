@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from ..focus_points import AfRecord
 from ..tiff import Entry, byte_order, plausible_ifd, read_ifd
 
-INF = math.inf
-
 
 @dataclass(frozen=True)
 class Note:
@@ -61,10 +59,23 @@ class Reading:
 
     source: str | None = None
     distances_m: tuple[float, ...] = ()
-    sensor_diagonal_mm: float | None = None
+    sensor_diag_mm: float | None = None
     diagonal_source: str | None = None
     f_number: float | None = None
     f_number_source: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LensName:
+    """The lens a maker note names: ``model`` as the camera wrote it, or ``spec`` (shortest and
+    longest focal length in mm, smallest f-number at each) where it records only that, with the
+    tag each came from."""
+
+    model: str | None = None
+    model_source: str | None = None
+    spec: tuple[float, float, float, float] | None = None
+    spec_source: str | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -85,6 +96,12 @@ class AfReading:
         """The camera was focused by hand: its AF record says nothing about where."""
         self.warnings.append(f"manual focus ({mode_source}): the AF record says nothing about "
                              "where the camera focused")
+
+
+def lens_text(entry: Entry | None) -> str | None:
+    """A maker note's lens name: printable text, None when empty or a placeholder."""
+    text = "".join(ch for ch in entry.text() if ch.isprintable()).strip() if entry is not None else ""
+    return text if text and text.strip("-_ 0") else None
 
 
 def shorts(entry: Entry | None) -> list[int]:

@@ -8,7 +8,7 @@ Both arrays hold u16 with element 0 = byte size. ShotInfo 19/20 and FileInfo 20/
 upper/lower focus distance. EOS bodies record centimetres with 65535 = infinity. PowerShot
 compacts write only the upper value (lower 0), on the same centimetre scale ExifTool uses;
 where such a file also has EXIF SubjectDistance the two differ by exactly 10x, so the
-resolver's preference for EXIF SubjectDistance (SPEC §2 order) decides (the maker note's
+resolver's preference for EXIF SubjectDistance (docs/lens-metadata.md#focus-distance-sources) decides (the maker note's
 warnings are reported only when its distance is the one used).
 
 Where the camera focused (``read_af``): AFInfo (0x0012, older models) and AFInfo2 (0x0026) /
@@ -28,20 +28,23 @@ Older models record only names: ShotInfo element 14 (0x3000 + bits Right 1, Cent
 
 from __future__ import annotations
 
+import math
 import struct
 
 from ..af_named import bits, named_record
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading, shorts, signed16
+from .base import AfReading, LensName, Note, Reading, lens_text, shorts, signed16
 
 _SHOT_INFO, _FILE_INFO = 0x0004, 0x0093
 _INFINITY_RAW = 0xFFFF
 _CAMERA_SETTINGS, _AF_INFO, _AF_INFO2, _AF_INFO3 = 0x0001, 0x0012, 0x0026, 0x003C
 _FOCUS_MODE_AT, _SELECTED_POINT_AT, _SHOT_POINTS_AT = 7, 19, 14
+_FOCAL_RANGE_AT, _FOCAL_UNITS_AT = (23, 24), 25       # CameraSettings: longest, shortest focal; units per mm
 _MANUAL_FOCUS_MODES = (3, 6)
 _SHOT_MANUAL = 0x3000
 _SHOT_POINT_BITS = ("Right", "Center", "Left")          # bits 0..2 of ShotInfo element 14
 _SELECTED_POINT = {0x3002: "Right", 0x3003: "Center", 0x3004: "Left"}
+_LENS_MODEL = 0x0095      # ASCII, e.g. "EF-S18-55mm f/3.5-5.6 IS"
 _MAX_AF_POINTS = 4096        # the densest Canon AF systems record about a thousand areas
 
 
@@ -65,6 +68,19 @@ def read(note: Note) -> Reading | None:
                        warnings=["Canon compact focus distance has an uncertain scale "
                                  "(read as cm; some models record mm)"])
     return None
+
+
+def read_lens(note: Note) -> LensName | None:
+    """LensModel (EOS bodies), and the zoom range from CameraSettings: elements 23 and 24 are the
+    longest and shortest focal length in FocalUnits (element 25) per mm; f-numbers unknown."""
+    tags = note.ifd(0, base=_base_correction(note))
+    named = LensName(lens_text(tags.get(_LENS_MODEL)), "Canon:LensModel")
+    settings = shorts(tags.get(_CAMERA_SETTINGS))
+    if len(settings) > _FOCAL_UNITS_AT and settings[_FOCAL_UNITS_AT] > 0:
+        longest, shortest = (settings[at] / settings[_FOCAL_UNITS_AT] for at in _FOCAL_RANGE_AT)
+        if 0 < shortest <= longest:
+            named.spec, named.spec_source = (shortest, longest, 0.0, 0.0), "Canon:CameraSettings"
+    return named if named.model or named.spec else None
 
 
 def read_af(note: Note) -> AfReading:
@@ -145,7 +161,7 @@ def _bit_list(words: list[int]) -> list[int]:
 
 
 def _metres(raw: int) -> float:
-    return INF if raw == _INFINITY_RAW else raw / 100.0
+    return math.inf if raw == _INFINITY_RAW else raw / 100.0
 
 
 def _base_correction(note: Note) -> int:

@@ -11,8 +11,10 @@ recorded). FocusMode (0x3003) 0 is manual focus.
 
 from __future__ import annotations
 
+import math
+
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading, first_int, shorts
+from .base import AfReading, Note, Reading, first_int, shorts
 
 _TYPE1_DISTANCE, _TYPE2_DISTANCE = 0x0006, 0x2022
 _TYPE2_INFINITY = 0x20000000
@@ -28,7 +30,7 @@ def read(note: Note) -> Reading | None:
     if not raw:
         return None
     if infinity is not None and raw >= infinity:
-        return Reading("Casio:ObjectDistance", (INF,))
+        return Reading("Casio:ObjectDistance", (math.inf,))
     return Reading("Casio:ObjectDistance", (raw / 1000.0,))
 
 

@@ -6,7 +6,9 @@ first element is the focus distance in millimetres (0 = not recorded, 65535 = in
 
 from __future__ import annotations
 
-from .base import INF, Note, Reading
+import math
+
+from .base import Note, Reading
 
 _FOCUS_TAG = 0x040A
 _INFINITY_MM = 0xFFFF
@@ -20,4 +22,4 @@ def read(note: Note) -> Reading | None:
     if not values or values[0] == 0:
         return None
     raw = int(values[0])
-    return Reading("Leica:FocusDistance", (INF if raw == _INFINITY_MM else raw / 1000.0,))
+    return Reading("Leica:FocusDistance", (math.inf if raw == _INFINITY_MM else raw / 1000.0,))

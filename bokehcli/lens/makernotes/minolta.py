@@ -9,9 +9,10 @@ EXIF FNumber record more finely than their EXIF ApertureValue.
 
 from __future__ import annotations
 
+import math
 import struct
 
-from .base import INF, Note, Reading
+from .base import Note, Reading
 
 _SETTINGS_TAGS = (0x0003, 0x0001)
 _FOCUS_INDEX, _F_NUMBER_INDEX = 19, 10
@@ -25,7 +26,7 @@ def read(note: Note) -> Reading | None:
             continue
         (raw,) = struct.unpack_from(">I", entry.data, 4 * _FOCUS_INDEX)
         (raw_f,) = struct.unpack_from(">I", entry.data, 4 * _F_NUMBER_INDEX)
-        reading = Reading("Minolta:CameraSettings", (INF if raw == 0 else raw / 1000.0,))
+        reading = Reading("Minolta:CameraSettings", (math.inf if raw == 0 else raw / 1000.0,))
         if 0 < raw_f < 256:
             reading.f_number = 2.0 ** ((raw_f / 8.0 - 1.0) / 2.0)
             reading.f_number_source = "Minolta:CameraSettings"

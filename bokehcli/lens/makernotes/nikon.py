@@ -13,12 +13,14 @@ log scale: ``distance_m = 0.01 * 10 ** (raw / 40)``; 0 means not recorded.
 from __future__ import annotations
 
 from . import nikon_af
-from .base import AfReading, Note, Reading
+from ..exif import lens_spec
+from .base import AfReading, LensName, Note, Reading
 from .nikon_cipher import decrypt
 
 _SERIAL, _SHUTTER_COUNT, _LENS_DATA = 0x001D, 0x00A7, 0x0098
 _DISTANCE_BYTE = {b"0101": 0x09, b"0201": 0x09, b"0202": 0x09, b"0203": 0x09, b"0204": 0x0A}
 _ENCRYPTED_FROM = 4     # the version string stays clear
+_LENS = 0x0084          # 4 rationals, as EXIF LensSpecification: focal range (mm), smallest f-number at each
 
 
 def read(note: Note) -> Reading | None:
@@ -42,6 +44,11 @@ def read(note: Note) -> Reading | None:
     if raw == 0:
         return None
     return Reading("Nikon:LensData", (0.01 * 10 ** (raw / 40),))
+
+
+def read_lens(note: Note) -> LensName | None:
+    spec = lens_spec(_main_ifd(note).get(_LENS))
+    return LensName(spec=spec, spec_source="Nikon:Lens") if spec else None
 
 
 def read_af(note: Note) -> AfReading:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 
 from ..focus_points import AfArea, AfRecord
-from .base import INF, AfReading, Note, Reading, first_int
+from .base import AfReading, LensName, Note, Reading, first_int, lens_text
 
 _EQUIPMENT, _FOCUS_INFO = 0x2010, 0x2050
 _CAMERA_SETTINGS, _FOCUS_MODE, _FOCUS_PROCESS, _AF_AREAS, _AF_POINT_SELECTED = 0x2020, 0x0301, 0x0302, 0x0304, 0x0305
 _MANUAL_FOCUS, _AF_NOT_USED = 10, 0
 _AF_GRID = 255.0
 _FOCUS_DISTANCE, _PLANE_DIAGONAL, _OLD_PLANE_DIAGONAL = 0x0305, 0x0103, 0x0205
+_LENS_MODEL = 0x0203     # Equipment: ASCII, e.g. "OLYMPUS M.17mm F1.8"
 _INFINITY_MM = 0xFFFFFFFF
 
 
@@ -43,24 +44,28 @@ def read(note: Note) -> Reading | None:
     diagonal = equipment.get(_PLANE_DIAGONAL) or tags.get(_OLD_PLANE_DIAGONAL)
     diagonal_mm = diagonal.first() if diagonal is not None else None
     if diagonal_mm is not None and 1.0 <= diagonal_mm <= 100.0:
-        reading.sensor_diagonal_mm, reading.diagonal_source = diagonal_mm, "Olympus:FocalPlaneDiagonal"
+        reading.sensor_diag_mm, reading.diagonal_source = diagonal_mm, "Olympus:FocalPlaneDiagonal"
     focus = _sub_ifd(note, tags.get(_FOCUS_INFO), order, base).get(_FOCUS_DISTANCE)
     pairs = focus.rationals() if focus is not None else []
     if pairs:
         num = pairs[0][0]
         if num == _INFINITY_MM:
-            reading.source, reading.distances_m = "Olympus:FocusInfo", (INF,)
+            reading.source, reading.distances_m = "Olympus:FocusInfo", (math.inf,)
         elif num > 0:
             reading.source, reading.distances_m = "Olympus:FocusInfo", (num / 1000.0,)
-    return reading if reading.source or reading.sensor_diagonal_mm else None
+    return reading if reading.source or reading.sensor_diag_mm else None
+
+
+def read_lens(note: Note) -> LensName | None:
+    equipment = _main_sub_ifd(note, _EQUIPMENT)
+    model = lens_text(equipment.get(_LENS_MODEL)) if equipment is not None else None
+    return LensName(model, "Olympus:LensModel") if model else None
 
 
 def read_af(note: Note) -> AfReading | None:
-    layout = _layout(note)
-    if layout is None:
+    settings = _main_sub_ifd(note, _CAMERA_SETTINGS)
+    if settings is None:
         return None
-    start, order, base = layout
-    settings = _sub_ifd(note, note.ifd(start, order, base).get(_CAMERA_SETTINGS), order, base)
     reading = AfReading()
     areas = _af_areas(settings.get(_AF_AREAS))
     selected = _af_point_selected(settings.get(_AF_POINT_SELECTED))
@@ -107,6 +112,15 @@ def _layout(note: Note) -> tuple[int, str, int] | None:
     if head.startswith(b"OLYMP\0"):
         return 8, note.order, 0
     return None
+
+
+def _main_sub_ifd(note: Note, tag: int) -> dict | None:
+    """Entries of the sub-IFD ``tag`` of the note's main IFD; None when the note's layout is unknown."""
+    layout = _layout(note)
+    if layout is None:
+        return None
+    start, order, base = layout
+    return _sub_ifd(note, note.ifd(start, order, base).get(tag), order, base)
 
 
 def _sub_ifd(note: Note, entry, order: str, base: int) -> dict:

@@ -1,4 +1,4 @@
-"""Panasonic maker note: where the camera focused.
+"""Panasonic maker note: where the camera focused, the lens's name.
 
 Header ``Panasonic\\0\\0\\0``, then an IFD at byte 12 whose offsets count from the TIFF header.
 AFPointPosition (0x004D) is two unsigned rationals, the centre of the primary AF area as
@@ -8,10 +8,15 @@ fractions of the frame; 16777216 in both means none. FocusMode (0x0007) 2 is man
 from __future__ import annotations
 
 from ..focus_points import AfArea, AfRecord
-from .base import AfReading, Note, first_int
+from .base import AfReading, LensName, Note, first_int, lens_text
 
-_FOCUS_MODE, _AF_POINT_POSITION = 0x0007, 0x004D
+_FOCUS_MODE, _AF_POINT_POSITION, _LENS_TYPE = 0x0007, 0x004D, 0x0051    # LensType: ASCII lens name
 _MANUAL_FOCUS, _NONE = 2, 16777216.0
+
+
+def read_lens(note: Note) -> LensName | None:
+    model = lens_text(note.ifd(12).get(_LENS_TYPE))
+    return LensName(model, "Panasonic:LensType") if model else None
 
 
 def read_af(note: Note) -> AfReading:

@@ -31,8 +31,8 @@ from ..optics import Lens, pixel_pitch_mm
 from ..render.with_depth import render_with_depth
 from ..timing import NO_STAGES
 from .bokehflow import BokehFlow, BokehFlowOutput, LensBatch, NetworkOutput, States, finish
+from .operating_point import operating_point_of
 
-DEFAULT_WORK_SIZE_PX = 1024
 # Tiles are for memory: below this many working pixels the whole image is one tile (fastest: no
 # overlap is computed twice); above it, tiles of AUTO_TILE_PX with carried state.
 WHOLE_IMAGE_MAX_PIXELS = 1_500_000
@@ -136,18 +136,26 @@ def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile_px: in
     return out[:, :1], out[:, 1:]
 
 
-def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px: int = DEFAULT_WORK_SIZE_PX,
-            tile_px: int | None = None, overlap_px: int | None = None, tsp: bool = True,
+def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px: int | None = None,
+            tile_px: int | None = None, overlap_px: int | None = None, tsp: bool | None = None,
             stages=NO_STAGES, cue_maps: torch.Tensor | None = None) -> Prediction:
     """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1]
     (with ``cue_maps`` (K, h, w), any size, for a model that takes them: resized to the working
     size, where the network sees them; making them at that size spares memory on large photos).
 
-    The lens's ``sensor_diag_mm`` refers to the whole photo; the network sees the pixel pitch of
-    the working size. Runs without autograd.
+    ``work_size_px``, ``tile_px``, ``overlap_px`` and ``tsp`` not given come from the model's
+    operating point (:mod:`bokehcli.models.operating_point`); a tile or overlap it leaves open is
+    chosen from the working size (:func:`auto_tile`, :func:`overlap_for`). The lens's
+    ``sensor_diag_mm`` refers to the whole photo; the network sees the pixel pitch of the working
+    size. Runs without autograd.
     """
     if srgb_full.dim() != 3 or srgb_full.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) image, got {tuple(srgb_full.shape)}")
+    point = operating_point_of(model)
+    work_size_px = point.work_size_px if work_size_px is None else work_size_px
+    tile_px = point.tile_px if tile_px is None else tile_px
+    overlap_px = point.overlap_px if overlap_px is None else overlap_px
+    tsp = point.tsp if tsp is None else tsp
     height, width = srgb_full.shape[-2:]
     h, w = working_size(height, width, work_size_px)
     if tile_px is None:
