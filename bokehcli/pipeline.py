@@ -29,6 +29,7 @@ from .cues.focus import FocusTarget, focus_from_face_m
 from .cues.image import Box, CueImage
 from .cues.maps import cue_maps
 from .cues.photo import PhotoCueSet, cues_of, find_focus_target
+from .defaults import DEFAULT_MODEL
 from .depth_sources import (DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_embedded, depth_from_file,
                             depth_from_model)
 from .depth_preview import write_depth_preview
@@ -37,7 +38,7 @@ from .device import resolve_device
 from .errors import BokehError, InputError
 from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, lens_record, load_photo, save_photo
-from .lens import SENSOR_DEFAULT_WARNING, read_lens
+from .lens import read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .lens.policy import camera_focus_m, focal_and_sensor
 from .models.factory import load_model
@@ -50,7 +51,6 @@ from .render.layered import MAX_HIGHLIGHT_GAIN
 from .render.with_depth import render_with_depth
 from .timing import NO_STAGES
 
-DEFAULT_MODEL = "bokehflow-nano"
 # How far the subject is when neither the camera, a face nor a flag says: it sets the scale of
 # relative depth (and is what the network is told).
 PROVISIONAL_FOCUS_M = 2.0
@@ -166,6 +166,7 @@ class RenderResult:
     focus_point_source: str | None = None
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    depth_outputs: list[str] = field(default_factory=list)  # the maps --save-depth wrote
 
     def to_json(self) -> dict:
         focus_infinite = self.focus_m is not None and math.isinf(self.focus_m)
@@ -177,7 +178,7 @@ class RenderResult:
             "sensor_source": self.sensor_source, "max_blur_px": self.max_blur_px,
             "depth_source": self.depth_source, "focus_point": self.focus_point,
             "focus_point_source": self.focus_point_source,
-            "seconds": round(self.seconds, 3), "warnings": self.warnings,
+            "seconds": round(self.seconds, 3), "warnings": self.warnings, "depth_outputs": self.depth_outputs,
         }
 
 
@@ -226,7 +227,10 @@ def render_file(path: str | Path, settings: RenderSettings,
     result = RenderResult(path=path, output=out, status="skipped", f_number=settings.f_number)
     if out.exists() and out.resolve() == path.resolve():
         raise BokehError(f"{path}: output would overwrite the input; choose another --out")
-    if out.exists() and not settings.overwrite:
+    # A rerun skips a photo whose output exists, but still writes the depth maps --save-depth
+    # asks for and an earlier run did not (it ran without the flag, or was stopped in between).
+    photo_done = out.exists() and not settings.overwrite
+    if photo_done and not (settings.save_depth and not all(p.exists() for p in _depth_files(path, out.parent))):
         return result
     with stages("decode"):
         photo = load_photo(path, max_pixels=settings.max_pixels)
@@ -234,13 +238,12 @@ def render_file(path: str | Path, settings: RenderSettings,
         srgb_in = photo.srgb_chw()
     depth_path = resolve_depth_path(settings.depth, path) if settings.depth is not None else None
     write_depth = settings.save_depth and _depth_outputs_to_write(path, out.parent, depth_path, settings.overwrite,
-                                                                  result.warnings)
-    height, width = photo.srgb.shape[:2]
+                                                                  [] if photo_done else result.warnings)
+    if photo_done and not write_depth:  # another run wrote the missing maps meanwhile
+        return result
     # The lens reader's warnings do not name the file; in a batch they must.
-    # A sensor size given on the command line makes the file's lack of one moot.
-    sensor_flag = settings.sensor_diag_mm is not None or settings.crop_factor is not None
     result.warnings += list(photo.warnings) + [f"{path}: {w}" for w in info.warnings
-                                               if not (sensor_flag and w == SENSOR_DEFAULT_WARNING)]
+                                               if getattr(w, "about", None) not in _set_by_flags(settings)]
     if photo.alpha is not None and float(photo.alpha.min()) < 1.0:
         result.warnings.append(f"{path}: transparency is not carried over (blurring moves colour across the "
                                f"frame); the output is opaque")
@@ -259,6 +262,11 @@ def render_file(path: str | Path, settings: RenderSettings,
         estimate = anchor(estimate, target_box_px, min(scale_m, MAX_ANCHOR_M))
         anchored_at = scale_m, scale_source
     _resolve_focus(settings, info, estimate, target_box_px, anchored_at, result)
+    if photo_done:
+        with stages("encode"):
+            _write_depth_maps(path, out.parent, estimate.depth_m, settings, result)
+        result.seconds = time.perf_counter() - start
+        return result
     lens = _lens(result, result.focus_m)
     device = resolve_device(settings.device)
     refine = None if estimate.refine_lin is None else estimate.refine_lin.to(device)
@@ -277,11 +285,7 @@ def render_file(path: str | Path, settings: RenderSettings,
         make_folder(out.parent, out)
         # The photo last: its presence is what marks this input done (skipped on a rerun).
         if write_depth:
-            depth_m = estimate.depth_m
-            save_depth(out.parent, path.stem, depth_m, keep_existing=not settings.overwrite)
-            preview = depth_preview_path(out.parent, path.stem)
-            if settings.overwrite or not preview.exists():
-                write_depth_preview(preview, depth_m, result.focus_m, tuple(result.focus_point))
+            _write_depth_maps(path, out.parent, estimate.depth_m, settings, result)
         result.warnings += save_photo(out, srgb, fmt=settings.fmt, quality=settings.quality, source=photo,
                                       f_number=settings.f_number, description=_description(result),
                                       lens=lens_record(info, camera_focus_m(info)), replace=settings.overwrite)
@@ -374,7 +378,7 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
     """Whether --save-depth has maps to write: never over the depth map being read (an input, even
     with --overwrite); existing maps are kept unless --overwrite, like the photo, and a missing
     one is still written."""
-    paths = (*depth_output_paths(folder, photo.stem), depth_preview_path(folder, photo.stem))
+    paths = _depth_files(photo, folder)
     existing = [p for p in paths if p.exists()]
     if depth_input is not None and any(p.resolve() == depth_input.resolve() for p in existing):
         raise BokehError(f"{photo}: --save-depth would overwrite the input depth map {depth_input}; "
@@ -383,6 +387,34 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
         warnings.append(f"{photo}: kept the existing {', '.join(p.name for p in existing)} (--overwrite replaces it)")
         return len(existing) < len(paths)
     return True
+
+
+def _depth_files(photo: Path, folder: Path) -> tuple[Path, ...]:
+    """What --save-depth writes for ``photo`` in ``folder``: the maps (.npy, .png) and the preview."""
+    return (*depth_output_paths(folder, photo.stem), depth_preview_path(folder, photo.stem))
+
+
+def _write_depth_maps(photo: Path, folder: Path, depth_m: np.ndarray, settings: RenderSettings,
+                      result: RenderResult) -> None:
+    """--save-depth: the metric map (.npy, .png) and its preview, each unless it exists (and
+    no --overwrite); the ones written are listed in ``result.depth_outputs``."""
+    make_folder(folder, depth_preview_path(folder, photo.stem))
+    maps = depth_output_paths(folder, photo.stem)
+    written = [p for p in maps if settings.overwrite or not p.exists()]
+    save_depth(folder, photo.stem, depth_m, keep_existing=not settings.overwrite)
+    preview = depth_preview_path(folder, photo.stem)
+    if settings.overwrite or not preview.exists():
+        write_depth_preview(preview, depth_m, result.focus_m, tuple(result.focus_point))
+        written.append(preview)
+    result.depth_outputs = [str(p) for p in written]
+
+
+def _set_by_flags(settings: RenderSettings) -> set[str]:
+    """The lens values (see :class:`bokehcli.lens.types.LensWarning`) a flag sets, which makes
+    the file's warnings about them moot: a sensor size, the focus distance, the focus point."""
+    flags = {"sensor": settings.sensor_diag_mm is not None or settings.crop_factor is not None,
+             "focus_m": settings.focus_m is not None, "focus_point": settings.focus_at is not None}
+    return {about for about, given in flags.items() if given}
 
 
 def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResult) -> None:

@@ -30,11 +30,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Interrupted(BaseException):
     """Raised in the main thread on SIGINT/SIGTERM. Click turns KeyboardInterrupt into
     "Aborted!" with exit code 1; this exception passes through it, unwinds every ``finally``
-    and ends the command line with 130 / 143."""
+    and ends the command line with 130 / 143. A command may set ``detail`` on its way up (what
+    it finished), which the command line's one line then carries."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+        self.detail: str | None = None
 
 
 def exit_code(signum: int) -> int:

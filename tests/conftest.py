@@ -41,3 +41,12 @@ def alarm():
     """Fail (rather than block the suite) when the code under test does not return."""
     with watchdog():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _subnormals_kept_between_tests():
+    """The commands flush subnormal floats to zero for their whole process (the CPU's mode,
+    which also makes 1e-320 compare equal to 0); run in-process by CliRunner, they must not leave
+    that mode to the tests after them. Off is the CPU's default."""
+    yield
+    torch.set_flush_denormal(False)

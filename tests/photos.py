@@ -10,10 +10,12 @@ from PIL import Image
 from bokehcli.imageio.lens_jpeg import lens_exif
 
 
-def make_exif(focal_mm=50.0, focus_m=None, focal_35mm=None, f_number=8.0, orientation=1) -> Image.Exif:
-    """The test camera's EXIF (:func:`bokehcli.imageio.lens_jpeg.lens_exif` with its defaults)."""
+def make_exif(focal_mm=50.0, focus_m=None, focal_35mm=None, f_number=8.0, orientation=1,
+              subject_xy=None) -> Image.Exif:
+    """The test camera's EXIF (:func:`bokehcli.imageio.lens_jpeg.lens_exif` with its defaults);
+    ``subject_xy``: SubjectArea as a point."""
     return lens_exif(focal_mm=focal_mm, f_number=f_number, focus_m=focus_m, focal_35mm=focal_35mm,
-                     make="bokeh-test", model="Test Camera", orientation=orientation)
+                     make="bokeh-test", model="Test Camera", orientation=orientation, subject_area_px=subject_xy)
 
 
 def textured_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:

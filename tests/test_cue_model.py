@@ -22,12 +22,9 @@ from bokehcli.models import bokehflow
 from bokehcli.models.bokehflow import BokehFlow, LensBatch
 from bokehcli.models.config import CUE_MAP_COUNT, VARIANTS, BokehFlowConfig
 from bokehcli.models.factory import load_model, save_model, with_cue_inputs
-from bokehcli.models.tiling import forward_tiled, predict
+from bokehcli.models.inference import forward_tiled, predict
 from bokehcli.optics import Lens, pixel_pitch_mm
 from bokehcli import train as tr
-
-PHOTO_ONLY = BokehFlowConfig(name="tiny", dim=16, heads=2, head_dim=8, blocks=2, fusion_every=1, skip_dim=8,
-                             decoder_dim=8, lens_dim=8, chunk_size=8)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -37,9 +34,10 @@ def _lens_batch(width, height, focus_m=2.0, batch=1):
     return lens, LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, width, height), batch=batch)
 
 
-def _cue_model(seed=0):
+def _cue_model(config, seed=0):
+    """The tiny network of the suite grown to take cue maps."""
     torch.manual_seed(seed)
-    return with_cue_inputs(BokehFlow(PHOTO_ONLY), "tiny-cues").eval()
+    return with_cue_inputs(BokehFlow(config), "tiny-cues").eval()
 
 
 def test_channel_tables_agree():
@@ -47,24 +45,23 @@ def test_channel_tables_agree():
     assert CUE_CHANNELS.index("relative_inv_depth") == bokehflow.RELATIVE_INV_DEPTH_CHANNEL
 
 
-def test_weights_saved_before_cue_channels_still_load():
-    stored = json.loads(PHOTO_ONLY.to_json())
+def test_weights_saved_before_cue_channels_still_load(tiny_config):
+    stored = json.loads(tiny_config.to_json())
     del stored["cue_channels"]
-    assert BokehFlowConfig.from_json(json.dumps(stored)) == PHOTO_ONLY
+    assert BokehFlowConfig.from_json(json.dumps(stored)) == tiny_config
     with pytest.raises(ValueError, match="missing"):
         BokehFlowConfig.from_json(json.dumps({k: v for k, v in stored.items() if k != "dim"}))
 
 
-def test_a_grown_model_starts_as_the_cue_depth_and_keeps_its_features():
-    torch.manual_seed(0)
-    photo_only = BokehFlow(PHOTO_ONLY).eval()
+def test_a_grown_model_starts_as_the_cue_depth_and_keeps_its_features(tiny_network, tiny_config):
+    photo_only = tiny_network
     model = with_cue_inputs(photo_only, "tiny-cues").eval()
     _, lens = _lens_batch(40, 24, focus_m=2.5)
     srgb, cues = torch.rand(1, 3, 24, 40), torch.rand(1, CUE_MAP_COUNT, 24, 40)
     with torch.no_grad():
         out = model.network(srgb, lens, cues=cues)
         # the closed form: inverse depth = relative inverse depth / focus distance
-        expected = (cues[:, 5:6] / 2.5).clamp(1 / PHOTO_ONLY.max_depth_m, 1 / PHOTO_ONLY.min_depth_m)
+        expected = (cues[:, 5:6] / 2.5).clamp(1 / tiny_config.max_depth_m, 1 / tiny_config.min_depth_m)
         torch.testing.assert_close(out.inv_depth, expected, rtol=2e-3, atol=1e-6)
         for coarse in out.aux_inv_depth:
             pooled = torch.nn.functional.avg_pool2d(expected, 8)
@@ -79,8 +76,8 @@ def test_a_grown_model_starts_as_the_cue_depth_and_keeps_its_features():
         assert not torch.allclose(model.network(srgb, lens, cues=other).inv_depth, out.inv_depth)
 
 
-def test_a_cue_model_refuses_to_run_without_its_maps():
-    model = _cue_model()
+def test_a_cue_model_refuses_to_run_without_its_maps(tiny_config):
+    model = _cue_model(tiny_config)
     _, lens = _lens_batch(16, 16)
     with pytest.raises(ValueError, match="cue maps"):
         model.network(torch.rand(1, 3, 16, 16), lens)
@@ -88,8 +85,8 @@ def test_a_cue_model_refuses_to_run_without_its_maps():
         with_cue_inputs(model, "twice")
 
 
-def test_cue_weights_round_trip(tmp_path):
-    model = _cue_model()
+def test_cue_weights_round_trip(tmp_path, tiny_config):
+    model = _cue_model(tiny_config)
     save_model(model, tmp_path / "m.safetensors")
     loaded = load_model(tmp_path / "m.safetensors")
     assert loaded.config.cue_channels == CUE_MAP_COUNT
@@ -97,8 +94,8 @@ def test_cue_weights_round_trip(tmp_path):
         assert torch.equal(loaded.state_dict()[key], value)
 
 
-def test_tiles_cut_the_cue_maps_with_the_photo():
-    model = _cue_model(1)
+def test_tiles_cut_the_cue_maps_with_the_photo(tiny_config):
+    model = _cue_model(tiny_config, 1)
     for p in model.parameters():  # a trained-looking model: the correction is not zero
         p.data += 0.01 * torch.randn_like(p)
     _, lens = _lens_batch(64, 32)
@@ -205,14 +202,14 @@ def test_train_grows_cue_inputs_from_photo_only_weights(capture_set, tmp_path):
     assert model.config.name == "nano-cues" and model.config.cue_channels == CUE_MAP_COUNT
 
 
-def test_render_with_a_cue_model_starts_from_the_cue_depth(capture_set, tmp_path):
+def test_render_with_a_cue_model_starts_from_the_cue_depth(capture_set, tmp_path, tiny_config):
     """A cue model whose correction is 0 renders the photo's own cue depth (`--depth-source cues`)."""
     from typer.testing import CliRunner
 
     from bokehcli.cli.app import app
 
     weights = tmp_path / "cues.safetensors"
-    save_model(_cue_model(), weights)
+    save_model(_cue_model(tiny_config), weights)
     photo = list_pairs(capture_set, "train")[0].source_path
     depths, sources = {}, {}
     for name, options in {"model": ["--model", str(weights)], "cues": ["--depth-source", "cues"]}.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -325,7 +326,7 @@ def test_names_with_newlines_and_undecodable_bytes(tmp_path, photo):
         assert "caf\\xe9.jpg" in result.stdout
     assert result.returncode == 1  # the missing file
     assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith(
-        ("error:", "warning:"))]
+        ("error:", "warning:")) or re.match(r"\[\d+/\d+\] ", line)]  # or a photo's progress line
     assert f"error: {tmp_path}/two\\nlines.jpg: no such file" in result.stderr.splitlines()
 
 

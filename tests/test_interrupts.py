@@ -52,6 +52,15 @@ def test_signal_mid_batch_then_rerun_completes(batch, signum, code):
     done = sorted(p.name for p in out.iterdir())
     assert all(name.endswith("_bokeh_f1.4.jpg") for name in done), done  # no temp or partial file
     assert 1 <= len(done) < N_PHOTOS
+    # the last line names what finished: the photos whose outputs are there
+    names = ", ".join(name.replace("_bokeh_f1.4", "") for name in done)
+    stopped = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert stderr.splitlines()[-1] == f"{stopped}: {len(done)} of {N_PHOTOS} rendered ({names}); rerun to finish the rest"
+    # and outside a terminal, each finished photo had its line as it finished (the last one's
+    # may be missing: the signal can come between writing the photo and reporting it)
+    counted = [line.split()[0] for line in stderr.splitlines() if line.startswith("[")]
+    assert counted == [f"[{i}/{N_PHOTOS}]" for i in range(1, len(counted) + 1)]
+    assert len(counted) in (len(done), len(done) - 1)
     rerun = start(batch, out)
     stdout, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr

@@ -31,7 +31,7 @@ def main() -> None:
             from .commands import run
         run()
     except Interrupted as stop:
-        _stopped(stop.signum)
+        _stopped(stop.signum, stop.detail)
     except Exception as exc:  # noqa: BLE001 - a failure no command turned into its line: one line, not a traceback
         _ended()
         from .common import error_exit_code, fail_line, other_failure
@@ -53,9 +53,11 @@ def _ended() -> None:
         _stopped(stop_received())
 
 
-def _stopped(signum: int) -> NoReturn:
+def _stopped(signum: int, detail: str | None = None) -> NoReturn:
+    """One line, e.g. "interrupted: 3 of 8 rendered (...); rerun to finish the rest"."""
     ignore_stop_signals()  # a second Ctrl-C must not break the one line
-    sys.stderr.write("interrupted\n" if signum == signal.SIGINT else "terminated\n")
+    stopped = "interrupted" if signum == signal.SIGINT else "terminated"
+    sys.stderr.write(f"{stopped}: {detail}\n" if detail else f"{stopped}\n")
     sys.exit(exit_code(signum))
 
 

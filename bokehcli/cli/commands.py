@@ -1,8 +1,10 @@
-"""The `bokeh` Typer application: every command registered (imports torch and the library)."""
+"""The `bokeh` Typer application: every command registered. Only Typer and rich are imported here;
+each command imports torch and the library when it runs, so `bokeh --help` answers at once."""
 
 from __future__ import annotations
 
-import torch
+import inspect
+
 import typer
 
 from .. import __version__
@@ -16,12 +18,18 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-app.command("render")(render.render)
-app.command("info")(info.info)
-app.command("synth")(synth.synth)
-app.command("train")(train.train)
-app.command("eval")(evaluate.evaluate)
-app.command("bench")(bench.bench)
+
+
+def _help(command) -> str:
+    """A command's docstring as help text: its paragraphs reflowed to the terminal's width (rich
+    markup mode would keep the source's line breaks, which an 80-column terminal breaks again)."""
+    paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
+for _name, _command in (("render", render.render), ("info", info.info), ("synth", synth.synth),
+                        ("train", train.train), ("eval", evaluate.evaluate), ("bench", bench.bench)):
+    app.command(_name, help=_help(_command))(_command)
 
 
 def _version(value: bool) -> None:
@@ -40,7 +48,4 @@ def _root(
 
 def run() -> None:
     """Run the command line (its exit is a SystemExit with the command's code)."""
-    # Decays in the recurrence underflow into subnormal floats, which cost ~10x on CPUs; values
-    # that small (< 1e-38) carry nothing, so flush them to zero for the whole process.
-    torch.set_flush_denormal(True)
     app()

@@ -22,14 +22,6 @@ EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 
 
-def progress_bar(*columns, enabled: bool = True):
-    """A transient rich progress display on stderr, off when stderr is not a terminal (rich would
-    still leave an empty line there, and logs want the one-line errors only)."""
-    from rich.progress import Progress
-
-    return Progress(*columns, console=err, transient=True, disable=not (enabled and err.is_terminal))
-
-
 def fail_line(message: str) -> None:
     """Print one error line on stderr (the message names the file and the problem)."""
     err.print(f"[bold red]error:[/] {escape(one_line(message))}", markup=True)
@@ -92,6 +84,14 @@ def exit_on_error() -> Iterator[None]:
         raise typer.Exit(error_exit_code(exc)) from None
 
 
+def failure_line(exc: Exception, path=None) -> str:
+    """The one line of a failure that ends one input of a batch (or the run): a
+    :class:`BokehError`'s own message, else :func:`other_failure`'s."""
+    from ..errors import BokehError
+
+    return str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)
+
+
 def other_failure(exc: BaseException, path=None) -> str:
     """One line for a failure no :class:`BokehError` describes, naming ``path`` when it concerns
     one file: the system's reason for an OSError (a name too long for the file system, ...),
@@ -124,8 +124,26 @@ def threads_option():
                              "passively unless OMP_WAIT_POLICY is set).")
 
 
+def tile_option(default: str):
+    """The ``--tile`` option of render, eval and bench: one meaning everywhere (the network's tile
+    side at the size it runs at); ``default`` says what None picks for that command."""
+    return typer.Option(None, "--tile", min=0, show_default=default, rich_help_panel="Depth & model",
+                        help="Network tile side in px at the size the network runs at, the recurrent state "
+                             "carried from tile to tile; 0 = the whole image in one.")
+
+
 def apply_threads(threads: int | None) -> int:
-    """Set the thread count for this command; returns the number in use."""
+    """Set the thread count for this command (and :func:`flush_denormals`); returns the number in use."""
     from ..threads import set_threads
 
+    flush_denormals()
     return set_threads(threads)
+
+
+def flush_denormals() -> None:
+    """Decays in the recurrence underflow into subnormal floats, which cost ~10x on CPUs; values
+    that small (< 1e-38) carry nothing, so flush them to zero for the whole process. Called by
+    the commands that compute, not at start-up: `bokeh --help` answers without loading torch."""
+    import torch
+
+    torch.set_flush_denormal(True)

@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
-from .common import (EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, apply_threads, exit_on_error, fail_line, out, print_json,
-                     progress_bar, threads_option, warn_line)
+from .common import EXIT_OK, apply_threads, exit_on_error, out, print_json, threads_option, tile_option, warn_line
+from .progress import CommandProgress
+from .tables import new_table, print_table, short_path
 
 
 def evaluate(
@@ -21,9 +22,7 @@ def evaluate(
     binary: bool = typer.Option(False, "--binary", help="RealBokeh_bin protocol: one pair per scene, the first "
                                 "target listed (f/22 -> f/2.0 on RealBokeh), instead of every pair."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N pairs."),
-    tile_px: Optional[int] = typer.Option(None, "--tile", min=0, show_default=False,
-                                          help="Network tile size in px (TSP across tiles; 0 = whole image; "
-                                          "default: the tile bokeh train validates with, 512)."),
+    tile_px: Optional[int] = tile_option("the tile bokeh train validates with"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     threads: Optional[int] = threads_option(),
     as_json: bool = typer.Option(False, "--json", help="Print metrics.json to stdout instead of a table."),
@@ -34,25 +33,21 @@ def evaluate(
 
     Example: [bold]bokeh eval --data data/realbokeh --model runs/nano/best.safetensors --out reports/nano[/]
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-
     from ..data.realbokeh import SPLITS
     from ..distributed import pick_device, process_group
+    from ..errors import BokehError, OutputError
     from ..evaluate import DEFAULT_TILE_PX, evaluate_split, write_report
 
-    if split not in SPLITS:
-        fail_line(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-        raise typer.Exit(EXIT_USAGE)
-
+    with exit_on_error():
+        if split not in SPLITS:
+            raise BokehError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     apply_threads(threads)
     with exit_on_error(), process_group(device) as ddp:
         torch_device = pick_device(device, ddp)
-        with progress_bar(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                          TimeRemainingColumn(), enabled=ddp.main) as progress:
-            task = progress.add_task("eval", total=None, info="")
-
+        with CommandProgress("eval", enabled=ddp.main) as progress:
             def on_pair(score) -> None:
-                progress.update(task, advance=1, info=f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB")
+                scored = f"#{score.id} f/{score.f_number:g} {score.psnr:.2f} dB"
+                progress.finished(f"eval: pair {score.index + 1} {scored}", info=scored)
 
             result = evaluate_split(data, split, model, torch_device, limit,
                                     DEFAULT_TILE_PX if tile_px is None else tile_px, ddp.rank, ddp.world, on_pair,
@@ -62,8 +57,7 @@ def evaluate(
                 out_dir.mkdir(parents=True, exist_ok=True)
                 write_report(out_dir, *result)
             except OSError as exc:
-                fail_line(f"{out_dir}: cannot write the report: {exc.strerror or exc}")
-                raise typer.Exit(EXIT_SOME_FAILED) from None
+                raise OutputError(f"{out_dir}: cannot write the report: {exc.strerror or exc}") from None
     if result is None:  # a non-zero rank under torchrun: rank 0 reports
         raise typer.Exit(EXIT_OK)
     summary = result[0]
@@ -72,26 +66,25 @@ def evaluate(
     if as_json:
         print_json(summary)
     else:
-        _print_table(summary)
+        _print_scores(summary)
     raise typer.Exit(EXIT_OK)
 
 
-def _print_table(summary: dict) -> None:
+def _print_scores(summary: dict) -> None:
     """Means per f-stop first, then the mean over all pairs (which mixes f-stops)."""
-    from rich.table import Table
+    from rich.markup import escape
 
     def fmt(value, digits: int) -> str:
         return "n/a" if value is None else f"{value:.{digits}f}"
 
-    title = f"bokeh eval: {summary['model']} on {summary['split']}, {summary['protocol']['name']}"
+    title = f"bokeh eval: {short_path(summary['model'])} on {summary['split']}, {summary['protocol']['name']}"
     if summary["seconds_per_mp"] is not None:
         title += f" ({summary['seconds_per_mp']:.3f} s/MP)"
-    table = Table(title=title)
-    for column in ("f-stop", "pairs", "PSNR (dB)", "SSIM", "LPIPS"):
-        table.add_column(column, justify="right")
+    columns = ("f-stop", "pairs", "PSNR (dB)", "SSIM", "LPIPS")
+    table = new_table(escape(title), *columns, right=columns)
     for fstop, row in summary["per_fstop"].items():
         table.add_row(f"f/{fstop}", str(row["n_pairs"]), fmt(row["psnr"], 2), fmt(row["ssim"], 4),
                       fmt(row["lpips"], 4))
     table.add_row("all pairs", str(summary["n_pairs"]), fmt(summary["psnr"], 2), fmt(summary["ssim"], 4),
                   fmt(summary["lpips"], 4), style="bold")
-    out.print(table)
+    print_table(out, table)

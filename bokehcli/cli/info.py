@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import BokehError
-from .common import batch_exit_code, fail_line, one_line, out, print_json, warn_line
+from .common import batch_exit_code, fail_line, failure_line, out, print_json, warn_line
+from .tables import new_table, print_table, short_name
 
 
 def info(
@@ -36,66 +36,64 @@ def info(
             lens = read_lens(path)
             lens.embedded_depth = describe_embedded_depth(path)
             results.append(lens)
-        except BokehError as exc:
-            fail_line(str(exc))
+        except Exception as exc:  # noqa: BLE001 - one file must never end the batch with a traceback
+            fail_line(failure_line(exc, path))
             n_failed += 1
     if json_out:
         print_json([lens.to_json() for lens in results])
     elif results:
-        out.print(_table(results))
+        for lens in results:
+            print_table(out, _table(lens))
         for lens in results:
             for warning in lens.warnings:
                 warn_line(f"{lens.path}: {warning}")
     raise typer.Exit(batch_exit_code(n_failed))
 
 
-def _table(results):
-    """A rich table, one row per photo; each value's source in dim text under it."""
-    table = Table(show_lines=True)
-    table.add_column("file", overflow="fold", ratio=2)
-    for column in ("camera", "focal", "f-number", "crop / sensor", "focus", "depth map"):
-        table.add_column(column, overflow="fold", ratio=1)
-    for lens in results:
-        camera = escape(" ".join(part for part in (lens.make, lens.model) if part) or "?")
-        if lens.width and lens.height:
-            camera += f"\n{lens.width}x{lens.height}"
-        focal = _value(lens.focal_mm, "{:g} mm", lens.sources.get("focal_mm"))
-        if lens.focal_35mm is not None:
-            focal += f"\n({lens.focal_35mm:.0f} mm equiv.)"
-        crop = _value(lens.crop_factor, "{:.2f}x", lens.sources.get("crop_factor"))
-        if lens.sensor_diag_mm is not None:
-            crop += f"\n{lens.sensor_diag_mm:.1f} mm diagonal"
-        f_number = _value(lens.f_number, "f/{:.3g}", lens.sources.get("f_number"))
-        depth_map = escape(lens.embedded_depth) if lens.embedded_depth else "[dim]none[/]"
-        table.add_row(escape(one_line(Path(lens.path).name)), camera, focal, f_number, crop, _focus(lens), depth_map)
+def _table(lens) -> Table:
+    """One photo as rows of (what, value, source): three columns of short words, readable at
+    80 columns whatever the sources are called (see :mod:`bokehcli.cli.tables`)."""
+    table = new_table(short_name(Path(lens.path).name, 60), "", "value", "source")
+    camera = " ".join(part for part in (lens.make, lens.model) if part)
+    table.add_row("camera", escape(camera) if camera else "[dim]unknown[/]", "")
+    if lens.width and lens.height:
+        table.add_row("stored size", f"{lens.width}x{lens.height} px", "")
+    table.add_row("focal length", *_value(lens.focal_mm, "{:g} mm", lens.sources.get("focal_mm")))
+    if lens.focal_35mm is not None:
+        table.add_row("35 mm equiv.", *_value(lens.focal_35mm, "{:.0f} mm", lens.sources.get("focal_35mm")))
+    table.add_row("f-number", *_value(lens.f_number, "f/{:.3g}", lens.sources.get("f_number")))
+    table.add_row("crop factor", *_value(lens.crop_factor, "{:.2f}x", lens.sources.get("crop_factor")))
+    if lens.sensor_diag_mm is not None:
+        table.add_row("sensor", f"{lens.sensor_diag_mm:.1f} mm diagonal", "")
+    table.add_row("focus", _focus(lens), escape(lens.focus_source or ""))
+    if lens.focus_points:
+        table.add_row("AF point", _focus_point(lens), escape(lens.focus_point_source or ""))
+    if lens.faces:
+        table.add_row("faces", str(len(lens.faces)), escape(lens.faces_source or ""))
+    table.add_row("depth map", escape(lens.embedded_depth) if lens.embedded_depth else "[dim]none[/]", "")
     return table
 
 
-def _value(value, fmt: str, source: str | None) -> str:
+def _value(value, fmt: str, source: str | None) -> tuple[str, str]:
     if value is None:
-        return "[dim]unknown[/]"
-    return fmt.format(value) + (f"\n[dim]{escape(source)}[/]" if source else "")
+        return "[dim]unknown[/]", ""
+    return fmt.format(value), escape(source or "")
 
 
 def _focus(lens) -> str:
     if lens.focus_infinite:
-        text = "infinity"
-    elif lens.focus_m is None:
-        return "[dim]unknown[/]" + _focus_point(lens)
-    else:
-        text = f"{lens.focus_m:.3g} m"
-        if lens.focus_near_m is not None:
-            far = "inf" if math.isinf(lens.focus_far_m) else f"{lens.focus_far_m:.3g}"
-            text += f"\n({lens.focus_near_m:.3g} .. {far} m)"
-    return text + f"\n[dim]{escape(lens.focus_source or '')}[/]" + _focus_point(lens)
+        return "infinity"
+    if lens.focus_m is None:
+        return "[dim]unknown[/]"
+    text = f"{lens.focus_m:.3g} m"
+    if lens.focus_near_m is not None:
+        far = "inf" if math.isinf(lens.focus_far_m) else f"{lens.focus_far_m:.3g}"
+        text += f" ({lens.focus_near_m:.3g} .. {far} m)"
+    return text
 
 
 def _focus_point(lens) -> str:
-    """Where the camera focused (upright pixels), under the distance."""
-    if not lens.focus_points:
-        return ""
+    """Where the camera focused (upright pixels)."""
     if len(lens.focus_points) == 1:
-        where = "at ({:.0f}, {:.0f})".format(*lens.focus_points[0])
-    else:
-        where = "{} points in ({:.0f}, {:.0f})-({:.0f}, {:.0f})".format(len(lens.focus_points), *lens.focus_area)
-    return f"\nAF {where}\n[dim]{escape(lens.focus_point_source)}[/]"
+        return "at ({:.0f}, {:.0f})".format(*lens.focus_points[0])
+    return "{} points in ({:.0f}, {:.0f})-({:.0f}, {:.0f})".format(len(lens.focus_points), *lens.focus_area)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from .common import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, exit_on_error, fail_line, out, print_json
+from .common import EXIT_OK, exit_on_error, flush_denormals, out, print_json
+from .progress import CommandProgress
 
 
 def synth(
@@ -32,46 +33,50 @@ def synth(
     Example: bokeh synth --out data/synth --train 200 --val 20 --test 20 --size 768x512 --seed 0
     """
     from ..data import synth as lib  # heavy imports only when the command runs
+    from ..errors import BokehError, OutputError
 
-    try:
-        width, height = lib.parse_size(size)
-    except ValueError as exc:
-        fail_line(f"--size: {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+    flush_denormals()
     counts = {"train": train, "validation": val, "test": test}
     total = sum(counts.values())
-    if total == 0:
-        fail_line("nothing to do: give --train, --val and/or --test a number of scenes")
-        raise typer.Exit(EXIT_USAGE)
-    from tqdm import tqdm
-
     start = time.perf_counter()
-    try:
-        with exit_on_error(), tqdm(total=total, unit="scene", desc="synth", disable=None) as bar:
-            records = lib.synthesize(out_dir, counts, width, height, seed,
-                                     workers=workers or lib.default_workers(), overwrite=overwrite,
-                                     layered_fraction=layered, on_done=lambda record: bar.update(1),
-                                     source_f_number=source_f)
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        fail_line(f"{out_dir}: cannot write the data set: {exc.strerror or exc}{where}")
-        raise typer.Exit(EXIT_SOME_FAILED) from None
+    with exit_on_error():
+        try:
+            width, height = lib.parse_size(size)
+        except ValueError as exc:
+            raise BokehError(f"--size: {exc}") from None
+        if total == 0:
+            raise BokehError("nothing to do: give --train, --val and/or --test a number of scenes")
+        try:
+            with CommandProgress("synth", total=total) as progress:
+                records = lib.synthesize(out_dir, counts, width, height, seed,
+                                         workers=workers or lib.default_workers(), overwrite=overwrite,
+                                         layered_fraction=layered, on_done=lambda record: progress.finished(
+                                             _scene_line(record), info=f"{record['split']} {record['id']}"),
+                                         source_f_number=source_f)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise OutputError(f"{out_dir}: cannot write the data set: {exc.strerror or exc}{where}") from None
     seconds = time.perf_counter() - start
-    summary = {
-        "out": str(out_dir),
-        "size": [width, height],
-        "seed": seed,
-        "scenes": counts,
-        "rendered": sum(not r["skipped"] for r in records),
-        "skipped": sum(r["skipped"] for r in records),
-        "pairs": sum(r["pairs"] for r in records),
-        "seconds": round(seconds, 2),
-        "seconds_per_scene": None if all(r["skipped"] for r in records)
-        else round(lib.seconds_per_scene(records), 2),
-    }
+    summary = {"out": str(out_dir), "size": [width, height], "seed": seed, "scenes": counts, **_counts(records),
+               "seconds": round(seconds, 2)}
     if as_json:
         print_json(summary)
     else:
         out.print(f"{summary['rendered']} scenes rendered, {summary['skipped']} already there, "
                   f"{summary['pairs']} pairs, {width}x{height}, in {seconds:.1f} s -> {out_dir}")
     raise typer.Exit(EXIT_OK)
+
+
+def _counts(records: list[dict]) -> dict:
+    """Scenes rendered and skipped, pairs, and the seconds per rendered scene (None: none was)."""
+    from ..data.synth import seconds_per_scene
+
+    rendered = sum(not r["skipped"] for r in records)
+    return {"rendered": rendered, "skipped": len(records) - rendered, "pairs": sum(r["pairs"] for r in records),
+            "seconds_per_scene": round(seconds_per_scene(records), 2) if rendered else None}
+
+
+def _scene_line(record: dict) -> str:
+    """The plain progress line of one finished scene."""
+    done = "already there" if record["skipped"] else f"{record['pairs']} pairs in {record['seconds']:.1f} s"
+    return f"synth: {record['split']} {record['id']}: {done}"

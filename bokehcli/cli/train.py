@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from ..train_settings import CROP_MULTIPLE, MAX_WARMUP_STEPS, TrainSettings
-from .common import (EXIT_OK, apply_threads, err, exit_on_error, out, print_json, progress_bar, threads_option,
-                     warn_line)
+from .common import EXIT_OK, apply_threads, exit_on_error, out, print_json, threads_option, warn_line
+from .progress import CommandProgress
 
 # The help texts show the defaults of the settings object itself: the options default to None so
 # that a resumed run can tell a value given now from one it stored.
@@ -62,8 +62,6 @@ def train(
 
     Example: [bold]bokeh train --data data/synth --variant nano --steps 2000 --out runs/nano[/]
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-
     from ..train import Runtime
     from ..train import train as run_training
 
@@ -71,19 +69,14 @@ def train(
     given = {k: v for k, v in dict(variant=variant, steps=steps, batch_size=batch_size, accumulate=accumulate,
                                    crop=crop, lr=lr, warmup=warmup, val_every=val_every, save_every=save_every,
                                    log_every=log_every, seed=seed, init=init).items() if v is not None}
-    with progress_bar(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[info]}"), TimeRemainingColumn()) as progress:
-        task = progress.add_task("train", total=None, info="")
-
+    with CommandProgress("train") as progress:
         def on_step(step: int, last: int, record: dict) -> None:
-            loss = record["loss"]
-            info = f"loss {loss:.4f}" if loss == loss else "loss nan"
-            progress.update(task, completed=step, total=last,
-                            info=f"{info}  {record['samples_per_s']:.2f} samples/s")
+            progress.update(step, last, f"loss {_number(record, 'loss', '.4f')}  "
+                                        f"{_number(record, 'samples_per_s', '.2f')} samples/s")
 
         runtime = Runtime(data=data, out=out_dir, resume=resume, device=device, amp=amp, workers=workers,
                           stop_at=stop_at, log=log, on_note=warn_line, on_step=on_step,
-                          on_log=None if err.is_terminal else _log_line)
+                          on_log=lambda last, record: progress.line(_log_line(last, record)))
         with exit_on_error():
             summary = run_training(given, runtime)
     if summary is None:  # a non-zero rank under torchrun: rank 0 reports
@@ -99,18 +92,17 @@ def train(
     raise typer.Exit(EXIT_OK)
 
 
-def _log_line(last: int, record: dict) -> None:
-    """One plain line per logged step on stderr, for logs and pipes (rich's bar needs a terminal)."""
-    import math
-    import sys
-
-    def number(key: str, fmt: str) -> str:
-        value = record.get(key)
-        return "nan" if value is None or not math.isfinite(value) else format(value, fmt)
-
-    line = (f"step {record['step']}/{last}  loss {number('loss', '.4f')}  lr {number('lr', '.2e')}  "
-            f"{number('samples_per_s', '.2f')} samples/s")
+def _log_line(last: int, record: dict) -> str:
+    """The plain progress line of one logged step (written outside a terminal, one per log.jsonl line)."""
+    line = (f"step {record['step']}/{last}  loss {_number(record, 'loss', '.4f')}  lr {_number(record, 'lr', '.2e')}  "
+            f"{_number(record, 'samples_per_s', '.2f')} samples/s")
     if "val_psnr" in record:
-        line += f"  val {number('val_psnr', '.2f')} dB"
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+        line += f"  val {_number(record, 'val_psnr', '.2f')} dB"
+    return line
+
+
+def _number(record: dict, key: str, fmt: str) -> str:
+    import math
+
+    value = record.get(key)
+    return "nan" if value is None or not math.isfinite(value) else format(value, fmt)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from ..defaults import DEFAULT_MAX_PIXELS
 from ..errors import InputError
 from .decode16 import decode_16bit_colour, stored_size
 from .tags import EXIF_IFD, GPS_IFD, ORIENTATION, TIFF_METADATA_TAGS
@@ -37,7 +38,6 @@ def register_heif() -> None:
 
 register_heif()
 
-DEFAULT_MAX_PIXELS = 200_000_000
 # A flat grey JPEG, the most compressible there is, takes ~3,900 bytes per megapixel (Pillow,
 # quality 1, progressive, optimised Huffman tables); far fewer bytes than this cannot hold the
 # image the header declares, and Pillow would decode the missing rest as grey at full cost.

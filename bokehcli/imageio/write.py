@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from .. import __version__
+from ..defaults import JPEG_QUALITY
 from ..files import atomic_path
 from .catalogue import LensRecord
 from .read import Photo
@@ -24,7 +25,6 @@ from .tags import (APERTURE_VALUE, DATE_TIME_ORIGINAL, DESCRIPTION, EXIF_IFD, EX
 from .xmp import OutputXmp, XmpStamp, insert_app1, jpeg_segments, output_xmp
 
 OUTPUT_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif"}
-JPEG_QUALITY = 95
 FULL_CHROMA_QUALITY = 90        # from this JPEG quality on, chroma is stored at full resolution (4:4:4)
 MAX_JPEG_EXIF_BYTES = 65533     # one APP1 segment
 

@@ -17,8 +17,10 @@ frame with a warning. ``crop = 43.27 / sensor_diag_mm``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from typing import Iterator
 
 from ..imageio.tags import SUBJECT_DISTANCE_INFINITY
 from ..optics import F_NUMBER_RANGE, FULL_FRAME_DIAGONAL_MM
@@ -27,7 +29,7 @@ from .exif import Exif, read_exif
 from .focus_points import place_faces, place_focus
 from .makernotes import Note, Reading, read_maker_af, read_maker_lens, read_maker_note
 from .subject_area import subject_records
-from .types import LensMetadata
+from .types import LensMetadata, LensWarning
 from .xmp import read_xmp_focus
 from .xmp_regions import read_xmp_regions
 
@@ -51,22 +53,31 @@ def resolve(path: str, blocks: Blocks) -> LensMetadata:
     # the focus reader looks through standard and extended XMP alike (a property may sit in either)
     xmp = blocks.xmp + [chunk.data for chunk in blocks.extended_xmp]
     exif = read_exif(blocks.tiff) if blocks.tiff else None
+    reading, note = None, None
     if exif is None:
         info.warnings.append("no EXIF metadata")
-        _fill_focus(info, None, None, xmp)
-        _fill_focus_points(info, None, None, xmp)
-        return info
-    reading, note = None, None
-    if exif.maker_note is not None:
-        note = Note(exif.tiff, exif.maker_note.data_pos, len(exif.maker_note.data), exif.order,
-                    exif.make or "", exif.model or "")
-        reading = read_maker_note(note)
-    _fill_camera(info, exif, reading)
-    _fill_lens_name(info, exif, note)
-    _fill_sensor(info, exif, reading)
-    _fill_focus(info, exif, reading, xmp)
-    _fill_focus_points(info, exif, note, xmp)
+    else:
+        if exif.maker_note is not None:
+            note = Note(exif.tiff, exif.maker_note.data_pos, len(exif.maker_note.data), exif.order,
+                        exif.make or "", exif.model or "")
+            reading = read_maker_note(note)
+        _fill_camera(info, exif, reading)
+        _fill_lens_name(info, exif, note)
+        with _warnings_about(info, "sensor"):
+            _fill_sensor(info, exif, reading)
+    with _warnings_about(info, "focus_m"):
+        _fill_focus(info, exif, reading, xmp)
+    with _warnings_about(info, "focus_point"):
+        _fill_focus_points(info, exif, note, xmp)
     return info
+
+
+@contextlib.contextmanager
+def _warnings_about(info: LensMetadata, about: str) -> Iterator[None]:
+    """The warnings added meanwhile concern the ``about`` value (see :class:`LensWarning`)."""
+    start = len(info.warnings)
+    yield
+    info.warnings[start:] = [LensWarning(text, about) for text in info.warnings[start:]]
 
 
 def _fill_camera(info: LensMetadata, exif: Exif, reading: Reading | None) -> None:

@@ -14,6 +14,20 @@ JSON_KEYS = ("path", "make", "model", "lens_make", "lens_model", "lens_spec", "w
 _ATTRIBUTE_OF_KEY = {"sensor_diagonal_mm": "sensor_diag_mm"}
 
 
+class LensWarning(str):
+    """A warning's text, and which of the lens values it concerns (``about``): "sensor" (crop
+    factor, sensor size), "focus_m" (the focus distance) or "focus_point" (AF points and faces),
+    None for the file as a whole. A value the user sets on the command line makes the file's
+    warnings about it moot (a render shows only the others)."""
+
+    about: str | None
+
+    def __new__(cls, text: str, about: str | None = None) -> LensWarning:
+        warning = super().__new__(cls, text)
+        warning.about = about
+        return warning
+
+
 @dataclass
 class LensMetadata:
     """Lens parameters of one photo as its file states them. Unknown values are None.

@@ -13,7 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-DEFAULT_WORK_SIZE_PX = 1024
+from ..defaults import DEFAULT_WORK_SIZE_PX
 # The conventions the network's inputs and outputs follow (documentation for whoever loads the file).
 CONVENTIONS = ("input: upright sRGB-encoded RGB in [0, 1], (B, 3, H, W), resized to the working size; "
                "lens: f-number, focal length (mm), focus distance (m), sensor diagonal (mm) of the whole "

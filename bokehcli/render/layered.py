@@ -48,15 +48,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..defaults import DEFAULT_HIGHLIGHT_GAIN
 from ..ops.aperture import kernel_size
 from ..ops.blur import aperture_blur, reduction_factor
 
-# Calibrated against the exact reference: small lights 3-30 times the clip level (log-spaced, the
-# range of the synthetic scenes' lights), photographed clipped, keep the energy of their bokeh
-# balls on geometric average at 5 (0.90-1.00 of the reference's on 13 and 26 px balls; 3 gave
-# 0.56-0.61). Brighter lights stay fainter than they were; large clipped surfaces, barely above
-# the clip, come out slightly too bright (README, "Highlights").
-DEFAULT_HIGHLIGHT_GAIN = 5.0
 # Far above any real highlight's hidden range; larger gains only add float32 FFT leakage.
 MAX_HIGHLIGHT_GAIN = 100.0
 HIGHLIGHT_THRESHOLD = 0.92  # linear; sRGB ~0.965
