@@ -4,7 +4,8 @@ its name:
 - a map the user gives (``--depth``): metric, used as it is;
 - a map the camera stored in the photo (:mod:`bokehcli.lens.embedded_depth`): metric or relative;
 - the photo's own cues (:mod:`bokehcli.cues`): relative, 1 on the focus plane;
-- the BokehFlow network (``--depth-source model``): its scale follows the focus it was told.
+- the BokehFlow network (``--depth-source model``): its scale follows the focus it was told; a
+  model with cue channels takes the photo's cue maps and corrects the cues' depth.
 
 A relative estimate is anchored (:func:`anchor`): scaled so that its depth over the focus target
 equals the focus distance the camera recorded (or, without one, an estimate of it). The camera's
@@ -65,11 +66,14 @@ def depth_from_embedded(embedded: EmbeddedDepth) -> DepthEstimate:
 
 
 def depth_from_model(model, name: str, srgb: torch.Tensor, lens: Lens, work_size_px: int | None,
-                     tile_px: int | None, tsp: bool, stages=NO_STAGES) -> DepthEstimate:
-    """BokehFlow on ``srgb`` (3, H, W), conditioned on ``lens`` (the camera's focus). A working
+                     tile_px: int | None, tsp: bool, cue_maps: torch.Tensor | None = None,
+                     stages=NO_STAGES) -> DepthEstimate:
+    """BokehFlow on ``srgb`` (3, H, W), conditioned on ``lens`` (the camera's focus); ``cue_maps``
+    (K, h, w) for a model that refines the photo's cues (:mod:`bokehcli.cues.maps`). A working
     size or tile of None is the weights' operating point; ``tsp=False`` turns state propagation
     off, True leaves it to the operating point."""
-    prediction = predict(model, srgb, lens, work_size_px, tile_px, tsp=None if tsp else False, stages=stages)
+    prediction = predict(model, srgb, lens, work_size_px, tile_px, tsp=None if tsp else False, stages=stages,
+                         cue_maps=cue_maps)
     return DepthEstimate(prediction.inv_depth, f"model: {name}", relative=True, refine_lin=prediction.refine_lin)
 
 

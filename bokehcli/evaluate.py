@@ -106,7 +106,12 @@ def model_method(model: BokehFlow, tile_px: int | None) -> Method:
 
     def bokehflow(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lens = pair.lens
-        prediction = predict(model, srgb, lens, work_size_px=0, tile_px=tile_px)
+        cues = None
+        if model.config.cue_channels:
+            from .data.source_cues import source_cue_maps  # OpenCV only for models that take cues
+
+            cues = torch.from_numpy(source_cue_maps(pair.source_path, tuple(srgb.shape[-2:]))).to(srgb.device)
+        prediction = predict(model, srgb, lens, work_size_px=0, tile_px=tile_px, cue_maps=cues)
         rendered = render_with_depth(srgb[None], prediction.inv_depth, lens, refine_lin=prediction.refine_lin)
         return linear_to_srgb(rendered.linear)[0], prediction.inv_depth[0, 0]
 

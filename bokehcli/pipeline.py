@@ -25,11 +25,10 @@ import numpy as np
 import torch
 
 from . import __version__
-from .cues.depth import capture_coc_at_infinity_px, photo_cues
-from .cues.faces import detect_faces
-from .cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
-from .cues.image import Box, CueImage, cue_image
-from .cues.saliency import salient_box
+from .cues.focus import FocusTarget, focus_from_face_m
+from .cues.image import Box, CueImage
+from .cues.maps import cue_maps
+from .cues.photo import PhotoCueSet, cues_of, find_focus_target
 from .defaults import DEFAULT_MODEL
 from .depth_sources import (DepthEstimate, anchor, depth_at, depth_from_cues, depth_from_embedded, depth_from_file,
                             depth_from_model)
@@ -43,7 +42,8 @@ from .lens import read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .lens.policy import camera_focus_m, focal_and_sensor
 from .models.factory import load_model
-from .models.inference import overlap_for, validate_tiling
+from .models.inference import overlap_for, validate_tiling, working_size
+from .models.operating_point import operating_point_of
 from .naming import depth_map_stems, depth_output_paths, depth_preview_path, render_path
 from .ops.color import linear_to_srgb
 from .optics import F_NUMBER_RANGE, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm
@@ -248,13 +248,14 @@ def render_file(path: str | Path, settings: RenderSettings,
         result.warnings.append(f"{path}: transparency is not carried over (blurring moves colour across the "
                                f"frame); the output is opaque")
     _resolve_focal_and_sensor(settings, info, result)
-    image, faces, target = _focus_target(settings, info, photo.srgb, stages)
+    found = _focus_target(settings, info, photo.srgb, stages)
+    image, target = found.image, found.target
     target_box_px = image.to_photo(target.box)
     result.focus_point = [round(v, 1) for v in image.to_photo((*target.xy, *target.xy))[:2]]
     result.focus_point_source = target.source
     scale_m, scale_source = _scene_focus_m(settings, info, image, target, result)
-    estimate = _estimate_depth(settings, path, depth_path, srgb_in, image, target, faces, info, result,
-                               _lens(result, scale_m), stages)
+    estimate = _estimate_depth(settings, path, depth_path, srgb_in, found, info, result, _lens(result, scale_m),
+                               stages)
     result.depth_source = estimate.source
     anchored_at = None
     if estimate.relative:
@@ -293,25 +294,14 @@ def render_file(path: str | Path, settings: RenderSettings,
     return result
 
 
-def _focus_target(settings: RenderSettings, info, srgb: np.ndarray, stages) -> tuple[CueImage, list, FocusTarget]:
-    """The photo at cue size, the faces in it and the focus target: --focus-at > the camera's AF
-    point / subject area > faces > the most salient region > the centre (:mod:`bokehcli.cues.focus`)."""
-    with stages("cue: faces"):
-        image = cue_image(srgb)
-        faces = detect_faces(image)
-    salient = None
-    if settings.focus_at is None and info.focus_area is None and not info.faces and not faces:
-        with stages("cue: saliency"):
-            salient = salient_box(image)
+def _focus_target(settings: RenderSettings, info, srgb: np.ndarray, stages) -> PhotoCueSet:
+    """The photo at cue size, its faces and the focus target (:func:`bokehcli.cues.photo.find_focus_target`)."""
     if settings.focus_at is not None:
         x, y = settings.focus_at
-        height, width = image.photo_hw
+        height, width = srgb.shape[:2]
         if not (0 <= x < width and 0 <= y < height):
             raise BokehError(f"--focus-at {x},{y} is outside the {width}x{height} image")
-    target = choose_focus_target(image, settings.focus_at, af_box_px=info.focus_area, af_source=info.focus_point_source,
-                                 metadata_faces_px=info.faces, metadata_faces_source=info.faces_source,
-                                 detected_faces=faces, salient=salient)
-    return image, faces, target
+    return find_focus_target(srgb, info, settings.focus_at, stages)
 
 
 def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: FocusTarget,
@@ -347,8 +337,7 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
 
 
 def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | None, srgb_in: torch.Tensor,
-                    image: CueImage, target: FocusTarget, faces: list, info, result: RenderResult,
-                    scene_lens: Lens, stages) -> DepthEstimate:
+                    found: PhotoCueSet, info, result: RenderResult, scene_lens: Lens, stages) -> DepthEstimate:
     """The depth source: --depth; else (auto, embedded) a map the camera stored in the file; else
     the network when asked for; else the photo's own cues."""
     height, width = srgb_in.shape[-2:]
@@ -366,22 +355,22 @@ def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | Non
         if settings.depth_source == "embedded" and not warnings:
             result.warnings.append(f"{path}: no depth map stored in the file; depth from "
                                    f"{'the network' if settings.uses_network else 'the photo itself'}")
+    model = device = None
     if settings.uses_network:
         model, device = load_network(settings.network_name, settings.device)
-        return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
-                                settings.work_size_px, settings.tile_px, settings.tsp, stages)
-    cues = photo_cues(image, target, faces, _capture_coc_inf_px(info, image), stages)
-    return depth_from_cues(cues, srgb_in, stages)
-
-
-def _capture_coc_inf_px(info, image: CueImage) -> float | None:
-    """Blur (cue px) that a point at infinity had in the photo as taken, when its EXIF says enough."""
-    focus_m = camera_focus_m(info)
-    if not (info.focal_mm and info.f_number and info.sensor_diag_mm and focus_m):
-        return None
-    height, width = image.hw
-    return capture_coc_at_infinity_px(info.focal_mm, info.f_number, focus_m,
-                                      pixel_pitch_mm(info.sensor_diag_mm, width, height))
+        if not model.config.cue_channels:
+            return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
+                                    settings.work_size_px, settings.tile_px, settings.tsp, stages=stages)
+    cues = cues_of(found, info, stages)
+    if model is None:
+        return depth_from_cues(cues, srgb_in, stages)
+    # a model that refines the cues sees them as extra channels, made at its working size
+    work_size_px = settings.work_size_px if settings.work_size_px is not None \
+        else operating_point_of(model).work_size_px
+    maps = torch.from_numpy(cue_maps(cues, working_size(*srgb_in.shape[-2:], work_size_px)))
+    return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
+                            settings.work_size_px, settings.tile_px, settings.tsp, cue_maps=maps.to(device),
+                            stages=stages)
 
 
 def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None, overwrite: bool,

@@ -82,8 +82,8 @@ from .distributed import Dist, pick_device, process_group
 from .evaluate import DEFAULT_TILE_PX, model_method, score_pairs, summarize
 from .files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from .models.bokehflow import BokehFlow, LensBatch, NetworkOutput, finish
-from .models.config import BokehFlowConfig
-from .models.factory import create_model, load_model, save_model
+from .models.config import VARIANTS, BokehFlowConfig
+from .models.factory import create_model, load_model, save_model, with_cue_inputs
 from .models.inference import forward_tiled
 from .models.operating_point import operating_point_of
 from .ops.color import linear_to_srgb
@@ -142,13 +142,13 @@ class NetworkOnCrop(nn.Module):
 
     def forward(self, srgb: torch.Tensor, f_number: torch.Tensor, focal_mm: torch.Tensor, focus_m: torch.Tensor,
                 sensor_diag_mm: torch.Tensor, pixel_pitch_mm: torch.Tensor, tiles: int,
-                other_f_number: torch.Tensor | None = None):
+                other_f_number: torch.Tensor | None = None, cues: torch.Tensor | None = None):
         lens = LensBatch(f_number, focal_mm, focus_m, sensor_diag_mm, pixel_pitch_mm)
-        out = forward_tiled(self.model, srgb, lens, (tiles, tiles), render=False)
+        out = forward_tiled(self.model, srgb, lens, (tiles, tiles), render=False, cues=cues)
         if other_f_number is None:
             return out.inv_depth, out.refine_lin, out.aux_inv_depth, None
         other = LensBatch(other_f_number, focal_mm, focus_m, sensor_diag_mm, pixel_pitch_mm)
-        return out.inv_depth, out.refine_lin, out.aux_inv_depth, self.model.network(srgb, other).inv_depth
+        return out.inv_depth, out.refine_lin, out.aux_inv_depth, self.model.network(srgb, other, cues=cues).inv_depth
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -210,7 +210,8 @@ def render_crop(net: nn.Module, batch: dict[str, torch.Tensor], tiles: int, amp:
     source = batch["source"]
     with torch.autocast(device_type=source.device.type, dtype=torch.bfloat16, enabled=amp):
         inv_depth, refine, aux, other = net(source, lens.f_number, lens.focal_mm, lens.focus_m,
-                                            lens.sensor_diag_mm, lens.pixel_pitch_mm, tiles, other_f_number)
+                                            lens.sensor_diag_mm, lens.pixel_pitch_mm, tiles, other_f_number,
+                                            batch.get("cues"))
     out = finish(NetworkOutput(inv_depth.float(), refine.float(), [a.float() for a in aux], {}), source, lens)
     return linear_to_srgb(out.rendered_lin), out.inv_depth, out.aux_inv_depth, None if other is None else other.float()
 
@@ -343,7 +344,8 @@ def _train(given: dict[str, Any], rt: Runtime, ddp: Dist, on_exit: contextlib.Ex
     model, ema_model, optimizer, scheduler, state = _build(settings, given, saved, device, rt)
     if ddp.main:  # a new run starts a new log: one interrupted before its first checkpoint left lines
         truncate_log(rt.out / "log.jsonl", start_step)
-    loader, val_pairs, val_loader = _data(settings, rt, ddp, device, state.data_position, last_step - start_step)
+    loader, val_pairs, val_loader = _data(settings, rt, ddp, device, state.data_position, last_step - start_step,
+                                          cues=model.config.cue_channels > 0)
     ema_model.operating_point = dataclasses.replace(  # what the saved weights say they were trained on
         operating_point_of(model), training_data=_data_summary(settings, rt, len(loader.dataset), ddp.world))
     if ddp.main:  # after the data is found: a wrong --data leaves no empty run folder
@@ -428,7 +430,7 @@ def _build(settings: TrainSettings, given: dict[str, Any], saved: TrainState | N
     if saved is not None:
         model = BokehFlow(BokehFlowConfig.from_json(saved.config))
     elif settings.init is not None:
-        model = load_model(settings.init).train()
+        model = _grown_for_cues(load_model(settings.init).train(), settings.variant if "variant" in given else None)
         if "variant" in given and model.config.name != settings.variant:
             raise BokehError(f"--init {settings.init} is a {model.config.name!r} model, not --variant "
                              f"{settings.variant}")
@@ -451,11 +453,24 @@ def _build(settings: TrainSettings, given: dict[str, Any], saved: TrainState | N
     return model, ema_model, optimizer, scheduler, saved
 
 
+def _grown_for_cues(model: BokehFlow, variant: str | None) -> BokehFlow:
+    """``--init`` weights of a photo-only model with ``--variant`` naming its cue-taking twin (the
+    same shape plus cue channels): the twin, grown from them, its depth starting as the cues' own
+    (:func:`bokehcli.models.factory.with_cue_inputs`). Anything else is returned as it is."""
+    wanted = VARIANTS.get(variant) if variant is not None else None
+    if wanted is None or not wanted.cue_channels or model.config.cue_channels:
+        return model
+    if dataclasses.replace(model.config, name=wanted.name, cue_channels=wanted.cue_channels) != wanted:
+        return model
+    return with_cue_inputs(model, wanted.name, wanted.cue_channels).train()
+
+
 def _data(settings: TrainSettings, rt: Runtime, ddp: Dist, device: torch.device, position: int,
-          n_steps: int) -> tuple[DataLoader, list | None, DataLoader | None]:
+          n_steps: int, cues: bool = False) -> tuple[DataLoader, list | None, DataLoader | None]:
     """This rank's slice of the sample stream from ``position``, in micro-batches, for ``n_steps``
-    optimiser steps; and (rank 0) the validation pairs and fixed validation crops, if any."""
-    train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed)
+    optimiser steps; and (rank 0) the validation pairs and fixed validation crops, if any. ``cues``:
+    samples carry the source's cue maps (a model with cue channels)."""
+    train_set = RealBokehTrain(rt.data, "train", crop=settings.crop, seed=settings.seed, cues=cues)
     loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
                         sampler=PositionSampler(position, n_steps * settings.accumulate,
                                                 settings.batch_size, ddp.rank, ddp.world),
@@ -463,7 +478,7 @@ def _data(settings: TrainSettings, rt: Runtime, ddp: Dist, device: torch.device,
     val_pairs, val_loader = None, None
     if ddp.main and (rt.data / "validation" / "metadata").is_dir():
         val_pairs = list_pairs(rt.data, "validation")
-        val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed)
+        val_set = RealBokehTrain(rt.data, "validation", crop=settings.crop, seed=settings.seed, cues=cues)
         val_loader = DataLoader(val_set, batch_size=settings.batch_size, num_workers=0)
     elif ddp.main:
         rt.on_note(f"{rt.data}: no validation split; best.safetensors will not be written")

@@ -58,9 +58,9 @@ def test_network_memory_is_bounded_by_the_tile(model):
     class Spy:
         config = model.config
 
-        def network(self, srgb, lens, inv_depth=None, states=None):
+        def network(self, srgb, lens, inv_depth=None, states=None, cues=None):
             seen.append(tuple(srgb.shape[-2:]))
-            return model.network(srgb, lens, inv_depth, states)
+            return model.network(srgb, lens, inv_depth, states, cues)
 
     x = torch.rand(3, 150, 200)
     pred = predict(Spy(), x, LENS, work_size_px=160, tile_px=64, overlap_px=16)

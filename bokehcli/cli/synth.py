@@ -22,10 +22,12 @@ def synth(
     overwrite: bool = typer.Option(False, "--overwrite", help="Re-render scenes that are already complete."),
     layered: float = typer.Option(0.0, "--layered", min=0.0, max=1.0,
                                   help="Fraction of scenes that are stacks of fronto-parallel textured cards."),
+    source_f: float = typer.Option(22.0, "--source-f", min=2.0, max=64.0, help="Capture f-number of the source (input) images: 22 as "
+                                   "RealBokeh; a wider one such as 4 leaves the defocus a real photo has (2-64)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Render procedural scenes with the exact thin-lens reference into the RealBokeh layout:
-    a f/22 source, 2-4 targets between f/2.0 and f/20 (always f/2.0 or f/2.8), metadata JSON
+    a source (f/22 unless --source-f) marked with the simulated AF point, 2-4 targets between f/2.0 and f/20 (always f/2.0 or f/2.8), metadata JSON
     and the pinhole depth map (.npy, metres) per scene.
 
     Example: bokeh synth --out data/synth --train 200 --val 20 --test 20 --size 768x512 --seed 0
@@ -49,7 +51,8 @@ def synth(
                 records = lib.synthesize(out_dir, counts, width, height, seed,
                                          workers=workers or lib.default_workers(), overwrite=overwrite,
                                          layered_fraction=layered, on_done=lambda record: progress.finished(
-                                             _scene_line(record), info=f"{record['split']} {record['id']}"))
+                                             _scene_line(record), info=f"{record['split']} {record['id']}"),
+                                         source_f_number=source_f)
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise OutputError(f"{out_dir}: cannot write the data set: {exc.strerror or exc}{where}") from None

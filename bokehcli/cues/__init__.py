@@ -15,4 +15,6 @@ fraction of a second on a 24 MP photo. Coordinates are cue pixels unless a name 
                  with a soft, edge-following border
     layout.py    scene layout: sky at infinity, a ground plane rising towards the horizon
     depth.py     the cues combined into relative inverse depth (1 on the focus plane)
+    photo.py     all of the above for one photo and its metadata (render and data sets alike)
+    maps.py      the cues as image channels for a BokehFlow model that takes them
 """

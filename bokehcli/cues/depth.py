@@ -43,6 +43,7 @@ class PhotoCues:
     matte: np.ndarray            # (h, w) float32 [0, 1]
     defocus: DefocusMap
     sky: np.ndarray              # (h, w) bool
+    layout_inv_depth: np.ndarray    # (h, w) float32, S1 / D of sky and ground (:mod:`.layout`)
     relative_inv_depth: np.ndarray  # (h, w) float32, S1 / D
 
 
@@ -77,4 +78,5 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         w = defocus.confidence * measurable
         b_background = np.where(sky, b_background, w * b_defocus + (1.0 - w) * b_background)
     b = matte * layout.subject + (1.0 - matte) * b_background
-    return PhotoCues(target, faces, matte, defocus, sky, np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))
+    return PhotoCues(target, faces, matte, defocus, sky, layout.background,
+                     np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))

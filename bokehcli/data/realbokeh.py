@@ -177,23 +177,25 @@ def load_set_depth(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
 
 class RealBokehTrain(Dataset):
     """Training samples: a scene, one of its targets at random, the same random crop of source,
-    target (and depth) and a random horizontal flip.
+    target (and depth, and with ``cues`` the source's cue maps) and a random horizontal flip.
 
     Item ``i`` of epoch ``e`` draws from ``numpy.random.default_rng((seed, e, i))``: reproducible
     and the same with any number of DataLoader workers; call :meth:`set_epoch` each epoch.
     ``crop=None`` returns whole frames. Returned tensors: ``source``, ``target`` (3, h, w) sRGB in
     [0, 1]; ``depth_m`` (1, h, w) when the set has depth; float scalars ``f_number``,
     ``focal_mm``, ``focus_m``, ``sensor_diag_mm``; int scalars ``width_px``, ``height_px`` of the
-    full frame (the pixel pitch, hence CoC in px, refers to it, not to the crop).
+    full frame (the pixel pitch, hence CoC in px, refers to it, not to the crop); ``cues`` (K, h, w)
+    when asked for (:mod:`bokehcli.data.source_cues`: computed on the whole source, then cropped).
     """
 
-    def __init__(self, root: str | Path, split: str, crop: int | None = 256, seed: int = 0):
+    def __init__(self, root: str | Path, split: str, crop: int | None = 256, seed: int = 0, cues: bool = False):
         self.scenes: dict[str, list[Pair]] = {}
         for pair in list_pairs(root, split):
             self.scenes.setdefault(pair.id, []).append(pair)
         self.ids = list(self.scenes)
         self.crop = crop
         self.seed = seed
+        self.cues = cues
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -215,6 +217,10 @@ class RealBokehTrain(Dataset):
         planes = [source, target]
         if pair.depth_path is not None:
             planes.append(load_set_depth(pair.depth_path, (height, width))[:, :, None])
+        if self.cues:
+            from .source_cues import source_cue_maps  # OpenCV only for models that take cues
+
+            planes.append(source_cue_maps(pair.source_path, (height, width)).transpose(1, 2, 0))
         if self.crop is not None:
             if self.crop > min(height, width):
                 raise InputError(f"{pair.source_path}: {width}x{height} is smaller than the crop {self.crop}")
@@ -225,6 +231,8 @@ class RealBokehTrain(Dataset):
         tensors = [torch.from_numpy(np.ascontiguousarray(p[:, ::-1] if flip else p)).permute(2, 0, 1)
                    for p in planes]
         item = {"source": tensors[0], "target": tensors[1]}
+        if self.cues:
+            item["cues"] = tensors.pop()
         if len(tensors) == 3:
             item["depth_m"] = tensors[2]
         scalar = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731

@@ -3,14 +3,18 @@
 
 Per scene ``<id>`` of a split (ids restart at 0 per split)::
 
-    <split>/in/<id>_f22.JPG          source at f/22
+    <split>/in/<id>_f<S>.JPG         source at the capture f-number S (f/22 as RealBokeh; a
+                                     wider one, e.g. f/4, leaves defocus in the input as real
+                                     photos have it), with the simulated AF point (below)
     <split>/gt/<id>/<id>_f<N>.JPG    targets, a few f-stops between f/2.0 and f/20
     <split>/metadata/<id>.json       RealBokeh's keys; paths relative to <split>/
     <split>/depth/<id>.npy           float32 metres of the pinhole view
 
 Every image is rendered in linear light by :func:`accumulation_render`, clipped, sRGB-encoded and
 saved as JPEG quality 95 with EXIF (Make, FocalLength, FNumber, FocalLengthIn35mmFilm,
-SubjectDistance). Scene ``(split, id)`` depends only on ``(seed, split, id)``, so a set is the
+SubjectDistance); the source also carries SubjectArea, where a camera would have focused: the
+largest in-focus region of the scene (:func:`simulated_af_area`), so cue code reads synthetic
+inputs exactly as it reads real photos. Scene ``(split, id)`` depends only on ``(seed, split, id)``, so a set is the
 same whatever the number of workers. The metadata file is written last: a scene whose metadata
 exists is complete, and a rerun skips it unless ``overwrite``. ``<root>/synth.json`` records the
 size, seed and layered fraction, and a run with other settings is refused rather than mixed in.
@@ -41,6 +45,7 @@ from .scenes import fronto_parallel_scene, random_scene
 
 TARGET_F_NUMBERS = (2.0, 2.8, 4.0, 5.6, 8.0, 10.0, 13.0, 16.0, 20.0)
 WIDE_F_NUMBERS = (2.0, 2.8)
+MAX_SOURCE_F_NUMBER = 64.0
 MAKE = "bokeh-synth"
 
 
@@ -56,6 +61,32 @@ class Job:
     height_px: int
     overwrite: bool
     layered_fraction: float = 0.0
+    source_f_number: float = SOURCE_F_NUMBER
+
+
+# The simulated AF point: pixels within this relative distance of the focus plane are "in
+# focus" (|S1 / D - 1|); the point is the middle of their largest connected patch, its area a
+# box of AF_BOX_FRACTION of the long side, like one AF point of a camera.
+AF_IN_FOCUS_TOLERANCE = 0.03
+AF_BOX_FRACTION = 0.03
+
+
+def simulated_af_area(depth_m: np.ndarray, focus_m: float) -> tuple[int, int, int, int] | None:
+    """EXIF SubjectArea ``(cx, cy, w, h)`` px of the object the synthetic lens focused on, or None
+    when nothing lies on the focus plane. ``depth_m`` (H, W) metres of the pinhole view."""
+    import cv2  # the data generator's only use of it
+
+    in_focus = (np.abs(focus_m / np.maximum(depth_m, 1e-6) - 1.0) < AF_IN_FOCUS_TOLERANCE).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(in_focus, connectivity=4)
+    if count <= 1:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    # the patch's innermost pixel (farthest from its outline), not its centroid, which a
+    # ring-shaped patch does not contain
+    inside = cv2.distanceTransform((labels == largest).astype(np.uint8), cv2.DIST_L2, 3)
+    cy, cx = np.unravel_index(int(np.argmax(inside)), inside.shape)
+    side = max(2, round(AF_BOX_FRACTION * max(depth_m.shape)))
+    return int(cx), int(cy), side, side
 
 
 def choose_targets(rng: np.random.Generator) -> list[float]:
@@ -107,9 +138,10 @@ def write_scene(job: Job) -> dict:
     with atomic_path(split_dir / "depth" / f"{sid}.npy") as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, depth.cpu().numpy().astype(np.float32))
-    source = f"in/{sid}_f{format_fstop(SOURCE_F_NUMBER)}.JPG"
-    render = accumulation_render(scene.planes, scene.lens(SOURCE_F_NUMBER), w, h)
-    write_jpeg(split_dir / source, render, scene.focal_mm, SOURCE_F_NUMBER, scene.focus_m)
+    source = f"in/{sid}_f{format_fstop(job.source_f_number)}.JPG"
+    render = accumulation_render(scene.planes, scene.lens(job.source_f_number), w, h)
+    write_jpeg(split_dir / source, render, scene.focal_mm, job.source_f_number, scene.focus_m,
+               subject_area_px=simulated_af_area(depth.cpu().numpy(), scene.focus_m))
     target_images = []
     for f_number in targets:
         name = f"gt/{sid}/{sid}_f{format_fstop(f_number)}.JPG"
@@ -119,7 +151,7 @@ def write_scene(job: Job) -> dict:
     metadata = {
         "id": job.scene_id,
         "source_image": source,
-        "source_av": SOURCE_F_NUMBER,
+        "source_av": job.source_f_number,
         "target_images": target_images,
         "target_avs": targets,
         "focal_length": scene.focal_mm,
@@ -141,10 +173,13 @@ def _init_worker(threads: int) -> None:
 RECIPE_FILE = "synth.json"
 
 
-def claim_recipe(root: Path, width_px: int, height_px: int, seed: int, layered_fraction: float) -> None:
+def claim_recipe(root: Path, width_px: int, height_px: int, seed: int, layered_fraction: float,
+                 source_f_number: float = SOURCE_F_NUMBER) -> None:
     """Record in ``<root>/synth.json`` what the set is made with; refuse (BokehError) to add scenes
     made otherwise, since a rerun skips complete scenes and would silently mix two sets."""
     recipe = {"size": [width_px, height_px], "seed": seed, "layered": layered_fraction}
+    if source_f_number != SOURCE_F_NUMBER:  # (sets made before the option stay valid)
+        recipe["source_f"] = source_f_number
     path = Path(root) / RECIPE_FILE
     if path.exists():
         try:
@@ -153,7 +188,8 @@ def claim_recipe(root: Path, width_px: int, height_px: int, seed: int, layered_f
             raise InputError(f"{path}: unreadable data set recipe ({exc})") from None
         if existing != recipe:
             def describe(r: dict) -> str:
-                return f"--size {r['size'][0]}x{r['size'][1]} --seed {r['seed']} --layered {r['layered']:g}"
+                return (f"--size {r['size'][0]}x{r['size'][1]} --seed {r['seed']} --layered {r['layered']:g} "
+                        f"--source-f {r.get('source_f', SOURCE_F_NUMBER):g}")
             raise BokehError(f"{root}: holds a set made with {describe(existing)}; this run asks for "
                              f"{describe(recipe)}: use those settings or another --out")
         return
@@ -163,7 +199,8 @@ def claim_recipe(root: Path, width_px: int, height_px: int, seed: int, layered_f
 
 def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int, seed: int,
                workers: int = 1, overwrite: bool = False, layered_fraction: float = 0.0,
-               on_done: Callable[[dict], None] | None = None) -> list[dict]:
+               on_done: Callable[[dict], None] | None = None,
+               source_f_number: float = SOURCE_F_NUMBER) -> list[dict]:
     """Write ``counts[split]`` scenes per split under ``root``; returns the per-scene records
     (see :func:`write_scene`) in split and id order. ``on_done`` is called as each finishes."""
     unknown = set(counts) - set(SPLITS)
@@ -171,9 +208,13 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
         raise ValueError(f"unknown split(s) {sorted(unknown)}; expected {SPLITS}")
     if not 0.0 <= layered_fraction <= 1.0:
         raise ValueError(f"layered fraction must be in [0, 1], got {layered_fraction}")
-    claim_recipe(root, width_px, height_px, seed, layered_fraction)
+    if not min(TARGET_F_NUMBERS) <= source_f_number <= MAX_SOURCE_F_NUMBER:
+        # (no wider: the scene's margin is sized for the widest target aperture)
+        raise ValueError(f"source f-number must be from {min(TARGET_F_NUMBERS):g} to {MAX_SOURCE_F_NUMBER:g}, "
+                         f"got {source_f_number:g}")
+    claim_recipe(root, width_px, height_px, seed, layered_fraction, source_f_number)
     remove_stale_temp_files(root, recursive=True)  # left by a run killed mid-write
-    jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite, layered_fraction)
+    jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite, layered_fraction, source_f_number)
             for split in SPLITS for i in range(counts.get(split, 0))]
     # One thread per worker: with more threads than cores torch's thread pool spins and runs
     # many times slower.

@@ -23,6 +23,19 @@ def bounded_inverse_depth(logit: torch.Tensor, min_depth_m: float, max_depth_m: 
     return torch.exp(lo + (hi - lo) * torch.sigmoid(logit))
 
 
+# How far inside its bounds a given inverse depth is kept before it is turned back into a logit
+# (the logit of the bounds themselves is infinite).
+_LOGIT_MARGIN = 1e-4
+
+
+def inverse_depth_logit(inv_depth: torch.Tensor, min_depth_m: float, max_depth_m: float) -> torch.Tensor:
+    """The logit that :func:`bounded_inverse_depth` maps to ``inv_depth`` (1/m), which is first
+    clamped to just inside the bounds: ``logit = log(u / (1 - u))``, ``u = (log(1/D) - lo) / (hi - lo)``."""
+    lo, hi = -math.log(max_depth_m), -math.log(min_depth_m)
+    u = ((torch.log(inv_depth.clamp_min(1e-30)) - lo) / (hi - lo)).clamp(_LOGIT_MARGIN, 1.0 - _LOGIT_MARGIN)
+    return torch.log(u) - torch.log1p(-u)
+
+
 class UpHead(nn.Module):
     """Tokens (B, C, h, w) at stride 8 + skip (B, Cs, 2h, 2w) at stride 4 -> (B, out, 2h, 2w).
 

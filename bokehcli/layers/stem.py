@@ -1,6 +1,6 @@
 """ConvStem: photo -> features at stride 4 -> tokens at stride 8.
 
-    srgb (B, 3, H, W) in [0, 1]
+    srgb (B, 3, H, W) in [0, 1] (+ K cue maps (B, K, H, W) in [0, 1], concatenated)
       -> conv3x3/2 -> CN -> GELU -> conv3x3/2 -> CN -> GELU      skip features (B, Cs, H/4, W/4)
       -> conv2x2/2 -> CN                                        tokens (B, C, H/8, W/8)
 
@@ -42,16 +42,24 @@ class ChannelNorm(nn.Module):
 
 
 class ConvStem(nn.Module):
-    def __init__(self, skip_dim: int, dim: int) -> None:
+    def __init__(self, skip_dim: int, dim: int, cue_channels: int = 0) -> None:
         super().__init__()
         half = max(skip_dim // 2, 8)
+        self.cue_channels = cue_channels
         self.to_skip = nn.Sequential(
-            nn.Conv2d(3, half, 3, stride=2, padding=1), ChannelNorm(half), nn.GELU(),
+            nn.Conv2d(3 + cue_channels, half, 3, stride=2, padding=1), ChannelNorm(half), nn.GELU(),
             nn.Conv2d(half, skip_dim, 3, stride=2, padding=1), ChannelNorm(skip_dim), nn.GELU(),
         )
         self.to_tokens = nn.Sequential(nn.Conv2d(skip_dim, dim, 2, stride=2), ChannelNorm(dim))
 
-    def forward(self, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``srgb`` (B, 3, H, W) -> skip (B, Cs, H/4, W/4), tokens (B, C, H/8, W/8)."""
-        skip = self.to_skip((srgb - _INPUT_MEAN) / _INPUT_STD)
+    def forward(self, srgb: torch.Tensor, cues: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``srgb`` (B, 3, H, W), ``cues`` (B, K, H, W) when built with K cue channels ->
+        skip (B, Cs, H/4, W/4), tokens (B, C, H/8, W/8)."""
+        x = (srgb - _INPUT_MEAN) / _INPUT_STD
+        if self.cue_channels:
+            if cues is None or cues.shape[1] != self.cue_channels:
+                got = "none" if cues is None else str(cues.shape[1])
+                raise ValueError(f"this model takes {self.cue_channels} cue maps beside the photo, got {got}")
+            x = torch.cat([x, cues * 2.0 - 1.0], dim=1)   # maps in [0, 1] centred like the photo
+        skip = self.to_skip(x)
         return skip, self.to_tokens(skip)

@@ -5,6 +5,10 @@
     bokeh stream: W tokens -> [2 BiGDR + ACFM(lens) + DAHG(|CoC|)] <------+   to fine)
                   cross-fusion of the streams after every stage
     depth head (tokens + skip) -> bounded inverse depth (B, 1, H, W) in 1/m
+    with cue maps (config.cue_channels > 0): they join the photo at the stem, and the depth head
+    (and each coarse stage) predicts a logit *added* to that of the cues' own inverse depth
+    ``b / S1`` (relative inverse depth b, focus distance S1): the network learns a correction
+    of the cue depth, and a correction of 0 is the cue depth itself
     PG-CoC: coc_px = thin-lens CoC (bokehcli.optics, linear in 1/D) / pixel pitch  (docs/optics.md)
     render: render_bokeh(srgb_to_linear(srgb), coc_px) + gate(coc_px) * refine  (render.with_depth)
     refine head (bokeh tokens + skip) -> linear RGB residual, 0 wherever |coc_px| <= 1 px
@@ -28,13 +32,17 @@ from torch import nn
 from ..layers.bigdr import BiGDRBlock
 from ..layers.cross_fusion import CrossFusion
 from ..layers.film import LensEmbedding, lens_features
-from ..layers.heads import UpHead, bounded_inverse_depth
+from ..layers.heads import UpHead, bounded_inverse_depth, inverse_depth_logit
 from ..layers.stem import TOKEN_STRIDE, ConvStem
 from ..ops.color import srgb_to_linear
 from ..optics import Lens, coc_mm_from_inverse_depth
 from ..render.layered import render_bokeh
 from ..render.with_depth import apply_refinement
 from .config import BokehFlowConfig
+
+# Which cue map holds the cues' relative inverse depth (bokehcli.cues.maps.CUE_CHANNELS; not
+# imported from there, which needs OpenCV; a test keeps the two in step).
+RELATIVE_INV_DEPTH_CHANNEL = 5
 
 States = dict[str, torch.Tensor]
 
@@ -107,7 +115,7 @@ class BokehFlow(nn.Module):
     def __init__(self, config: BokehFlowConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.stem = ConvStem(c.skip_dim, c.dim)
+        self.stem = ConvStem(c.skip_dim, c.dim, c.cue_channels)
         self.lens_embedding = LensEmbedding(c.lens_dim)
         block = dict(dim=c.dim, heads=c.heads, head_dim=c.head_dim, ffn_ratio=c.ffn_ratio,
                      conv_kernel=c.conv_kernel, chunk_size=c.chunk_size)
@@ -126,8 +134,9 @@ class BokehFlow(nn.Module):
                 + [f"bokeh.{i}" for i in range(len(self.bokeh_blocks))])
 
     def network(self, srgb: torch.Tensor, lens: LensBatch, inv_depth: torch.Tensor | None = None,
-                states: States | None = None) -> NetworkOutput:
-        """Inverse depth, refinement and final states; ``srgb`` (B, 3, H, W) in [0, 1].
+                states: States | None = None, cues: torch.Tensor | None = None) -> NetworkOutput:
+        """Inverse depth, refinement and final states; ``srgb`` (B, 3, H, W) in [0, 1]; ``cues``
+        (B, K, H, W) the cue maps of :mod:`bokehcli.cues.maps` (models with ``cue_channels``).
 
         ``inv_depth`` (B, 1, H, W) 1/m, if given, replaces the predicted depth (a user depth map)
         and conditions DAHG. ``states`` carries TSP states in (missing blocks start from their
@@ -136,7 +145,12 @@ class BokehFlow(nn.Module):
         cfg, states = self.config, dict(states or {})
         b, _, height, width = srgb.shape
         pad = (0, -width % TOKEN_STRIDE, 0, -height % TOKEN_STRIDE)
-        skip, tokens = self.stem(F.pad(srgb, pad, mode="replicate") if any(pad) else srgb)
+
+        def padded(x: torch.Tensor | None) -> torch.Tensor | None:
+            return F.pad(x, pad, mode="replicate") if x is not None and any(pad) else x
+
+        skip, tokens = self.stem(padded(srgb), padded(cues))
+        base_logit = self._cue_depth_logit(padded(cues), lens)
         grid = tokens.shape[-2:]
         depth = tokens.flatten(2).transpose(1, 2)  # (B, L, C)
         bokeh = self.bokeh_in(depth)
@@ -150,9 +164,13 @@ class BokehFlow(nn.Module):
             for i in range(stage * cfg.fusion_every, (stage + 1) * cfg.fusion_every):
                 name = f"depth.{i}"
                 depth, new_states[name] = self.depth_blocks[i](depth, grid, state=states.get(name))
-            coarse = bounded_inverse_depth(self.aux_depth[stage](depth), cfg.min_depth_m, cfg.max_depth_m)
-            aux.append(coarse.transpose(1, 2).reshape(b, 1, *grid))
-            coc_feature = given_coc_feature if given_coc_feature is not None else _coc_feature(pg_coc(coarse, lens))
+            coarse_logit = self.aux_depth[stage](depth).transpose(1, 2).reshape(b, 1, *grid)
+            if base_logit is not None:
+                coarse_logit = coarse_logit + F.avg_pool2d(base_logit, TOKEN_STRIDE)
+            coarse = bounded_inverse_depth(coarse_logit, cfg.min_depth_m, cfg.max_depth_m)
+            aux.append(coarse)
+            coc_feature = given_coc_feature if given_coc_feature is not None \
+                else _coc_feature(pg_coc(coarse.flatten(2).transpose(1, 2), lens))
             for i in range(stage * cfg.fusion_every, (stage + 1) * cfg.fusion_every):
                 name = f"bokeh.{i}"
                 bokeh, new_states[name] = self.bokeh_blocks[i](bokeh, grid, lens_embedding, coc_feature,
@@ -161,16 +179,29 @@ class BokehFlow(nn.Module):
         depth_map = depth.transpose(1, 2).reshape(b, -1, *grid)
         bokeh_map = bokeh.transpose(1, 2).reshape(b, -1, *grid)
         full = (height + pad[3], width + pad[1])
-        logit = _upsample(self.depth_head(depth_map, skip), full)[..., :height, :width]
+        logit = _upsample(self.depth_head(depth_map, skip), full)
+        if base_logit is not None:
+            logit = logit + base_logit
+        logit = logit[..., :height, :width]
         refine = _upsample(self.refine_head(bokeh_map, skip), full)[..., :height, :width]
         predicted = bounded_inverse_depth(logit, cfg.min_depth_m, cfg.max_depth_m)
         return NetworkOutput(predicted if inv_depth is None else inv_depth, refine, aux, new_states)
 
+    def _cue_depth_logit(self, cues: torch.Tensor | None, lens: LensBatch) -> torch.Tensor | None:
+        """(B, 1, H, W) logit of the cues' metric inverse depth ``b / S1``; None without cues.
+        A camera focused at infinity puts the cue depth at the far bound."""
+        if not self.config.cue_channels:
+            return None
+        relative = cues[:, RELATIVE_INV_DEPTH_CHANNEL:RELATIVE_INV_DEPTH_CHANNEL + 1]
+        inv_depth = relative / lens.focus_m.view(-1, 1, 1, 1)
+        return inverse_depth_logit(inv_depth, self.config.min_depth_m, self.config.max_depth_m)
+
     def forward(self, srgb: torch.Tensor, lens: LensBatch, inv_depth: torch.Tensor | None = None,
                 states: States | None = None, render: bool = True, blades: int = 0,
-                rotation_deg: float = 0.0, highlight_boost: float | None = None) -> BokehFlowOutput:
+                rotation_deg: float = 0.0, highlight_boost: float | None = None,
+                cues: torch.Tensor | None = None) -> BokehFlowOutput:
         """Full model on one image/crop: see :meth:`network`; ``render=False`` skips the renderer."""
-        net = self.network(srgb, lens, inv_depth, states)
+        net = self.network(srgb, lens, inv_depth, states, cues)
         return finish(net, srgb, lens, render, blades, rotation_deg, highlight_boost)
 
 

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 # device, to check the file's tensors) in seconds, and its depth range is finite and positive.
 LIMITS = {"dim": (1, 4096), "heads": (1, 64), "head_dim": (1, 1024), "blocks": (1, 64), "fusion_every": (1, 64),
           "ffn_ratio": (0.5, 16.0), "conv_kernel": (1, 31), "skip_dim": (1, 1024), "decoder_dim": (1, 1024),
-          "lens_dim": (1, 1024), "min_depth_m": (1e-3, 1e5), "max_depth_m": (1e-3, 1e5), "chunk_size": (1, 1024)}
+          "lens_dim": (1, 1024), "min_depth_m": (1e-3, 1e5), "max_depth_m": (1e-3, 1e5), "chunk_size": (1, 1024),
+          "cue_channels": (0, 16)}
 FLOAT_FIELDS = ("ffn_ratio", "min_depth_m", "max_depth_m")
+# Fields added after weights were first shipped: a stored config without them takes the default.
+ADDED_FIELDS = frozenset({"cue_channels"})
 MAX_NAME_CHARS = 64
 
 
@@ -33,6 +36,9 @@ class BokehFlowConfig:
     lens_dim: ACFM lens-embedding width.
     min_depth_m, max_depth_m: bounds of the depth head (a bounded depth bounds the CoC).
     chunk_size: chunk length of the chunked gated delta rule (16-32 is fastest on CPU).
+    cue_channels: 0 for a model that sees the photo alone; else the number of cue maps it takes
+        beside it (:data:`bokehcli.cues.maps.CUE_CHANNELS`), its depth a learned correction of
+        the cues' own depth.
     """
 
     name: str = "custom"
@@ -49,6 +55,7 @@ class BokehFlowConfig:
     min_depth_m: float = 0.1
     max_depth_m: float = 100.0
     chunk_size: int = 32
+    cue_channels: int = 0
 
     def __post_init__(self) -> None:
         """Every field within ``LIMITS``: a weights file is untrusted, and a field out of bounds
@@ -81,21 +88,27 @@ class BokehFlowConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "BokehFlowConfig":
-        """Strict: unknown or missing keys raise ``ValueError`` (a file from another version)."""
+        """Strict: unknown or missing keys raise ``ValueError`` (a file from another version);
+        only a field of ``ADDED_FIELDS`` may be missing (older weights), taking its default."""
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("model config is not a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}
-        if set(data) != names:
-            extra, missing = sorted(set(data) - names), sorted(names - set(data))
+        extra, missing = sorted(set(data) - names), sorted(names - set(data) - ADDED_FIELDS)
+        if extra or missing:
             raise ValueError(f"model config keys differ (unknown {extra}, missing {missing})")
         return cls(**data)
 
 
+# Fast default: trains on a 2-core CPU in tens of minutes.
+_NANO = BokehFlowConfig(name="nano", dim=64, heads=2, head_dim=32, blocks=4, skip_dim=24, decoder_dim=32, lens_dim=32)
+# The cue maps of bokehcli.cues.maps.CUE_CHANNELS (not imported here: it needs OpenCV).
+CUE_MAP_COUNT = 6
+
 VARIANTS: dict[str, BokehFlowConfig] = {
-    # Fast default: trains on a 2-core CPU in tens of minutes.
-    "nano": BokehFlowConfig(name="nano", dim=64, heads=2, head_dim=32, blocks=4, skip_dim=24,
-                            decoder_dim=32, lens_dim=32),
+    "nano": _NANO,
+    # nano refining the depth of the photo's own cues, which it takes as extra input channels
+    "nano-cues": dataclasses.replace(_NANO, name="nano-cues", cue_channels=CUE_MAP_COUNT),
     "small": BokehFlowConfig(name="small", dim=96, heads=4, head_dim=24, blocks=6, skip_dim=32,
                              decoder_dim=48, lens_dim=64),
     "base": BokehFlowConfig(name="base", dim=192, heads=6, head_dim=32, blocks=6, skip_dim=48,

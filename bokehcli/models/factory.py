@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from ..errors import InputError
 from ..files import atomic_path
 from .bokehflow import BokehFlow
-from .config import VARIANTS, BokehFlowConfig
+from .config import CUE_MAP_COUNT, VARIANTS, BokehFlowConfig
 from .operating_point import OperatingPoint, operating_point_of
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -117,3 +117,24 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     model.load_state_dict(state)
     model.operating_point = operating_point
     return model.to(device).eval()
+
+
+def with_cue_inputs(model: BokehFlow, name: str, cue_channels: int = CUE_MAP_COUNT) -> BokehFlow:
+    """A model called ``name`` taking ``cue_channels`` cue maps, started from the photo-only ``model``
+    (same shape otherwise): every weight is copied; the stem's first convolution gets zero weights for the cue
+    channels, and the layers that emit depth (the depth head's and coarse heads' last layers)
+    are zeroed, so the new model's depth starts as the cues' depth exactly (a correction of 0)
+    while its features and refinement are those of ``model``."""
+    if model.config.cue_channels or cue_channels < 1:
+        raise ValueError(f"with_cue_inputs: {model.config.name!r} already takes cue maps")
+    config = dataclasses.replace(model.config, name=name, cue_channels=cue_channels)
+    new = BokehFlow(config)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    first_conv = "stem.to_skip.0.weight"
+    old = state[first_conv]
+    state[first_conv] = torch.cat([old, old.new_zeros(old.shape[0], config.cue_channels, *old.shape[2:])], dim=1)
+    for key in ("depth_head.proj.weight", "depth_head.proj.bias",
+                *[f"aux_depth.{i}.1.{part}" for i in range(config.stages) for part in ("weight", "bias")]):
+        state[key] = torch.zeros_like(state[key])
+    new.load_state_dict(state)
+    return new.to(old.device)

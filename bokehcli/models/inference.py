@@ -113,9 +113,10 @@ def validate_tiling(tile_px: int, overlap_px: int) -> None:
 
 
 def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile_px: int, overlap_px: int,
-              tsp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network over overlapping tiles of ``srgb`` (B, 3, h, w) -> stitched inverse depth
-    (B, 1, h, w) and refinement (B, 3, h, w). ``tsp=False`` starts every tile from ``state_init``."""
+              tsp: bool = True, cues: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network over overlapping tiles of ``srgb`` (B, 3, h, w) (and its cue maps (B, K, h, w), cut
+    the same way) -> stitched inverse depth (B, 1, h, w) and refinement (B, 3, h, w).
+    ``tsp=False`` starts every tile from ``state_init``."""
     validate_tiling(tile_px, overlap_px)
     b, _, h, w = srgb.shape
     ys, xs = tile_starts(h, tile_px, overlap_px), tile_starts(w, tile_px, overlap_px)
@@ -125,7 +126,8 @@ def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile_px: in
     states: States | None = None
     for r, c in serpentine(len(ys), len(xs)):
         y0, x0 = ys[r], xs[c]
-        net = model.network(srgb[..., y0:y0 + th, x0:x0 + tw], lens, states=states)
+        tile_cues = None if cues is None else cues[..., y0:y0 + th, x0:x0 + tw]
+        net = model.network(srgb[..., y0:y0 + th, x0:x0 + tw], lens, states=states, cues=tile_cues)
         states = net.states if tsp else None
         feather = (_ramp(y0, th, h, overlap_px)[:, None] * _ramp(x0, tw, w, overlap_px)[None, :]).to(srgb)
         acc[..., y0:y0 + th, x0:x0 + tw] += feather * torch.cat([net.inv_depth, net.refine_lin], dim=1)
@@ -136,8 +138,10 @@ def run_tiles(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tile_px: in
 
 def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px: int | None = None,
             tile_px: int | None = None, overlap_px: int | None = None, tsp: bool | None = None,
-            stages=NO_STAGES) -> Prediction:
-    """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1].
+            stages=NO_STAGES, cue_maps: torch.Tensor | None = None) -> Prediction:
+    """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1]
+    (with ``cue_maps`` (K, h, w), any size, for a model that takes them: resized to the working
+    size, where the network sees them; making them at that size spares memory on large photos).
 
     ``work_size_px``, ``tile_px``, ``overlap_px`` and ``tsp`` not given come from the model's
     operating point (:mod:`bokehcli.models.operating_point`); a tile or overlap it leaves open is
@@ -162,9 +166,13 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px:
     lens_work = LensBatch.from_lens(lens, pixel_pitch_mm(lens.sensor_diag_mm, w, h), device=photo.device)
     with torch.inference_mode():
         with stages("network"):
-            work = photo if (h, w) == (height, width) else F.interpolate(
-                photo, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
-            inv_depth, refine = run_tiles(model, work, lens_work, tile_px, overlap_px, tsp)
+            def to_work(x: torch.Tensor | None) -> torch.Tensor | None:
+                if x is None or tuple(x.shape[-2:]) == (h, w):
+                    return x
+                return F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+
+            cues = None if cue_maps is None else cue_maps.unsqueeze(0).to(photo)
+            inv_depth, refine = run_tiles(model, to_work(photo), lens_work, tile_px, overlap_px, tsp, to_work(cues))
         with stages("depth upsampling"):
             if (h, w) == (height, width):
                 return Prediction(inv_depth, refine, (h, w))
@@ -186,7 +194,8 @@ def render_prediction(srgb_full: torch.Tensor, prediction: Prediction, lens: Len
 
 
 def forward_tiled(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tiles_xy: tuple[int, int],
-                  render: bool = True, tsp: bool = True, **render_options) -> BokehFlowOutput:
+                  render: bool = True, tsp: bool = True, cues: torch.Tensor | None = None,
+                  **render_options) -> BokehFlowOutput:
     """Training hook: the crop ``srgb`` (B, 3, H, W) as ``nx x ny`` equal tiles with carried states.
 
     ``H / ny`` and ``W / nx`` must be multiples of 8. Differentiable through the carried states;
@@ -203,8 +212,9 @@ def forward_tiled(model: BokehFlow, srgb: torch.Tensor, lens: LensBatch, tiles_x
     last: NetworkOutput | None = None
     for r, c in serpentine(ny, nx):
         carried = last.states if (tsp and last is not None) else None
-        last = outputs[r, c] = model.network(srgb[..., r * th:(r + 1) * th, c * tw:(c + 1) * tw], lens,
-                                             states=carried)
+        window = (..., slice(r * th, (r + 1) * th), slice(c * tw, (c + 1) * tw))
+        last = outputs[r, c] = model.network(srgb[window], lens, states=carried,
+                                             cues=None if cues is None else cues[window])
 
     def stitch(get) -> torch.Tensor:
         return torch.cat([torch.cat([get(outputs[r, c]) for c in range(nx)], dim=-1) for r in range(ny)], dim=-2)

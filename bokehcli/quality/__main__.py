@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"camera corpus folder (default {DEFAULT_CORPUS})")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the renders in DIR instead of a temporary folder")
     parser.add_argument("--no-motorcycle", action="store_true", help="skip the Motorcycle check")
+    parser.add_argument("--model", metavar="WEIGHTS", help="weights of the 'model' variant (name in models/ or a "
+                        "path; default: bokeh render's)")
     parser.add_argument("--draw-labels", type=Path, metavar="DIR",
                         help="only draw the labels on their photos as contact sheets in DIR (no renders)")
     args = parser.parse_args(argv)
@@ -69,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             work_dir = args.keep if args.keep is not None else Path(scratch)
             # The Motorcycle first: a minute, where the photos take long.
             motorcycle = None if args.no_motorcycle else run_motorcycle(work_dir / "motorcycle", args.variants,
-                                                                         progress=_progress)
-            scores = run_real_photos(labels, args.variants, args.corpus, work_dir, progress=_progress)
+                                                                         progress=_progress, model=args.model)
+            scores = run_real_photos(labels, args.variants, args.corpus, work_dir, progress=_progress,
+                                     model=args.model)
         seconds = time.perf_counter() - start
         _print_tables(args.variants, scores, motorcycle, seconds)
         if args.json is not None:
-            report = {"labels": str(LABELS_PATH), "seconds": round(seconds, 1), "motorcycle": motorcycle,
+            report = {"labels": str(LABELS_PATH), "model": args.model, "seconds": round(seconds, 1), "motorcycle": motorcycle,
                       "variants": {v: {"summary": summarize(scores[v]).to_json(),
                                        "photos": [s.to_json() for s in scores[v]]} for v in args.variants}}
             atomic_write_bytes(args.json, (json.dumps(report, indent=1) + "\n").encode())

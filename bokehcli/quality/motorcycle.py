@@ -115,7 +115,7 @@ def depth_quality(depth_m: np.ndarray, true_m: np.ndarray) -> dict:
 
 
 def run_motorcycle(work_dir: Path, variants: list[str],
-                   progress: Callable[[str], None] = lambda line: None) -> dict:
+                   progress: Callable[[str], None] = lambda line: None, model: str | None = None) -> dict:
     """The reference render and each variant's scores: ``{"focus_m", "reference_seconds",
     "variants": {name: {"error_removed", "delta1", "abs_rel", ...}}}``."""
     photo = write_motorcycle(work_dir / "inputs")
@@ -131,7 +131,7 @@ def run_motorcycle(work_dir: Path, variants: list[str],
     for variant in variants:
         out_dir = work_dir / variant
         result = render_variant(variant, photo.path, out_dir, info, (width, height),
-                                subject_xy=(TANK_AREA_PX[0], TANK_AREA_PX[1]), save_depth=True)
+                                subject_xy=(TANK_AREA_PX[0], TANK_AREA_PX[1]), save_depth=True, model=model)
         used_depth_m = np.load(depth_output_paths(out_dir, photo.path.stem)[0])
         scores = {"error_removed": error_removed(srgb_in, load_photo(result.output).srgb, srgb_ref),
                   **depth_quality(used_depth_m, photo.depth_m),

@@ -76,7 +76,7 @@ def centre_px(width: int, height: int) -> tuple[int, int]:
 
 def render(photo: Path, out_dir: Path, focal: Focal35, *, depth_m: np.ndarray | None = None,
            focus_at: tuple[int, int] | None = None, save_depth: bool = False,
-           depth_source: str = "auto") -> RenderResult:
+           depth_source: str = "auto", model: str | None = None) -> RenderResult:
     """One render of ``photo`` into ``out_dir`` (created; outputs there are replaced).
 
     ``depth_m`` (float32 (H, W) metres, NaN unknown) is handed over as a ``.npy`` file written in
@@ -89,19 +89,22 @@ def render(photo: Path, out_dir: Path, focal: Focal35, *, depth_m: np.ndarray | 
         np.save(depth_path, np.asarray(depth_m, dtype=np.float32), allow_pickle=False)
     settings = RenderSettings(f_number_text=F_NUMBER_TEXT, crop_factor=1.0, focal_mm=focal.mm,
                               depth=None if depth_path is None else str(depth_path), focus_at=focus_at,
-                              out_dir=out_dir, overwrite=True, save_depth=save_depth, depth_source=depth_source)
+                              out_dir=out_dir, overwrite=True, save_depth=save_depth, depth_source=depth_source,
+                              model=model)
     settings.validate()
     return render_file(photo, settings)
 
 
 def render_variant(variant: str, photo: Path, out_dir: Path, info: LensMetadata, size_wh: tuple[int, int],
-                   subject_xy: tuple[int, int] | None = None, save_depth: bool = False) -> RenderResult:
-    """``render`` as the variant asks; ``subject_xy`` is needed by ``focus-at``."""
+                   subject_xy: tuple[int, int] | None = None, save_depth: bool = False,
+                   model: str | None = None) -> RenderResult:
+    """``render`` as the variant asks; ``subject_xy`` is needed by ``focus-at``; ``model`` names the
+    weights of the ``model`` variant (default: ``bokeh render``'s)."""
     focal = focal_35mm(info)
     if variant == "default":
         return render(photo, out_dir, focal, save_depth=save_depth)
     if variant == "model":
-        return render(photo, out_dir, focal, save_depth=save_depth, depth_source="model")
+        return render(photo, out_dir, focal, save_depth=save_depth, depth_source="model", model=model)
     if variant == "focus-at":
         if subject_xy is None:
             raise ValueError("the focus-at variant needs the subject's position")

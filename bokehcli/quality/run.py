@@ -14,8 +14,10 @@ from .real_photo import Label, PhotoScore, materialise, polygon_centroid, polygo
 
 
 def run_real_photos(labels: list[Label], variants: list[str], corpus: Path, work_dir: Path,
-                    progress: Callable[[str], None] = lambda line: None) -> dict[str, list[PhotoScore]]:
-    """Scores per variant, in label order. Renders go to ``work_dir/<variant>/<index>/``."""
+                    progress: Callable[[str], None] = lambda line: None,
+                    model: str | None = None) -> dict[str, list[PhotoScore]]:
+    """Scores per variant, in label order. Renders go to ``work_dir/<variant>/<index>/``; ``model``
+    names the weights of the ``model`` variant."""
     scores: dict[str, list[PhotoScore]] = {variant: [] for variant in variants}
     for index, label in enumerate(labels):
         path = materialise(label, corpus, work_dir / "inputs")
@@ -27,7 +29,7 @@ def run_real_photos(labels: list[Label], variants: list[str], corpus: Path, work
         for variant in variants:
             start = time.perf_counter()
             result = render_variant(variant, path, work_dir / variant / str(index), info, (width, height),
-                                    subject_xy=subject_xy)
+                                    subject_xy=subject_xy, model=model)
             score = score_photo(label, srgb_in, load_photo(result.output).srgb)
             score.info = {"focal_35mm": round(focal.mm, 1), "focal_source": focal.source,
                           "focus_m": None if result.focus_m is None or math.isinf(result.focus_m)

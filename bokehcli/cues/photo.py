@@ -1,0 +1,61 @@
+"""The cues of one photo from its pixels and its metadata, the same way for ``bokeh render``
+and for data sets (``bokeh train`` / ``eval`` of a model that takes cue maps).
+
+Output: :class:`PhotoCueSet`: the photo at cue size, the faces found, the focus target and, when
+asked, the combined :class:`~bokehcli.cues.depth.PhotoCues`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..lens.policy import camera_focus_m
+from ..optics import pixel_pitch_mm
+from ..timing import NO_STAGES
+from .depth import PhotoCues, capture_coc_at_infinity_px, photo_cues
+from .faces import detect_faces
+from .focus import FocusTarget, choose_focus_target
+from .image import Box, CueImage, cue_image
+from .saliency import salient_box
+
+
+@dataclass
+class PhotoCueSet:
+    image: CueImage
+    faces: list[Box]
+    target: FocusTarget
+
+
+def find_focus_target(srgb: np.ndarray, info, focus_at_px: tuple[float, float] | None = None,
+                      stages=NO_STAGES) -> PhotoCueSet:
+    """``srgb`` (H, W, 3) in [0, 1] or uint8; ``info`` the photo's :class:`~bokehcli.lens.LensMetadata`.
+    Order: ``focus_at_px`` > the camera's AF point / subject area > faces > the most salient
+    region > the centre (:mod:`.focus`). Saliency runs only when nothing before it answers."""
+    with stages("cue: faces"):
+        image = cue_image(srgb)
+        faces = detect_faces(image)
+    salient = None
+    if focus_at_px is None and info.focus_area is None and not info.faces and not faces:
+        with stages("cue: saliency"):
+            salient = salient_box(image)
+    target = choose_focus_target(image, focus_at_px, af_box_px=info.focus_area, af_source=info.focus_point_source,
+                                 metadata_faces_px=info.faces, metadata_faces_source=info.faces_source,
+                                 detected_faces=faces, salient=salient)
+    return PhotoCueSet(image, faces, target)
+
+
+def capture_coc_inf_px(info, image: CueImage) -> float | None:
+    """Blur (cue px) that a point at infinity had in the photo as taken, when its EXIF says enough."""
+    focus_m = camera_focus_m(info)
+    if not (info.focal_mm and info.f_number and info.sensor_diag_mm and focus_m):
+        return None
+    height, width = image.hw
+    return capture_coc_at_infinity_px(info.focal_mm, info.f_number, focus_m,
+                                      pixel_pitch_mm(info.sensor_diag_mm, width, height))
+
+
+def cues_of(found: PhotoCueSet, info, stages=NO_STAGES) -> PhotoCues:
+    """The combined cues (defocus, subject, layout) around ``found``'s focus target."""
+    return photo_cues(found.image, found.target, found.faces, capture_coc_inf_px(info, found.image), stages)
