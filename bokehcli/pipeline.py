@@ -412,7 +412,8 @@ def _write_depth_maps(photo: Path, folder: Path, depth_m: np.ndarray, settings: 
 def _set_by_flags(settings: RenderSettings) -> set[str]:
     """The lens values (see :class:`bokehcli.lens.types.LensWarning`) a flag sets, which makes
     the file's warnings about them moot: a sensor size, the focus distance, the focus point."""
-    flags = {"sensor": settings.sensor_diag_mm is not None or settings.crop_factor is not None,
+    # (--equivalent replaces the sensor by full frame: the file's sensor size no longer matters)
+    flags = {"sensor": settings.sensor_diag_mm is not None or settings.crop_factor is not None or settings.equivalent,
              "focus_m": settings.focus_m is not None, "focus_point": settings.focus_at is not None}
     return {about for about, given in flags.items() if given}
 

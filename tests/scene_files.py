@@ -1,5 +1,9 @@
 """Held-out-style scenes on disk: JPEG with EXIF lens data, 16-bit PNG depth, and the exact
-thin-lens reference rendered by the accumulation buffer (independent of the layered renderer)."""
+thin-lens reference rendered by the accumulation buffer (independent of the layered renderer).
+
+The JPEG records where the lens focused as a camera does (EXIF SubjectArea at the object on the
+focus plane, :func:`bokehcli.data.synth.simulated_af_area`), as `bokeh synth` sources do: the
+render's focus target is then the camera's, not a guess from saliency."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bokehcli.cli.app import app
+from bokehcli.data.synth import simulated_af_area
 from bokehcli.ops.color import linear_to_srgb
 from bokehcli.render.accumulation import accumulation_render, pinhole_view
 from photos import make_exif, write_depth_png, write_photo
@@ -39,7 +44,8 @@ class SceneFiles:
         rgb, depth = pinhole_view(scene.planes, width, height)
         self.photo = write_photo(folder / f"{name}.jpg", to_uint8(rgb),
                                  make_exif(focal_mm=scene.focal_mm, focus_m=scene.focus_m,
-                                           focal_35mm=round(scene.focal_mm)))
+                                           focal_35mm=round(scene.focal_mm),
+                                           subject_xy=simulated_af_area(depth.numpy(), scene.focus_m)))
         self.depth_png = write_depth_png(folder / f"{name}_depth.png", depth.numpy())
 
     def reference(self, f_number: str) -> np.ndarray:

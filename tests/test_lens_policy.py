@@ -32,6 +32,23 @@ def test_equivalent_is_the_full_frame_field_of_view():
     assert focal.value == pytest.approx(12.0)
 
 
+def test_equivalent_of_an_unknown_sensor_is_a_normal_lens():
+    """A phone whose EXIF states neither a 35 mm focal length nor a sensor size (the corpus's iPhone
+    4: 3.85 mm): times the unknown crop factor it would stay a 3.85 mm lens on full frame, which
+    blurs nothing; --equivalent takes the field of view of a 50 mm lens, and says so."""
+    phone = LensMetadata(path="p.jpg", focal_mm=3.85, crop_factor=1.0, sensor_diag_mm=43.27,
+                         sources={"focal_mm": "EXIF:FocalLength", "crop_factor": "default"})
+    focal, sensor, warnings = focal_and_sensor(phone, equivalent=True)
+    assert (focal.value, sensor.value) == (50.0, 43.27) and "sensor size unknown" in focal.source
+    assert len(warnings) == 1 and "3.85 mm lens" in warnings[0] and "--focal-length" in warnings[0]
+    # a sensor flag makes it known again: focal length x crop factor
+    focal, _, _ = focal_and_sensor(phone, crop_factor=7.6, equivalent=True)
+    assert focal.value == pytest.approx(3.85 * 7.6)
+    # without --equivalent nothing changes
+    focal, _, _ = focal_and_sensor(phone)
+    assert focal.value == 3.85
+
+
 def test_camera_focus():
     assert camera_focus_m(LensMetadata(path="a", focus_m=2.5)) == 2.5
     assert camera_focus_m(LensMetadata(path="a", focus_infinite=True)) == math.inf

@@ -56,10 +56,25 @@ def focal_and_sensor(info: LensMetadata, focal_mm: float | None = None, crop_fac
         if info.focal_35mm and sensor_diag_mm is None and crop_factor is None:
             source = info.sources.get("focal_35mm", "EXIF")
             focal = Sourced(info.focal_35mm, f"35 mm equivalent ({source})")
+        elif sensor.source == "default":
+            # Times an unknown crop factor, a phone's 4 mm lens would stay a 4 mm fisheye on full
+            # frame, with no blur at all; the field of view of a normal lens is the better guess
+            # (the one a camera of unknown sensor is rendered with when its equivalent is unknown).
+            focal = Sourced(DEFAULT_FOCAL_MM, "35 mm equivalent assumed (sensor size unknown)")
+            warnings = [w for w in warnings if w != SENSOR_DEFAULT_WARNING]
+            warnings.append(f"sensor size unknown, so is the 35 mm equivalent of its {focal_of(info, focal_mm)}: "
+                            f"--equivalent assumes the field of view of a {DEFAULT_FOCAL_MM:g} mm lens on full "
+                            f"frame (--focal-length sets the equivalent)")
         else:
             focal = Sourced(focal.value * FULL_FRAME_DIAGONAL_MM / sensor.value,
                             f"35 mm equivalent ({focal.source} x crop factor)")
     return focal, Sourced(FULL_FRAME_DIAGONAL_MM, "full frame (--equivalent)"), warnings
+
+
+def focal_of(info: LensMetadata, focal_mm: float | None) -> str:
+    """The lens's focal length in words, for a message."""
+    value = focal_mm if focal_mm is not None else info.focal_mm
+    return f"{value:g} mm lens" if value else "lens"
 
 
 def camera_focus_m(info: LensMetadata) -> float | None:
