@@ -42,12 +42,15 @@ class CueImage:
 def cue_image(srgb: np.ndarray, long_side_px: int = CUE_LONG_SIDE_PX) -> CueImage:
     """``srgb`` (H, W, 3) float in [0, 1] or uint8 -> the photo at cue size."""
     height, width = srgb.shape[:2]
-    rgb = srgb if srgb.dtype == np.uint8 else np.clip(np.rint(srgb * 255.0), 0, 255).astype(np.uint8)
     scale = min(1.0, long_side_px / max(height, width))
+    small = srgb
     if scale < 1.0:
+        # resized first, in the photo's own type: converting all 24 million pixels to 8 bits
+        # first would cost more than the resize itself
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        scale = rgb.shape[1] / width
+        small = cv2.resize(srgb, size, interpolation=cv2.INTER_AREA)
+        scale = small.shape[1] / width
+    rgb = small if small.dtype == np.uint8 else np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
     return CueImage(np.ascontiguousarray(rgb), scale, (height, width))
 
 
