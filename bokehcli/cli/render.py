@@ -98,7 +98,7 @@ def render(
 
     Example: [bold]bokeh render photo.jpg --f 1.8 --depth photo_depth.png --out out/[/]
     """
-    from ..pipeline import RenderSettings, output_path
+    from ..pipeline import RenderSettings
     from ..shard import batch_share
 
     apply_threads(threads)
@@ -112,12 +112,19 @@ def render(
             tile_px=tile_px, tsp=not no_tsp, depth_source=depth_source, equivalent=equivalent)
         settings.validate()
     paths, failures = _expand(inputs)  # failures: (input, one-line message)
-    if share is not None:
-        listed = len(paths)
-        paths = share.take(paths, key=lambda p: str(output_path(p, settings).absolute()))
-        err.print(one_line(share.summary(len(paths), listed)), markup=False)
-    _report(_render_all(paths, settings, failures), failures, as_json)
+    _report(_render_all(_this_share(share, paths, settings), settings, failures), failures, as_json)
     raise typer.Exit(batch_exit_code(len(failures)))
+
+
+def _this_share(share, paths: list[Path], settings) -> list[Path]:
+    """The inputs this process renders (``--shard`` or torchrun; all without), announced in one line."""
+    from ..pipeline import output_path
+
+    if share is None:
+        return paths
+    taken = share.take(paths, key=lambda p: str(output_path(p, settings).absolute()))
+    err.print(one_line(share.summary(len(taken), len(paths))), markup=False)
+    return taken
 
 
 def _lens_flags(focal_mm: float | None, crop_factor: float | None, sensor_diag_mm: float | None,
