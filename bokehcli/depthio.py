@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-from .errors import BokehError, InputError
+from .errors import InputError, SettingError
 from .files import OutputExists, atomic_path
 from .imageio import DEFAULT_MAX_PIXELS, check_pixels, open_image, reading_input
 from .naming import depth_output_paths
@@ -117,8 +117,8 @@ def check_depth_template(template: str) -> None:
                         f"is not {{stem}}" for name, spec, conversion in fields
                         if (name, spec, conversion) != ("stem", "", None)), None)
     if problem is not None:
-        raise BokehError(f"--depth: bad template {template!r} ({problem}); use {{stem}} for the photo's name, "
-                         f"e.g. 'depth/{{stem}}.png'")
+        raise SettingError("depth", f": bad template {template!r} ({problem}); use {{stem}} for the photo's name, "
+                                    f"e.g. 'depth/{{stem}}.png'")
 
 
 def fill_depth_template(template: str, photo: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import BokehError
+from .errors import SettingError
 
 
 def _mps_available() -> bool:
@@ -19,14 +19,14 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise BokehError(f"--device: unknown device {name!r} (auto, cpu, cuda, cuda:N or mps)") from None
+        raise SettingError("device", f": unknown device {name!r} (auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise BokehError(f"--device {name}: no CUDA device is available")
+            raise SettingError("device", f"{name}: no CUDA device is available")
         if local_rank is not None:
             device = torch.device("cuda", local_rank)
     elif device.type == "mps" and not _mps_available():
-        raise BokehError(f"--device {name}: no MPS device is available")
+        raise SettingError("device", f"{name}: no MPS device is available")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise BokehError(f"--device: unsupported device {name!r} (auto, cpu, cuda, cuda:N or mps)")
+        raise SettingError("device", f": unsupported device {name!r} (auto, cpu, cuda, cuda:N or mps)")
     return device

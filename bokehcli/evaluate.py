@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import losses
 from .data.realbokeh import Pair, format_fstop, list_pairs, load_set_depth
-from .errors import BokehError, InputError
+from .errors import BokehError, InputError, SettingError
 from .files import atomic_path, atomic_write_bytes
 from .imageio import load_photo
 from .models.bokehflow import BokehFlow
@@ -102,7 +102,7 @@ def model_method(model: BokehFlow, tile_px: int | None) -> Method:
         try:
             validate_tiling(tile_px, overlap_for(tile_px))
         except ValueError as exc:
-            raise BokehError(f"--tile: {exc}") from None
+            raise SettingError("tile_px", f": {exc}") from None
 
     def bokehflow(pair: Pair, srgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lens = pair.lens

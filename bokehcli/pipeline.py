@@ -35,7 +35,7 @@ from .depth_sources import (DepthEstimate, anchor, depth_at, depth_from_cues, de
 from .depth_preview import write_depth_preview
 from .depthio import check_depth_template, fill_depth_template, save_depth
 from .device import resolve_device
-from .errors import BokehError, InputError
+from .errors import BokehError, InputError, SettingError
 from .files import make_folder
 from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, lens_record, load_photo, save_photo
 from .lens import read_lens
@@ -115,37 +115,37 @@ class RenderSettings:
         device are loaded here, once, when the depth is to come from it)."""
         parse_f_number(self.f_number_text)
         if self.fmt not in OUTPUT_SUFFIX:
-            raise BokehError(f"--format must be one of {', '.join(OUTPUT_SUFFIX)}, got {self.fmt!r}")
+            raise SettingError("fmt", f"must be one of {', '.join(OUTPUT_SUFFIX)}, got {self.fmt!r}")
         if self.blades in (1, 2) or self.blades < 0:
-            raise BokehError(f"--blades must be 0 (round) or at least 3, got {self.blades}")
+            raise SettingError("blades", f"must be 0 (round) or at least 3, got {self.blades}")
         if self.out_dir is not None:       # found now, not after the first photo's render
             existing = next(p for p in (self.out_dir, *self.out_dir.absolute().parents) if p.exists())
             if not existing.is_dir():
-                raise BokehError(f"--out {self.out_dir}: {existing} is a file, not a folder")
+                raise SettingError("out_dir", f"{self.out_dir}: {existing} is a file, not a folder")
             if not os.access(existing, os.W_OK | os.X_OK):
-                raise BokehError(f"--out {self.out_dir}: cannot write in {existing} (permission denied)")
+                raise SettingError("out_dir", f"{self.out_dir}: cannot write in {existing} (permission denied)")
         if not math.isfinite(self.blade_rotation_deg):
-            raise BokehError(f"--blade-rotation must be a finite angle in degrees, got {self.blade_rotation_deg}")
+            raise SettingError("blade_rotation_deg", f"must be a finite angle in degrees, got {self.blade_rotation_deg}")
         if self.highlight_boost is not None and not 1 <= self.highlight_boost <= MAX_HIGHLIGHT_GAIN:
-            raise BokehError(f"--highlight-boost must be between 1 and {MAX_HIGHLIGHT_GAIN:g}, "
-                             f"got {self.highlight_boost}")
+            raise SettingError("highlight_boost", f"must be between 1 and {MAX_HIGHLIGHT_GAIN:g}, "
+                                                  f"got {self.highlight_boost}")
         try:
             if self.tile_px is not None:
                 validate_tiling(self.tile_px, overlap_for(self.tile_px))
         except ValueError as exc:
-            raise BokehError(f"--tile: {exc}") from None
+            raise SettingError("tile_px", f": {exc}") from None
         if self.depth is not None and "{stem}" in self.depth:
             check_depth_template(self.depth)
         elif self.depth is not None and not Path(self.depth).exists():    # one map for the batch
-            raise BokehError(f"--depth {self.depth}: no such file or folder")
+            raise SettingError("depth", f"{self.depth}: no such file or folder")
         if self.depth_source not in DEPTH_SOURCES:
-            raise BokehError(f"--depth-source must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
+            raise SettingError("depth_source", f"must be one of {', '.join(DEPTH_SOURCES)}, got {self.depth_source!r}")
         resolve_device(self.device)
         if self.uses_network:
             try:
                 load_network(self.network_name, self.device)
             except InputError as exc:
-                raise BokehError(f"--model: {exc}") from None
+                raise SettingError("model", f": {exc}") from None
 
 
 @dataclass
@@ -190,8 +190,8 @@ def parse_f_number(text: str) -> float:
     value = float(text) if _DECIMAL.fullmatch(text) else math.nan
     low, high = F_NUMBER_RANGE
     if not (math.isfinite(value) and low <= value <= high):
-        raise BokehError(f"--f must be a plain number between {low:g} and {high:g} (it names the output), "
-                         f"got {text!r}")
+        raise SettingError("f_number_text", f"must be a plain number between {low:g} and {high:g} (it names the "
+                                            f"output), got {text!r}")
     return value
 
 
@@ -300,7 +300,7 @@ def _focus_target(settings: RenderSettings, info, srgb: np.ndarray, stages) -> P
         x, y = settings.focus_at
         height, width = srgb.shape[:2]
         if not (0 <= x < width and 0 <= y < height):
-            raise BokehError(f"--focus-at {x},{y} is outside the {width}x{height} image")
+            raise SettingError("focus_at", f"{x},{y} is outside the {width}x{height} image")
     return find_focus_target(srgb, info, settings.focus_at, stages)
 
 
@@ -381,8 +381,8 @@ def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None,
     paths = _depth_files(photo, folder)
     existing = [p for p in paths if p.exists()]
     if depth_input is not None and any(p.resolve() == depth_input.resolve() for p in existing):
-        raise BokehError(f"{photo}: --save-depth would overwrite the input depth map {depth_input}; "
-                         f"choose another --out")
+        raise SettingError("save_depth", f"would overwrite the input depth map {depth_input}; write the outputs "
+                                         f"to another folder", subject=str(photo))
     if existing and not overwrite:
         warnings.append(f"{photo}: kept the existing {', '.join(p.name for p in existing)} (--overwrite replaces it)")
         return len(existing) < len(paths)
@@ -438,8 +438,8 @@ def _resolve_focus(settings: RenderSettings, info, estimate: DepthEstimate, targ
     if settings.focus_m is not None:
         nearest_m = nearest_focus_m(result.focal_mm)
         if settings.focus_m < nearest_m:
-            raise BokehError(f"{result.path}: --focus-distance {settings.focus_m:g} m is nearer than a "
-                             f"{result.focal_mm:g} mm lens can focus (at least {nearest_m:.3g} m)")
+            raise SettingError("focus_m", f"{settings.focus_m:g} m is nearer than a {result.focal_mm:g} mm lens can "
+                                          f"focus (at least {nearest_m:.3g} m)", subject=str(result.path))
         result.focus_m, result.focus_source = settings.focus_m, "flag"
         return
     if settings.focus_at is not None:

@@ -346,3 +346,21 @@ def test_equivalent_gives_a_small_sensor_the_blur_of_full_frame(tmp_path):
         return (focal_mm / 1.8) * focal_mm / (500 - focal_mm) * (1 - 0.5 / 8) / (diagonal_mm / math.hypot(W, H))
     assert large["max_blur_px"] == pytest.approx(coc_px(28, 43.27), rel=0.02)
     assert large["max_blur_px"] > 2 and not any("barely visible" in w for w in large["warnings"])
+
+
+def test_library_errors_name_settings_and_the_command_names_flags(tmp_path):
+    """RenderSettings speaks of its fields; `bokeh render` turns them into its flags."""
+    from bokehcli.errors import SettingError
+    from bokehcli.pipeline import RenderSettings
+
+    with pytest.raises(SettingError, match=r"^fmt must be one of") as caught:
+        RenderSettings(f_number_text="2", fmt="gif").validate()
+    assert caught.value.field == "fmt"
+    with pytest.raises(SettingError, match=r"^tile_px: tile must be"):
+        RenderSettings(f_number_text="2", tile_px=12).validate()
+    photo = write_photo(tmp_path / "p.jpg", np.full((32, 48, 3), 128, np.uint8), make_exif())
+    for args, line in ((["--format", "gif"], "error: --format must be one of"),
+                       (["--tile", "12"], "error: --tile: tile must be"),
+                       (["--blades", "2"], "error: --blades must be 0 (round) or at least 3")):
+        result = run(photo, "--f", "2", *args)
+        assert result.exit_code == 2 and result.stderr.strip().startswith(line), result.stderr

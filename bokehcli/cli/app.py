@@ -35,9 +35,9 @@ def main() -> None:
         _stopped(stop.signum, stop.detail)
     except Exception as exc:  # noqa: BLE001 - a failure no command turned into its line: one line, not a traceback
         _ended()
-        from .common import error_exit_code, fail_line, other_failure
+        from .common import error_exit_code, error_text, fail_line, other_failure
 
-        fail_line(str(exc) if isinstance(exc, BokehError) else other_failure(exc))
+        fail_line(error_text(exc) if isinstance(exc, BokehError) else other_failure(exc))
         sys.exit(error_exit_code(exc))
     except SystemExit:
         _ended()

@@ -73,6 +73,16 @@ def error_exit_code(exc: BaseException) -> int:
     return EXIT_USAGE if usage else EXIT_SOME_FAILED
 
 
+# The flag that sets each library setting a SettingError names (RenderSettings' fields, and the
+# device and tile of every command): the library speaks of fields, the commands of flags.
+FLAG_OF_SETTING = {
+    "f_number_text": "--f", "fmt": "--format", "blades": "--blades", "out_dir": "--out",
+    "blade_rotation_deg": "--blade-rotation", "highlight_boost": "--highlight-boost", "tile_px": "--tile",
+    "depth": "--depth", "depth_source": "--depth-source", "model": "--model", "device": "--device",
+    "focus_at": "--focus-at", "focus_m": "--focus-distance", "save_depth": "--save-depth",
+}
+
+
 @contextlib.contextmanager
 def exit_on_error() -> Iterator[None]:
     """A run-level error as one line, ending the command with :func:`error_exit_code`."""
@@ -81,16 +91,26 @@ def exit_on_error() -> Iterator[None]:
     try:
         yield
     except BokehError as exc:
-        fail_line(_original_message(exc))
+        fail_line(error_text(exc))
         raise typer.Exit(error_exit_code(exc)) from None
+
+
+def error_text(exc: Exception) -> str:
+    """A library error's message as a command says it: a setting by the flag that sets it, an
+    error from a loader worker by its own line (:func:`_original_message`)."""
+    from ..errors import SettingError
+
+    if isinstance(exc, SettingError):
+        return exc.naming(FLAG_OF_SETTING.get(exc.field, exc.field))
+    return _original_message(exc)
 
 
 def failure_line(exc: Exception, path=None) -> str:
     """The one line of a failure that ends one input of a batch (or the run): a
-    :class:`BokehError`'s own message, else :func:`other_failure`'s."""
+    :class:`BokehError`'s own message (a setting named by its flag), else :func:`other_failure`'s."""
     from ..errors import BokehError
 
-    return str(exc) if isinstance(exc, BokehError) else other_failure(exc, path)
+    return error_text(exc) if isinstance(exc, BokehError) else other_failure(exc, path)
 
 
 # Click's exceptions, from wherever this Typer takes Click (its own copy in recent versions, the click
