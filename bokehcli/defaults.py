@@ -18,3 +18,6 @@ DEFAULT_WORK_SIZE_PX = 1024
 # 0.56-0.61). Brighter lights stay fainter than they were; large clipped surfaces, barely above
 # the clip, come out slightly too bright (README, "Highlights").
 DEFAULT_HIGHLIGHT_GAIN = 5.0
+# Capture f-numbers a synthetic source may be rendered at (bokeh synth --source-f): no wider than
+# the widest target aperture, f/2.0, for which each scene's margin is sized.
+SOURCE_F_NUMBER_RANGE = (2.0, 64.0)

@@ -42,8 +42,7 @@ from .lens import read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .lens.policy import camera_focus_m, focal_and_sensor
 from .models.factory import load_model
-from .models.inference import overlap_for, validate_tiling, working_size
-from .models.operating_point import operating_point_of
+from .models.inference import overlap_for, validate_tiling
 from .naming import depth_map_stems, depth_output_paths, depth_preview_path, render_path
 from .ops.color import linear_to_srgb
 from .optics import F_NUMBER_RANGE, Lens, hyperfocal_m, nearest_focus_m, pixel_pitch_mm
@@ -355,22 +354,18 @@ def _estimate_depth(settings: RenderSettings, path: Path, depth_path: Path | Non
         if settings.depth_source == "embedded" and not warnings:
             result.warnings.append(f"{path}: no depth map stored in the file; depth from "
                                    f"{'the network' if settings.uses_network else 'the photo itself'}")
-    model = device = None
+    model = device = maps = None
     if settings.uses_network:
         model, device = load_network(settings.network_name, settings.device)
-        if not model.config.cue_channels:
-            return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
-                                    settings.work_size_px, settings.tile_px, settings.tsp, stages=stages)
-    cues = cues_of(found, info, stages)
-    if model is None:
-        return depth_from_cues(cues, srgb_in, stages)
-    # a model that refines the cues sees them as extra channels, made at its working size
-    work_size_px = settings.work_size_px if settings.work_size_px is not None \
-        else operating_point_of(model).work_size_px
-    maps = torch.from_numpy(cue_maps(cues, working_size(*srgb_in.shape[-2:], work_size_px)))
+    if model is None or model.config.cue_channels:
+        cues = cues_of(found, info, stages)
+        if model is None:
+            return depth_from_cues(cues, srgb_in, stages)
+        # a model that refines the cues sees them as extra channels; made at cue size, they are
+        # resized with the photo to the network's working size
+        maps = torch.from_numpy(cue_maps(cues, cues.matte.shape)).to(device)
     return depth_from_model(model, Path(settings.network_name).stem, srgb_in.to(device), scene_lens,
-                            settings.work_size_px, settings.tile_px, settings.tsp, cue_maps=maps.to(device),
-                            stages=stages)
+                            settings.work_size_px, settings.tile_px, settings.tsp, cue_maps=maps, stages=stages)
 
 
 def _depth_outputs_to_write(photo: Path, folder: Path, depth_input: Path | None, overwrite: bool,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..defaults import SOURCE_F_NUMBER_RANGE
 from .common import EXIT_OK, exit_on_error, flush_denormals, out, print_json
 from .progress import CommandProgress
 
@@ -22,8 +23,9 @@ def synth(
     overwrite: bool = typer.Option(False, "--overwrite", help="Re-render scenes that are already complete."),
     layered: float = typer.Option(0.0, "--layered", min=0.0, max=1.0,
                                   help="Fraction of scenes that are stacks of fronto-parallel textured cards."),
-    source_f: float = typer.Option(22.0, "--source-f", min=2.0, max=64.0, help="Capture f-number of the source (input) images: 22 as "
-                                   "RealBokeh; a wider one such as 4 leaves the defocus a real photo has (2-64)."),
+    source_f: float = typer.Option(22.0, "--source-f", min=SOURCE_F_NUMBER_RANGE[0], max=SOURCE_F_NUMBER_RANGE[1],
+                                   help="Capture f-number of the source (input) images: 22 as RealBokeh; a "
+                                        "wider one such as 4 leaves the defocus a real photo has."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Render procedural scenes with the exact thin-lens reference into the RealBokeh layout:

@@ -45,7 +45,11 @@ def cue_maps(cues: PhotoCues, size_hw: tuple[int, int]) -> np.ndarray:
     planes = [focus_heat_map(hw, cues.target.box), cues.matte,
               cues.defocus.sigma_px / MAX_SIGMA_PX, cues.defocus.confidence,
               cues.layout_inv_depth, np.clip(cues.relative_inv_depth, 0.0, 1.0)]
+    return np.clip(resize_maps(np.stack(planes), size_hw), 0.0, 1.0)
+
+
+def resize_maps(maps: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """(K, h, w) maps of any float type -> (K, H, W) float32 at ``size_hw``, bilinear."""
     height, width = size_hw
-    resized = [cv2.resize(np.ascontiguousarray(p, dtype=np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-               for p in planes]
-    return np.clip(np.stack(resized), 0.0, 1.0).astype(np.float32)
+    return np.stack([cv2.resize(np.ascontiguousarray(plane, dtype=np.float32), (width, height),
+                                interpolation=cv2.INTER_LINEAR) for plane in maps])

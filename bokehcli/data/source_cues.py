@@ -13,10 +13,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..cues.maps import cue_maps
+from ..cues.maps import cue_maps, resize_maps
 from ..cues.photo import cues_of, find_focus_target
 from ..imageio import load_photo
 from ..lens import read_lens
@@ -34,6 +33,4 @@ def _cue_maps_at_cue_size(path: Path) -> np.ndarray:
 
 def source_cue_maps(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
     """(K, H, W) float32 cue maps of the photo at ``path``, at ``size_hw`` (its size)."""
-    small = _cue_maps_at_cue_size(Path(path)).astype(np.float32)
-    height, width = size_hw
-    return np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR) for plane in small])
+    return resize_maps(_cue_maps_at_cue_size(Path(path)), size_hw)

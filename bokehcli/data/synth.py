@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import BokehError, InputError
+from ..defaults import SOURCE_F_NUMBER_RANGE
 from ..files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from ..imageio.lens_jpeg import lens_exif, write_lens_jpeg
 from ..ops.color import linear_to_srgb
@@ -45,7 +46,6 @@ from .scenes import fronto_parallel_scene, random_scene
 
 TARGET_F_NUMBERS = (2.0, 2.8, 4.0, 5.6, 8.0, 10.0, 13.0, 16.0, 20.0)
 WIDE_F_NUMBERS = (2.0, 2.8)
-MAX_SOURCE_F_NUMBER = 64.0
 MAKE = "bokeh-synth"
 
 
@@ -208,10 +208,9 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
         raise ValueError(f"unknown split(s) {sorted(unknown)}; expected {SPLITS}")
     if not 0.0 <= layered_fraction <= 1.0:
         raise ValueError(f"layered fraction must be in [0, 1], got {layered_fraction}")
-    if not min(TARGET_F_NUMBERS) <= source_f_number <= MAX_SOURCE_F_NUMBER:
-        # (no wider: the scene's margin is sized for the widest target aperture)
-        raise ValueError(f"source f-number must be from {min(TARGET_F_NUMBERS):g} to {MAX_SOURCE_F_NUMBER:g}, "
-                         f"got {source_f_number:g}")
+    low, high = SOURCE_F_NUMBER_RANGE
+    if not low <= source_f_number <= high:
+        raise ValueError(f"source f-number must be from {low:g} to {high:g}, got {source_f_number:g}")
     claim_recipe(root, width_px, height_px, seed, layered_fraction, source_f_number)
     remove_stale_temp_files(root, recursive=True)  # left by a run killed mid-write
     jobs = [Job(Path(root), split, i, seed, width_px, height_px, overwrite, layered_fraction, source_f_number)

@@ -141,7 +141,7 @@ def predict(model: BokehFlow, srgb_full: torch.Tensor, lens: Lens, work_size_px:
             stages=NO_STAGES, cue_maps: torch.Tensor | None = None) -> Prediction:
     """Inverse depth and refinement at full resolution for ``srgb_full`` (3, H, W) in [0, 1]
     (with ``cue_maps`` (K, h, w), any size, for a model that takes them: resized to the working
-    size, where the network sees them; making them at that size spares memory on large photos).
+    size, where the network sees them; made at cue size they stay small whatever the photo).
 
     ``work_size_px``, ``tile_px``, ``overlap_px`` and ``tsp`` not given come from the model's
     operating point (:mod:`bokehcli.models.operating_point`); a tile or overlap it leaves open is
