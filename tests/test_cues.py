@@ -12,8 +12,12 @@ from bokehcli.cues.depth import capture_coc_at_infinity_px, photo_cues
 from bokehcli.cues.faces import detect_faces
 from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
 from bokehcli.cues.image import cue_image
-from bokehcli.cues.layout import BACKGROUND_B, contact_line, layout_prior, sky_mask
+from bokehcli.cues import subject
+from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, MIN_SUBJECT_B, contact_line, ground_in_view,
+                                   layout_prior, sky_mask)
+from bokehcli.cues.photo import frame_height_at_focus_m
 from bokehcli.cues.subject import subject_matte
+from bokehcli.lens import LensMetadata
 from bokehcli.depth_sources import DepthEstimate, anchor, depth_at
 from bokehcli.optics import Lens, pixel_pitch_mm
 
@@ -78,14 +82,15 @@ def test_distance_from_face_size_inverts_the_thin_lens():
     assert focus_from_face_m(face_px, focal_mm, pitch_mm) == pytest.approx(distance_m, rel=1e-9)
 
 
-def disc_scene(height=240, width=320, seed=0, block_px=8):
-    """A red disc (the subject) on green-blue blocks; returns uint8 RGB and the disc mask."""
+def disc_scene(height=240, width=320, seed=0, block_px=8, radius_fraction=0.25):
+    """A red disc (the subject, radius ``radius_fraction`` of the height) on green-blue blocks;
+    returns uint8 RGB and the disc mask."""
     rng = np.random.default_rng(seed)
     background = np.kron(rng.random((height // block_px, width // block_px, 3)), np.ones((block_px, block_px, 1)))
     rgb = (np.stack([0.1 + 0.2 * background[..., 0], 0.4 + 0.4 * background[..., 1],
                      0.3 + 0.5 * background[..., 2]], axis=-1) * 255).astype(np.uint8)
     yy, xx = np.mgrid[:height, :width]
-    disc = (xx - width / 2) ** 2 + (yy - height / 2) ** 2 < (0.25 * height) ** 2
+    disc = (xx - width / 2) ** 2 + (yy - height / 2) ** 2 < (radius_fraction * height) ** 2
     red = np.stack([0.75 + 0.2 * background[..., 2], 0.1 + 0.1 * background[..., 0], 0.1 * background[..., 1]], -1)
     rgb[disc] = (red[disc] * 255).astype(np.uint8)        # a textured red subject
     return rgb, disc
@@ -98,6 +103,35 @@ def test_subject_matte_segments_the_focused_object():
     matte = subject_matte(image, target, [], None) > 0.5
     iou = (matte & disc).sum() / (matte | disc).sum()
     assert iou > 0.9
+
+
+@pytest.mark.parametrize("max_growths, finds_it_whole", [(0, False), (subject.MAX_GROWTHS, True)])
+def test_a_subject_larger_than_the_first_ellipse_is_found_whole(monkeypatch, max_growths, finds_it_whole):
+    """A disc 0.9 of the frame's height across. GrabCut is replaced by a colour model that cannot
+    reach past the probable-subject ellipse (what happens on real photos when the subject's colours
+    outside it also fill the background): the first ellipse (0.4 of the frame) holds part of the
+    disc, and growing it while the disc fills its rim finds all of it."""
+    rgb, disc = disc_scene(radius_fraction=0.45)
+
+    def within_the_ellipse(_, mask):
+        return disc & ((mask == cv2.GC_PR_FGD) | (mask == cv2.GC_FGD))
+
+    monkeypatch.setattr(subject, "_grabcut", within_the_ellipse)
+    monkeypatch.setattr(subject, "MAX_GROWTHS", max_growths)
+    image = cue_image(rgb)
+    matte = subject_matte(image, choose_focus_target(image, focus_at_px=(160, 120)), [], None) > 0.5
+    iou = (matte & disc).sum() / (matte | disc).sum()
+    assert (iou > 0.9) == finds_it_whole, iou
+
+
+def test_a_wide_af_area_around_a_face_focuses_on_the_face():
+    image = cue_image(np.zeros((300, 400, 3), np.uint8))
+    face = (200.0, 60.0, 240.0, 100.0)
+    target = choose_focus_target(image, af_box_px=(120.0, 40.0, 330.0, 120.0), af_source="AF area",
+                                 detected_faces=[face])
+    assert target.box == face and target.face == face and target.source == "AF area"
+    elsewhere = choose_focus_target(image, af_box_px=(20.0, 200.0, 120.0, 280.0), detected_faces=[face])
+    assert elsewhere.face is None and elsewhere.box == (20.0, 200.0, 120.0, 280.0)
 
 
 def test_layout_ground_plane_and_sky():
@@ -119,21 +153,48 @@ def test_layout_ground_plane_and_sky():
     assert np.allclose(layout.subject[:, 130:170], 1.0, atol=0.01)
 
 
-def test_a_slanted_subject_stands_on_the_ground_line_of_its_lower_hull():
-    """A bike-like shape: two 'wheels' touching the ground at rows 179 (left) and 199 (right)."""
+def bike_matte(left_wheel_bottom_row: int) -> np.ndarray:
+    """A bike-like shape: two 'wheels' touching the ground at ``left_wheel_bottom_row`` (x = 80)
+    and at row 199 (x = 240), joined by a frame."""
     height, width = 240, 320
     matte = np.zeros((height, width), np.float32)
     yy, xx = np.mgrid[:height, :width]
-    matte[((xx - 80) ** 2 + (yy - 150) ** 2 < 30 ** 2) | ((xx - 240) ** 2 + (yy - 170) ** 2 < 30 ** 2)] = 1
-    matte[130:160, 80:240] = 1                       # the frame between the wheels
+    left_centre = left_wheel_bottom_row - 29
+    matte[((xx - 80) ** 2 + (yy - left_centre) ** 2 < 30 ** 2) | ((xx - 240) ** 2 + (yy - 170) ** 2 < 30 ** 2)] = 1
+    matte[left_centre - 20:left_centre + 10, 80:240] = 1
+    return matte
+
+
+def test_a_slanted_subject_stands_on_the_ground_line_of_its_lower_hull():
+    matte = bike_matte(left_wheel_bottom_row=189)
     slope, intercept = contact_line(matte)
-    assert slope == pytest.approx(20 / 160, abs=0.02) and slope * 80 + intercept == pytest.approx(179, abs=1.5)
+    assert slope == pytest.approx(10 / 160, abs=0.02) and slope * 80 + intercept == pytest.approx(189, abs=1.5)
     layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=240)     # focused on the near wheel
-    horizon = 0.5 * height
-    expected_left = (179.5 - horizon) / (199.5 - horizon)      # inverse depth grows with the row below the horizon
+    horizon = 0.5 * matte.shape[0]
+    expected_left = (189.5 - horizon) / (199.5 - horizon)      # inverse depth grows with the row below the horizon
+    assert expected_left > MIN_SUBJECT_B
     assert layout.subject[0, 240] == pytest.approx(1.0, abs=0.02)
     assert layout.subject[0, 80] == pytest.approx(expected_left, rel=0.05)
     assert layout.subject.max() <= 1.0 and layout.background.max() <= 1.0      # nothing put in front
+    steep = layout_prior(bike_matte(left_wheel_bottom_row=169), np.zeros_like(matte, bool), target_x=240)
+    assert steep.subject[0, 80] == pytest.approx(MIN_SUBJECT_B)     # (169.5 - 120) / (199.5 - 120) = 0.62
+
+
+def test_a_close_up_shows_no_ground():
+    """A frame under CLOSE_UP_FRAME_M tall at the focus distance: the subject is one plane."""
+    matte = bike_matte(left_wheel_bottom_row=169)
+    assert ground_in_view(CLOSE_UP_FRAME_M) and ground_in_view(None) and not ground_in_view(0.9 * CLOSE_UP_FRAME_M)
+    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=240, ground_in_view=False)
+    assert np.all(layout.background == BACKGROUND_B) and np.all(layout.subject == 1.0)
+
+
+def test_frame_height_at_the_focus_distance():
+    """The frame's diagonal at distance S1 is S1 * 43.27 / f35: a 43.27 mm lens shows a 2 m diagonal at 2 m."""
+    image = cue_image(np.zeros((300, 400, 3), np.uint8))
+    assert frame_height_at_focus_m(LensMetadata("x.jpg", focus_m=2.0, focal_35mm=43.27), image) == pytest.approx(2.0 * 300 / 500)
+    assert frame_height_at_focus_m(LensMetadata("x.jpg", focus_m=2.0), image) == pytest.approx(2.0 * 43.27 / 50 * 0.6)
+    assert frame_height_at_focus_m(LensMetadata("x.jpg", focal_35mm=50.0), image) is None
+    assert frame_height_at_focus_m(LensMetadata("x.jpg", focus_infinite=True, focal_35mm=50.0), image) is None
 
 
 def test_a_subject_running_out_of_the_frame_shows_no_ground():

@@ -29,7 +29,7 @@ from ..timing import NO_STAGES
 from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, estimate_defocus
 from .focus import FocusTarget
 from .image import Box, CueImage
-from .layout import MAX_FRONT_B, layout_prior, sky_mask
+from .layout import MAX_FRONT_B, ground_in_view, layout_prior, sky_mask
 from .subject import subject_matte
 
 MEASURABLE_COC_PX = 1.0
@@ -56,16 +56,18 @@ def capture_coc_at_infinity_px(focal_mm: float, f_number: float, focus_m: float,
 
 
 def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
-               capture_coc_inf_px: float | None, stages=NO_STAGES) -> PhotoCues:
+               capture_coc_inf_px: float | None, stages=NO_STAGES, frame_height_m: float | None = None) -> PhotoCues:
     """``capture_coc_inf_px``: :func:`capture_coc_at_infinity_px` at cue size, or None when the
-    photo does not say how it was taken. ``stages`` times the defocus, subject and layout cues."""
+    photo does not say how it was taken; ``frame_height_m``: how tall a slice of the scene the frame
+    shows at the focus distance, or None (:func:`.layout.ground_in_view`). ``stages`` times the
+    defocus, subject and layout cues."""
     with stages("cue: defocus"):
         defocus = estimate_defocus(image)
     with stages("cue: subject"):
         matte = subject_matte(image, target, faces, defocus)
     with stages("cue: layout"):
         sky = sky_mask(image.rgb, matte)
-        layout = layout_prior(matte, sky, target.xy[0])
+        layout = layout_prior(matte, sky, target.xy[0], ground_in_view(frame_height_m))
         b_background = layout.background
     if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
         x0, y0, x1, y1 = (int(round(v)) for v in target.box)

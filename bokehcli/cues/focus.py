@@ -43,7 +43,9 @@ def choose_focus_target(image: CueImage, focus_at_px: tuple[float, float] | None
             return _at_point(image, box_centre(box), af_source or "camera AF point", faces)
         # several AF points spread over the frame: their middle part, not the whole span
         box = _shrink(clip_box(box, image.hw), MAX_TARGET_FRACTION * width, MAX_TARGET_FRACTION * height)
-        return FocusTarget(box, af_source or "camera AF area", _face_at(box_centre(box), faces))
+        face = _face_at(box_centre(box), faces)
+        # a wide AF area around a face focused on the face; the rest of the area may be background
+        return FocusTarget(box if face is None else clip_box(face, image.hw), af_source or "camera AF area", face)
     if metadata_faces_px:
         face = max(faces[:len(metadata_faces_px)], key=_area)
         return FocusTarget(clip_box(face, image.hw), metadata_faces_source or "face (metadata)", face)

@@ -10,10 +10,13 @@ where ``y_t`` is the row where the subject meets the ground below the focus targ
 there is in focus). The subject's contact with the ground is the longest edge of the lower convex
 hull of its matte (both wheels of a bike, both feet): a line ``y_c(x)``; each column of the subject
 stands on the ground at its own contact row, ``b_subject(x) = b_ground(y_c(x))`` (the "pop-up"
-model: a slanted subject gets the depth gradient its ground line implies). The horizon is taken at
-the frame's middle row (a level camera), at least ``MIN_HORIZON_GAP`` of the frame above the
-contact. A subject that runs out of the bottom of the frame shows no ground: then the subject is
-one plane and the background a constant ``BACKGROUND_B``.
+model: a slanted subject gets the depth gradient its ground line implies, down to
+``MIN_SUBJECT_B``: the subject is what the camera focused on, and a bike 2.3 m away and 0.5 m deep
+spans only b = 0.82 to 1). The horizon is taken at the frame's middle row (a level camera), at
+least ``MIN_HORIZON_GAP`` of the frame above the contact. A subject that runs out of the bottom of
+the frame shows no ground, nor does a close-up (the frame shows less than ``CLOSE_UP_FRAME_M`` of
+the scene at the focus distance: a face, a flower, a page); then the subject is one plane and the
+background a constant ``BACKGROUND_B``.
 
 Nothing but the sky is read as farther than ``BACKGROUND_B`` (4 focus distances, where the
 renderer's blur of a background is already strong), and nothing as nearer than the focus plane
@@ -32,7 +35,10 @@ import numpy as np
 
 BACKGROUND_B = 0.25
 MAX_FRONT_B = 1.0
-MIN_SUBJECT_B = 0.5
+MIN_SUBJECT_B = 0.8            # the pop-up slope fades the subject at most this far from the focus plane
+# A frame less tall than this at the focus distance is a close-up (a face, a flower, a book):
+# what fills its bottom is the subject or lies beside it, not ground running up to it.
+CLOSE_UP_FRAME_M = 0.5
 HORIZON_ROW = 0.5               # of the frame's height, from the top
 MIN_HORIZON_GAP = 0.1           # of the frame's height
 BOTTOM_TOUCH_SHARE = 0.3        # of the subject's width touching the bottom row: no ground visible
@@ -45,6 +51,12 @@ SKY_MIN_WHITE_VALUE = 0.85      # HSV value of an overcast one
 class Layout:
     background: np.ndarray      # (h, w) b of everything but the subject (ground, background, sky)
     subject: np.ndarray         # (h, w) b the subject has where it stands (1 under the focus target)
+
+
+def ground_in_view(frame_height_m: float | None) -> bool:
+    """Whether the ground the subject stands on can be in the frame: not in a close-up, where the
+    frame shows less than ``CLOSE_UP_FRAME_M`` of the scene at the focus distance (unknown: yes)."""
+    return frame_height_m is None or frame_height_m >= CLOSE_UP_FRAME_M
 
 
 def sky_mask(rgb: np.ndarray, matte: np.ndarray) -> np.ndarray:
@@ -99,9 +111,11 @@ def _lower_hull(xs: np.ndarray, ys: np.ndarray) -> list[tuple[float, float]]:
     return chain
 
 
-def layout_prior(matte: np.ndarray, sky: np.ndarray, target_x: float) -> Layout:
+def layout_prior(matte: np.ndarray, sky: np.ndarray, target_x: float, ground_in_view: bool = True) -> Layout:
+    """``ground_in_view`` False (a close-up, see :func:`ground_in_view`): no ground plane, the
+    subject is one plane and the background a constant."""
     height, width = matte.shape
-    line = contact_line(matte)
+    line = contact_line(matte) if ground_in_view else None
     if line is None:
         background = np.full((height, width), BACKGROUND_B, np.float32)
         subject = np.ones((height, width), np.float32)

@@ -7,12 +7,13 @@ asked, the combined :class:`~bokehcli.cues.depth.PhotoCues`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..lens.policy import camera_focus_m
-from ..optics import pixel_pitch_mm
+from ..lens.policy import DEFAULT_FOCAL_MM, camera_focus_m
+from ..optics import FULL_FRAME_DIAGONAL_MM, pixel_pitch_mm
 from ..timing import NO_STAGES
 from .depth import PhotoCues, capture_coc_at_infinity_px, photo_cues
 from .faces import detect_faces
@@ -56,6 +57,19 @@ def capture_coc_inf_px(info, image: CueImage) -> float | None:
                                       pixel_pitch_mm(info.sensor_diag_mm, width, height))
 
 
+def frame_height_at_focus_m(info, image: CueImage) -> float | None:
+    """How tall a slice of the scene the photo shows at the camera's focus distance: the frame's
+    diagonal there is ``S1 * 43.27 / f35`` (thin lens far from macro magnifications; ``f35`` the
+    35 mm equivalent focal length, else the normal lens the render assumes). None when the file
+    gives no finite focus distance."""
+    focus_m = camera_focus_m(info)
+    if not focus_m or not math.isfinite(focus_m):
+        return None
+    height, width = image.hw
+    return focus_m * FULL_FRAME_DIAGONAL_MM / (info.focal_35mm or DEFAULT_FOCAL_MM) * height / math.hypot(width, height)
+
+
 def cues_of(found: PhotoCueSet, info, stages=NO_STAGES) -> PhotoCues:
     """The combined cues (defocus, subject, layout) around ``found``'s focus target."""
-    return photo_cues(found.image, found.target, found.faces, capture_coc_inf_px(info, found.image), stages)
+    return photo_cues(found.image, found.target, found.faces, capture_coc_inf_px(info, found.image), stages,
+                      frame_height_at_focus_m(info, found.image))

@@ -6,7 +6,9 @@ Seeds (cue pixels):
   faces about as large as the focused one (people at a similar distance) the same way;
 - probable subject: an ellipse around the target: for a face, one inscribed in a body box (3.4
   face widths wide, down to the bottom of the frame; an ellipse leaves the box's corners, mostly
-  background, to the colour models); otherwise the target grown to ``GROW_FRACTION`` of the frame;
+  background, to the colour models); otherwise the target grown to ``GROW_FRACTION`` of the frame,
+  and grown again while the subject found fills a quarter of that ellipse's rim (a subject larger
+  than the ellipse: a flower filling the frame);
 - probable background: everything else, and, where the defocus map is confident, pixels clearly
   more blurred than the target (the camera focused on the subject, not on them);
 - sure background: a thin band along the top, left and right borders the seeds do not reach.
@@ -40,18 +42,45 @@ CONFIDENT = 0.5
 MATTE_RADIUS_FRACTION = 0.008
 MARGIN_FRACTION = 0.02       # of the long side
 MATTE_EPS = 1e-3
+# A subject larger than the ellipse it was looked for in fills the ellipse's rim: when this share
+# of the rim is foreground, the ellipse grows by GROWTH and GrabCut runs again (at most
+# MAX_GROWTHS times; a flower filling the frame, a bike seen whole).
+RIM_SHARE = 0.25
+GROWTH = 1.5
+MAX_GROWTHS = 2
 
 
 def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocus: DefocusMap | None) -> np.ndarray:
     height, width = image.hw
-    mask = np.full((height, width), cv2.GC_PR_BGD, np.uint8)
     people = [target.face] if target.face is not None else []
     if people:
         people += [f for f in faces if f is not target.face and _width(f) >= SIMILAR_FACE_RATIO * _width(target.face)]
+    region = _grown(target.box, image.hw)
+    for attempt in range(MAX_GROWTHS + 1):
+        mask = _seed_mask(image, target, people, defocus, region)
+        seeds = mask == cv2.GC_FGD
+        foreground = _grabcut(image.rgb, mask) if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any() \
+            else seeds
+        foreground = _fill_holes(_connected_to(foreground | seeds, seeds))
+        # an object larger than the region it was looked for in fills that region's rim: look wider
+        if people or attempt == MAX_GROWTHS or _rim_share(foreground, region) < RIM_SHARE:
+            break
+        region = _scaled(region, GROWTH)
+    radius = max(2, int(MATTE_RADIUS_FRACTION * max(height, width)))
+    soft = cv2.ximgproc.guidedFilter(image.rgb.astype(np.float32) / 255.0, foreground.astype(np.float32),
+                                     radius, MATTE_EPS)
+    outside_px = cv2.distanceTransform((~foreground).astype(np.uint8), cv2.DIST_L2, 5)
+    margin = np.clip(1.0 - outside_px / (MARGIN_FRACTION * max(height, width)), 0.0, 1.0)
+    return np.clip(np.maximum(soft, margin), 0.0, 1.0).astype(np.float32)
+
+
+def _seed_mask(image: CueImage, target: FocusTarget, people: list[Box], defocus: DefocusMap | None,
+               region: Box) -> np.ndarray:
+    mask = np.full(image.hw, cv2.GC_PR_BGD, np.uint8)
     for face in people:
         _fill_ellipse(mask, _body_box(face, image.hw), cv2.GC_PR_FGD)
     if not people:
-        _fill_ellipse(mask, _grown(target.box, image.hw), cv2.GC_PR_FGD)
+        _fill_ellipse(mask, region, cv2.GC_PR_FGD)
     if defocus is not None:
         target_sigma = _median_in(defocus.sigma_px, target.box)
         blurred = (defocus.confidence > CONFIDENT) & (defocus.sigma_px > target_sigma + BLURRED_SIGMA_PX)
@@ -62,16 +91,24 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
         fx0, fy0, fx1, fy1 = face
         _fill(mask, (fx0 + 0.3 * _width(face), fy1, fx1 - 0.3 * _width(face), fy1 + 1.2 * (fy1 - fy0)), cv2.GC_FGD)
     _fill(mask, _core(target.box), cv2.GC_FGD)
-    seeds = mask == cv2.GC_FGD
-    foreground = _grabcut(image.rgb, mask) if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any() \
-        else mask == cv2.GC_FGD
-    foreground = _fill_holes(_connected_to(foreground | seeds, seeds))
-    radius = max(2, int(MATTE_RADIUS_FRACTION * max(height, width)))
-    soft = cv2.ximgproc.guidedFilter(image.rgb.astype(np.float32) / 255.0, foreground.astype(np.float32),
-                                     radius, MATTE_EPS)
-    outside_px = cv2.distanceTransform((~foreground).astype(np.uint8), cv2.DIST_L2, 5)
-    margin = np.clip(1.0 - outside_px / (MARGIN_FRACTION * max(height, width)), 0.0, 1.0)
-    return np.clip(np.maximum(soft, margin), 0.0, 1.0).astype(np.float32)
+    return mask
+
+
+def _rim_share(foreground: np.ndarray, region: Box) -> float:
+    """Share of the region's ellipse outline (inside the frame) that lies on the foreground."""
+    rim = np.zeros(foreground.shape, np.uint8)
+    centre = (int(round((region[0] + region[2]) / 2)), int(round((region[1] + region[3]) / 2)))
+    axes = (max(1, int(round((region[2] - region[0]) / 2)) - 2), max(1, int(round((region[3] - region[1]) / 2)) - 2))
+    cv2.ellipse(rim, centre, axes, 0.0, 0.0, 360.0, 1, thickness=2)
+    on_rim = rim.astype(bool)
+    return float(foreground[on_rim].mean()) if on_rim.any() else 0.0
+
+
+def _scaled(box: Box, factor: float) -> Box:
+    """``box`` scaled about its centre (it may reach past the frame: the ellipse is cut there)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half_w, half_h = factor * (box[2] - box[0]) / 2, factor * (box[3] - box[1]) / 2
+    return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
 def _grabcut(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
