@@ -393,11 +393,10 @@ def _write_depth_maps(photo: Path, folder: Path, depth_m: np.ndarray, settings: 
                       result: RenderResult) -> None:
     """--save-depth: the metric map (.npy, .png) and its preview, each unless it exists (and
     no --overwrite); the ones written are listed in ``result.depth_outputs``."""
-    make_folder(folder, depth_preview_path(folder, photo.stem))
-    maps = depth_output_paths(folder, photo.stem)
+    *maps, preview = _depth_files(photo, folder)
+    make_folder(folder, preview)
     written = [p for p in maps if settings.overwrite or not p.exists()]
     save_depth(folder, photo.stem, depth_m, keep_existing=not settings.overwrite)
-    preview = depth_preview_path(folder, photo.stem)
     if settings.overwrite or not preview.exists():
         write_depth_preview(preview, depth_m, result.focus_m, tuple(result.focus_point))
         written.append(preview)
@@ -420,8 +419,6 @@ def _resolve_focal_and_sensor(settings: RenderSettings, info, result: RenderResu
     result.focal_mm, result.focal_source = focal.value, focal.source
     result.sensor_diag_mm, result.sensor_source = sensor.value, sensor.source
     result.warnings += [f"{result.path}: {warning}" for warning in warnings]
-
-
 
 
 def _resolve_focus(settings: RenderSettings, info, estimate: DepthEstimate, target_box_px: Box,

@@ -10,7 +10,7 @@ import torch
 from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, edge_blur, estimate_defocus
 from bokehcli.cues.depth import capture_coc_at_infinity_px, photo_cues
 from bokehcli.cues.faces import detect_faces
-from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
+from bokehcli.cues.focus import choose_focus_target, focus_from_face_m
 from bokehcli.cues.image import cue_image
 from bokehcli.cues import subject
 from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, MIN_SUBJECT_B, contact_line, ground_in_view,

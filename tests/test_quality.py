@@ -14,7 +14,8 @@ from scipy import ndimage
 from bokehcli.lens import LensMetadata
 from bokehcli.quality.__main__ import main
 from bokehcli.quality.motorcycle import depth_quality, error_removed, true_depth_m
-from bokehcli.quality.protocol import focal_35mm, trivial_depth_m
+from bokehcli.lens.policy import focal_35mm
+from bokehcli.quality.protocol import trivial_depth_m
 from bokehcli.quality.real_photo import (Label, PhotoScore, gradient_energy_map, label_problems, load_labels,
                                          materialise, point_in_polygon, polygon_centroid, polygon_mask,
                                          score_photo, summarize)
@@ -160,9 +161,9 @@ def test_trivial_depth_in_focus_at_the_centre_three_times_as_far_in_the_corners(
 
 
 def test_focal_35mm_precedence():
-    assert focal_35mm(LensMetadata(path="p", focal_mm=24.0, focal_35mm=36.0, crop_factor=1.5)).mm == 36.0
+    assert focal_35mm(LensMetadata(path="p", focal_mm=24.0, focal_35mm=36.0, crop_factor=1.5)).value == 36.0
     unknown = focal_35mm(LensMetadata(path="p"))
-    assert unknown.mm == 50.0 and "unknown" in unknown.source
+    assert unknown.value == 50.0 and "unknown" in unknown.source
 
 
 def test_focal_35mm_of_a_compact_without_sensor_size_is_unknown(tmp_path):
@@ -175,9 +176,9 @@ def test_focal_35mm_of_a_compact_without_sensor_size_is_unknown(tmp_path):
     info = read_lens(path)
     assert info.sources.get("crop_factor") == "default"
     focal = focal_35mm(info)
-    assert focal.mm == 50.0 and "sensor size unknown" in focal.source
+    assert focal.value == 50.0 and "sensor size unknown" in focal.source
     with_35mm = write_photo(tmp_path / "phone35.jpg", textured_rgb(32, 48), make_exif(focal_mm=5.9, focal_35mm=28))
-    assert focal_35mm(read_lens(with_35mm)).mm == 28.0
+    assert focal_35mm(read_lens(with_35mm)).value == 28.0
 
 
 # --- Motorcycle maths -----------------------------------------------------------------------

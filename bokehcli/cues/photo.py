@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..lens.policy import DEFAULT_FOCAL_MM, camera_focus_m
+from ..lens.policy import camera_focus_m, focal_35mm
 from ..optics import FULL_FRAME_DIAGONAL_MM, pixel_pitch_mm
 from ..timing import NO_STAGES
 from .depth import PhotoCues, capture_coc_at_infinity_px, photo_cues
@@ -59,14 +59,13 @@ def capture_coc_inf_px(info, image: CueImage) -> float | None:
 
 def frame_height_at_focus_m(info, image: CueImage) -> float | None:
     """How tall a slice of the scene the photo shows at the camera's focus distance: the frame's
-    diagonal there is ``S1 * 43.27 / f35`` (thin lens far from macro magnifications; ``f35`` the
-    35 mm equivalent focal length, else the normal lens the render assumes). None when the file
-    gives no finite focus distance."""
+    diagonal there is ``S1 * 43.27 / f35`` (thin lens far from macro magnifications; ``f35`` from
+    :func:`bokehcli.lens.policy.focal_35mm`). None when the file gives no finite focus distance."""
     focus_m = camera_focus_m(info)
     if not focus_m or not math.isfinite(focus_m):
         return None
     height, width = image.hw
-    return focus_m * FULL_FRAME_DIAGONAL_MM / (info.focal_35mm or DEFAULT_FOCAL_MM) * height / math.hypot(width, height)
+    return focus_m * FULL_FRAME_DIAGONAL_MM / focal_35mm(info).value * height / math.hypot(width, height)
 
 
 def cues_of(found: PhotoCueSet, info, stages=NO_STAGES) -> PhotoCues:

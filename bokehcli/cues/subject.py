@@ -28,7 +28,7 @@ import numpy as np
 
 from .defocus import DefocusMap
 from .focus import FocusTarget
-from .image import Box, CueImage, clip_box
+from .image import Box, CueImage, box_centre, clip_box
 
 GRABCUT_ITERATIONS = 3
 # GrabCut's cost grows faster than its pixel count; its graph is cut on a smaller copy (long side)
@@ -97,16 +97,14 @@ def _seed_mask(image: CueImage, target: FocusTarget, people: list[Box], defocus:
 def _rim_share(foreground: np.ndarray, region: Box) -> float:
     """Share of the region's ellipse outline (inside the frame) that lies on the foreground."""
     rim = np.zeros(foreground.shape, np.uint8)
-    centre = (int(round((region[0] + region[2]) / 2)), int(round((region[1] + region[3]) / 2)))
-    axes = (max(1, int(round((region[2] - region[0]) / 2)) - 2), max(1, int(round((region[3] - region[1]) / 2)) - 2))
-    cv2.ellipse(rim, centre, axes, 0.0, 0.0, 360.0, 1, thickness=2)
+    _fill_ellipse(rim, region, 1, thickness=2, inset_px=2)     # just inside the ellipse's edge
     on_rim = rim.astype(bool)
     return float(foreground[on_rim].mean()) if on_rim.any() else 0.0
 
 
 def _scaled(box: Box, factor: float) -> Box:
     """``box`` scaled about its centre (it may reach past the frame: the ellipse is cut there)."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    cx, cy = box_centre(box)
     half_w, half_h = factor * (box[2] - box[0]) / 2, factor * (box[3] - box[1]) / 2
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
@@ -140,7 +138,7 @@ def _body_box(face: Box, hw: tuple[int, int]) -> Box:
 
 def _grown(box: Box, hw: tuple[int, int]) -> Box:
     height, width = hw
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    cx, cy = box_centre(box)
     half_w = max(box[2] - box[0], GROW_FRACTION * width) / 2
     half_h = max(box[3] - box[1], GROW_FRACTION * height) / 2
     return clip_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), hw)
@@ -159,11 +157,12 @@ def _fill(mask: np.ndarray, box: Box, value: int) -> None:
     mask[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)] = value
 
 
-def _fill_ellipse(mask: np.ndarray, box: Box, value: int) -> None:
-    """The ellipse inscribed in ``box`` set to ``value``."""
-    centre = (int(round((box[0] + box[2]) / 2)), int(round((box[1] + box[3]) / 2)))
-    axes = (max(1, int(round((box[2] - box[0]) / 2))), max(1, int(round((box[3] - box[1]) / 2))))
-    cv2.ellipse(mask, centre, axes, 0.0, 0.0, 360.0, int(value), thickness=-1)
+def _fill_ellipse(mask: np.ndarray, box: Box, value: int, thickness: int = -1, inset_px: int = 0) -> None:
+    """The ellipse inscribed in ``box`` (its semi-axes ``inset_px`` shorter) set to ``value``:
+    filled, or (``thickness`` > 0) its outline that many pixels wide."""
+    cx, cy = box_centre(box)
+    axes = (max(1, int(round((box[2] - box[0]) / 2)) - inset_px), max(1, int(round((box[3] - box[1]) / 2)) - inset_px))
+    cv2.ellipse(mask, (int(round(cx)), int(round(cy))), axes, 0.0, 0.0, 360.0, int(value), thickness=thickness)
 
 
 def _sure_background_border(mask: np.ndarray) -> None:

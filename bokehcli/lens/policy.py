@@ -71,6 +71,17 @@ def focal_and_sensor(info: LensMetadata, focal_mm: float | None = None, crop_fac
     return focal, Sourced(FULL_FRAME_DIAGONAL_MM, "full frame (--equivalent)"), warnings
 
 
+def focal_35mm(info: LensMetadata) -> Sourced:
+    """The 35 mm equivalent focal length of the photo as taken (the file's FocalLengthIn35mmFilm,
+    or its focal length times the crop factor its sensor size gives), else a normal lens's
+    (``DEFAULT_FOCAL_MM``): a crop factor the lens reader only assumed (full frame, when the file
+    gives no sensor size) does not make a compact's 6 mm lens a 6 mm full-frame lens."""
+    if info.focal_35mm:
+        return Sourced(info.focal_35mm, info.sources.get("focal_35mm", "EXIF"))
+    why = "no focal length" if not info.focal_mm else f"{info.focal_mm:g} mm, sensor size unknown"
+    return Sourced(DEFAULT_FOCAL_MM, f"unknown ({why}): {DEFAULT_FOCAL_MM:g} mm assumed")
+
+
 def focal_of(info: LensMetadata, focal_mm: float | None) -> str:
     """The lens's focal length in words, for a message."""
     value = focal_mm if focal_mm is not None else info.focal_mm

@@ -41,7 +41,8 @@ from ..imageio import load_photo
 from ..naming import depth_output_paths
 from ..lens import read_lens
 from ..ops.color import srgb_to_linear
-from .protocol import focal_35mm, render, render_variant
+from ..lens.policy import focal_35mm
+from .protocol import render, render_variant
 
 CALIBRATION_FOCAL_PX = 994.978
 BASELINE_MM = 193.001
@@ -126,7 +127,7 @@ def run_motorcycle(work_dir: Path, variants: list[str],
                        depth_m=fill_unknown_depth(photo.depth_m, "Motorcycle disparity"))
     srgb_ref = load_photo(reference.output).srgb
     out = {"focus_m": round(photo.focus_m, 4), "size": [width, height], "tank_area_px": list(TANK_AREA_PX),
-           "focal_35mm": focal_35mm(info).mm, "reference_seconds": round(reference.seconds, 2), "variants": {}}
+           "focal_35mm": focal_35mm(info).value, "reference_seconds": round(reference.seconds, 2), "variants": {}}
     progress(f"motorcycle: reference render with the true depth ({reference.seconds:.1f} s)")
     for variant in variants:
         out_dir = work_dir / variant

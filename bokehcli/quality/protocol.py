@@ -2,11 +2,9 @@
 
 Every render is ``render_file(photo, RenderSettings(f_number_text="1.8", crop_factor=1.0,
 focal_mm=<the photo's 35 mm equivalent focal length>))``, i.e. ``bokeh render photo.jpg --f 1.8
---crop-factor 1 --focal-length <35 mm equivalent>``. The 35 mm equivalent is
-``read_lens(path).focal_35mm`` (the file's FocalLengthIn35mmFilm, or its focal length times the
-crop factor its sensor size gives), else 50 mm: a crop factor the lens reader only assumed (full
-frame, when the file gives no sensor size) does not make a compact's 6 mm lens a 6 mm
-full-frame lens.
+--crop-factor 1 --focal-length <35 mm equivalent>``, the 35 mm equivalent of
+:func:`bokehcli.lens.policy.focal_35mm` (the file's, else 50 mm: a crop factor the lens reader
+only assumed does not make a compact's 6 mm lens a 6 mm full-frame lens).
 
 Variants (what else the renderer is told):
 
@@ -24,34 +22,18 @@ Variants (what else the renderer is told):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..lens import LensMetadata
-from ..lens.policy import DEFAULT_FOCAL_MM
+from ..lens.policy import Sourced, focal_35mm
 from ..pipeline import PROVISIONAL_FOCUS_M, RenderResult, RenderSettings, render_file
 
 F_NUMBER_TEXT = "1.8"
 VARIANTS = ("default", "model", "focus-at", "trivial")
 # depth = focus * (1 + TRIVIAL_EDGE_GAIN * r): the corners three times as far as the centre.
 TRIVIAL_EDGE_GAIN = 2.0
-
-
-@dataclass(frozen=True)
-class Focal35:
-    """The 35 mm equivalent focal length a photo is rendered at, and where it came from."""
-
-    mm: float
-    source: str
-
-
-def focal_35mm(info: LensMetadata) -> Focal35:
-    if info.focal_35mm:
-        return Focal35(info.focal_35mm, info.sources.get("focal_35mm", "EXIF"))
-    why = "no focal length" if not info.focal_mm else f"{info.focal_mm:g} mm, sensor size unknown"
-    return Focal35(DEFAULT_FOCAL_MM, f"unknown ({why}): {DEFAULT_FOCAL_MM:g} mm assumed")
 
 
 def trivial_focus_m(info: LensMetadata) -> float:
@@ -74,7 +56,7 @@ def centre_px(width: int, height: int) -> tuple[int, int]:
     return width // 2, height // 2
 
 
-def render(photo: Path, out_dir: Path, focal: Focal35, *, depth_m: np.ndarray | None = None,
+def render(photo: Path, out_dir: Path, focal: Sourced, *, depth_m: np.ndarray | None = None,
            focus_at: tuple[int, int] | None = None, save_depth: bool = False,
            depth_source: str = "auto", model: str | None = None) -> RenderResult:
     """One render of ``photo`` into ``out_dir`` (created; outputs there are replaced).
@@ -87,7 +69,7 @@ def render(photo: Path, out_dir: Path, focal: Focal35, *, depth_m: np.ndarray | 
         (out_dir / "given").mkdir(parents=True, exist_ok=True)
         depth_path = out_dir / "given" / f"{photo.stem}.npy"
         np.save(depth_path, np.asarray(depth_m, dtype=np.float32), allow_pickle=False)
-    settings = RenderSettings(f_number_text=F_NUMBER_TEXT, crop_factor=1.0, focal_mm=focal.mm,
+    settings = RenderSettings(f_number_text=F_NUMBER_TEXT, crop_factor=1.0, focal_mm=focal.value,
                               depth=None if depth_path is None else str(depth_path), focus_at=focus_at,
                               out_dir=out_dir, overwrite=True, save_depth=save_depth, depth_source=depth_source,
                               model=model)

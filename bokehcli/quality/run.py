@@ -9,7 +9,8 @@ from typing import Callable
 
 from ..imageio import load_photo
 from ..lens import read_lens
-from .protocol import focal_35mm, render_variant, trivial_focus_m
+from ..lens.policy import focal_35mm
+from .protocol import render_variant, trivial_focus_m
 from .real_photo import Label, PhotoScore, materialise, polygon_centroid, polygon_point_px, score_photo
 
 
@@ -31,7 +32,7 @@ def run_real_photos(labels: list[Label], variants: list[str], corpus: Path, work
             result = render_variant(variant, path, work_dir / variant / str(index), info, (width, height),
                                     subject_xy=subject_xy, model=model)
             score = score_photo(label, srgb_in, load_photo(result.output).srgb)
-            score.info = {"focal_35mm": round(focal.mm, 1), "focal_source": focal.source,
+            score.info = {"focal_35mm": round(focal.value, 1), "focal_source": focal.source,
                           "focus_m": None if result.focus_m is None or math.isinf(result.focus_m)
                           else round(result.focus_m, 3),
                           "focus_source": result.focus_source, "seconds": round(time.perf_counter() - start, 2)}
