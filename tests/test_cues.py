@@ -124,6 +124,26 @@ def test_a_subject_larger_than_the_first_ellipse_is_found_whole(monkeypatch, max
     assert (iou > 0.9) == finds_it_whole, iou
 
 
+def test_a_wider_search_never_takes_back_what_a_narrower_one_found(monkeypatch):
+    """The colour models of a wider search (trained on more background) lose a part of the subject
+    (its upper left, out to its outline) that the first search found: the matte keeps it."""
+    rgb, disc = disc_scene(radius_fraction=0.45)
+    yy, xx = np.mgrid[:disc.shape[0], :disc.shape[1]]
+    upper_left = disc & (yy < 100) & (xx < 130)
+    calls = []
+
+    def losing_the_part_when_wider(_, mask):
+        calls.append(disc & ((mask == cv2.GC_PR_FGD) | (mask == cv2.GC_FGD)))
+        return calls[-1] if len(calls) == 1 else calls[-1] & ~upper_left
+
+    monkeypatch.setattr(subject, "_grabcut", losing_the_part_when_wider)
+    image = cue_image(rgb)
+    matte = subject_matte(image, choose_focus_target(image, focus_at_px=(160, 120)), [], None) > 0.5
+    found_first = calls[0] & upper_left
+    assert len(calls) > 1 and found_first.sum() > 100
+    assert matte[found_first].all()
+
+
 def test_a_wide_af_area_around_a_face_focuses_on_the_face():
     image = cue_image(np.zeros((300, 400, 3), np.uint8))
     face = (200.0, 60.0, 240.0, 100.0)

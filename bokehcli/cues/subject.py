@@ -8,7 +8,8 @@ Seeds (cue pixels):
   face widths wide, down to the bottom of the frame; an ellipse leaves the box's corners, mostly
   background, to the colour models); otherwise the target grown to ``GROW_FRACTION`` of the frame,
   and grown again while the subject found fills a quarter of that ellipse's rim (a subject larger
-  than the ellipse: a flower filling the frame);
+  than the ellipse: a flower filling the frame); what a wider search finds is added to what the
+  narrower one found;
 - probable background: everything else, and, where the defocus map is confident, pixels clearly
   more blurred than the target (the camera focused on the subject, not on them);
 - sure background: a thin band along the top, left and right borders the seeds do not reach.
@@ -56,12 +57,15 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
     if people:
         people += [f for f in faces if f is not target.face and _width(f) >= SIMILAR_FACE_RATIO * _width(target.face)]
     region = _grown(target.box, image.hw)
+    foreground = np.zeros(image.hw, bool)
     for attempt in range(MAX_GROWTHS + 1):
         mask = _seed_mask(image, target, people, defocus, region)
         seeds = mask == cv2.GC_FGD
-        foreground = _grabcut(image.rgb, mask) if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any() \
-            else seeds
-        foreground = _fill_holes(_connected_to(foreground | seeds, seeds))
+        found = _grabcut(image.rgb, mask) if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any() else seeds
+        # a wider search adds to the subject and never takes back what a narrower one found: its
+        # colour models, trained on more background, can lose a part of the subject (a head
+        # against a dark background) that the narrower search kept
+        foreground |= _fill_holes(_connected_to(found | seeds, seeds))
         # an object larger than the region it was looked for in fills that region's rim: look wider
         if people or attempt == MAX_GROWTHS or _rim_share(foreground, region) < RIM_SHARE:
             break
