@@ -150,6 +150,7 @@ def test_canon_shotinfo_manual_focus_and_unknown_values_give_nothing(tmp_path):
     (canon_af2(**EOS_9, in_focus=[4])[:12], "garbled"),                                   # truncated
     ([188, 2, 60000, 9, 5184, 3456, 5184, 3456] + [0] * 80, "garbled"),                   # absurd count
     (canon_af2(**EOS_9, in_focus=[8], valid=3), "valid"),                                 # bit beyond valid
+    (canon_af2(**EOS_9, in_focus=[12], valid=20), "valid"),                              # bit beyond the arrays
     (canon_af2(**{**EOS_9, "frame": (0, 0)}, in_focus=[4]), "frame size"),                # empty AF frame
     (canon_af2(**{**EOS_9, "xs": [30000] * 9}, in_focus=[4]), "outside the frame"),
     (canon_af2(**{**EOS_9, "widths": [-5] * 9}, in_focus=[4]), "impossible size"),

@@ -139,8 +139,9 @@ def _af_info(values: list[int], old: bool, is_eos: bool, source: str, warnings: 
     y_up = -1 if is_eos else 1
 
     def record(name: str, indices: list[int]) -> list[AfRecord]:
-        if any(i >= valid for i in indices):
-            warnings.append(f"ignored garbled {source}: AF point beyond the {valid} valid ones")
+        # A garbled count of valid points may exceed the points the arrays hold; so may a mask bit.
+        if any(i >= min(valid, n) for i in indices):
+            warnings.append(f"ignored garbled {source}: AF point beyond the {min(valid, n)} valid ones")
             return []
         areas = tuple(AfArea(frame[0] / 2 + xs[i], frame[1] / 2 + y_up * ys[i], widths[i], heights[i])
                       for i in indices)
