@@ -19,6 +19,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, TiffImagePlugin
 from bokehcli import __version__
 from bokehcli.errors import InputError
 from bokehcli.imageio import (OUTPUT_SUFFIX, decode16, load_photo, png_unfilter, read_size, save_photo)
+from bokehcli.imageio.write import _quantise
 from hang_guard import watchdog
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
@@ -328,6 +329,19 @@ def test_metadata_carried(tmp_path, fmt):
         assert tags["EXIF FNumber"].values[0] == pytest.approx(1.8)
         assert str(tags["Image Model"]) == "Canon EOS R6"
     assert np.abs(load_photo(out).srgb - source.srgb).max() < (0.05 if fmt == "jpeg" else 1 / 255)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_quantise_rounds_half_to_even_and_clips_any_layout(dtype):
+    """The torch quantiser against numpy's rint and clip, on a transposed view (as the render
+    hands it over) with values outside [0, 1] and exact halves."""
+    top = np.iinfo(dtype).max
+    values = np.random.default_rng(0).uniform(-0.2, 1.2, (3, 40, 50)).astype(np.float32)
+    values[0, 0, :4] = np.array([0.5, 1.5, 2.5, 3.5]) / top
+    srgb = values.transpose(1, 2, 0)
+    ours = _quantise(srgb, dtype)
+    assert ours.dtype == dtype and ours.flags.c_contiguous
+    assert np.array_equal(ours, np.rint(np.clip(srgb, 0.0, 1.0) * top).astype(dtype))
 
 
 def test_jpeg_is_444_at_high_quality(tmp_path):

@@ -9,8 +9,8 @@ from bokehcli.ops.aperture import aperture_kernel
 from bokehcli.ops.blur import fft_convolve
 from bokehcli.optics import Lens
 from bokehcli.render.accumulation import Plane, accumulation_render, pinhole_view
-from bokehcli.render.layered import (HighlightBoost, layer_centres, layer_weights, render_bokeh,
-                                     render_bokeh_tiled)
+from bokehcli.render.layered import (FILL_MIN_ALPHA, HighlightBoost, _active_boxes, _fill_behind, _reach_box,
+                                     layer_centres, layer_weights, render_bokeh, render_bokeh_tiled)
 
 
 def psnr(a, b):
@@ -60,6 +60,43 @@ def test_layer_grid_weights_and_occluders():
     for k in range(1, len(centres)):
         inside = (c > centres[k - 1]) & (c <= centres[k])
         assert torch.equal(occluders[k][inside], torch.ones(int(inside.sum()), dtype=torch.float64))
+
+
+def test_layer_boxes_from_one_pass_equal_those_of_each_layers_weights():
+    """The boxes found from the bins each row and column holds (one pass per tile) are those of
+    each layer's non-zero weights (one pass per layer), on a batch of two different CoC maps."""
+    g = torch.Generator().manual_seed(3)
+    coc = torch.full((2, 1, 90, 120), 0.0)
+    coc[0, :, 10:30, 20:50] = 7.0 + torch.rand(20, 30, generator=g)
+    coc[1, :, 50:80, 60:110] = -25.0 * torch.rand(30, 50, generator=g)
+    coc[1, :, :, 115:] = 40.0
+    centres = layer_centres(float(coc.min()), float(coc.max()))
+    whole = (0, 90, 0, 120)
+    for k, box in enumerate(_active_boxes(coc, centres)):
+        at = (layer_weights(coc, centres, k)[0] > 0).flatten(0, 1).any(0)
+        assert box == _reach_box(at.any(1).nonzero(), at.any(0).nonzero(), centres[k], 1, whole), k
+
+
+def test_fill_behind_blurs_only_near_depth_edges_with_the_same_result():
+    """The fill is computed in the reach of the depth edges only; the formula over the whole box
+    (its docstring) gives the same."""
+    g = torch.Generator().manual_seed(4)
+    box, coc = (0, 160, 0, 200), 14.0
+    acc = torch.rand(1, 4, 160, 200, generator=g)
+    acc[:, 3] = torch.rand(160, 200, generator=g).clamp(0.2, 1.0)
+    occluder = torch.zeros(1, 1, 160, 200)
+    occluder[..., 60:90, 70:110] = 1.0                 # a small object ...
+    far_behind = torch.zeros(1, 1, 160, 200)
+    far_behind[..., 60:90, 110:200] = 1.0              # ... with far background on its right only
+    edge = occluder * (torch.nn.functional.max_pool2d(far_behind, 3, stride=1, padding=1) > 0)
+    spread = fft_convolve(torch.cat([acc, edge], 1), aperture_kernel(coc))
+    gate = ((spread[:, 4:] > FILL_MIN_ALPHA) & (spread[:, 3:4] > FILL_MIN_ALPHA)).float()
+    deficit = (1 - acc[:, 3:]).clamp_min(0) * occluder * gate
+    expected = acc + deficit * torch.cat([spread[:, :3] / spread[:, 3:4].clamp_min(FILL_MIN_ALPHA),
+                                          torch.ones_like(deficit)], 1)
+    assert deficit.sum() > 10                          # the test fills something
+    ours = _fill_behind(acc.clone(), occluder, far_behind, coc, box)
+    assert (ours - expected).abs().max() < 1e-5
 
 
 def test_sub_pixel_coc_comes_back_as_it_went_in():

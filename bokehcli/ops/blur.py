@@ -31,11 +31,14 @@ REDUCED_MIN_RADIUS_PX = 8.0  # radius kept after downsampling (r/s in [8, 16))
 
 
 def direct_convolve(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Depthwise true convolution of (B, C, H, W) with a (k, k) kernel."""
+    """Depthwise true convolution of (B, C, H, W) with a (k, k) kernel.
+
+    The result is laid out channels-last: oneDNN's depthwise kernel is several times faster in
+    that layout on CPU (the copy into it included), and the values are the same in any layout."""
     channels = x.shape[1]
     k = kernel.shape[-1]
     weight = kernel.flip(-1, -2).to(x.dtype).expand(channels, 1, k, k)
-    return F.conv2d(x, weight, padding=k // 2, groups=channels)
+    return F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, padding=k // 2, groups=channels)
 
 
 def fft_convolve(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

@@ -201,39 +201,68 @@ def render_bokeh(
     # Sharp coverage of the layers at least two centres behind the current one (see _fill_behind);
     # the two just behind wait in `nearest` until they qualify.
     far_behind = image_lin.new_zeros(image_lin.shape[0], 1, *image_lin.shape[2:])
-    nearest: list[torch.Tensor] = []
+    nearest: list[tuple[torch.Tensor, tuple[int, int, int, int]] | None] = []
+    boxes = _active_boxes(coc_px, centres)
     for k in reversed(range(len(centres))):  # back (largest c) to front
-        weight, occluder = layer_weights(coc_px, centres, k)
-        if len(nearest) == 2:
-            far_behind = far_behind + nearest.pop(0)
-        nearest.append(weight.detach())
-        box = _active_box(weight, centres[k])
+        if len(nearest) == 2 and (waiting := nearest.pop(0)) is not None:
+            behind, (y0, y1, x0, x1) = waiting
+            far_behind[..., y0:y1, x0:x1] += behind
+        box = boxes[k]
         if box is None:
+            nearest.append(None)
             continue
         y0, y1, x0, x1 = box
+        # The layer's weights are zero outside its box: compute them there only.
+        w, occluder = layer_weights(coc_px[..., y0:y1, x0:x1], centres, k)
+        nearest.append((w.detach(), box))
         if abs(centres[k]) > SHARP_COC_PX and k + 2 < len(centres):
             acc = _fill_behind(acc, occluder, far_behind, centres[k], box)
-        w = weight[..., y0:y1, x0:x1]
-        layer = torch.cat([colour[..., y0:y1, x0:x1] * w, w, occluder[..., y0:y1, x0:x1]], dim=1)
+        layer = torch.cat([colour[..., y0:y1, x0:x1] * w, w, occluder], dim=1)
         acc = _over(acc, aperture_blur(layer, centres[k], blades, rotation_deg), box)
     out = acc[:, :3] / acc[:, 3:].clamp_min(_EPS_ALPHA)
     return boost.inverse(out).clamp(0.0, 1.0)
 
 
-def _active_box(weight: torch.Tensor, coc_px: float) -> tuple[int, int, int, int] | None:
-    """Rows/cols [y0, y1) x [x0, x1) that a layer's blurred content can reach, or None if empty."""
-    mask = (weight.detach() > 0).flatten(0, 1).any(0)
-    rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+def _active_boxes(coc_px: torch.Tensor, centres: list[float]) -> list[tuple[int, int, int, int] | None]:
+    """For each layer, the rows/cols [y0, y1) x [x0, x1) that its blurred content can reach (None
+    if it has no pixel).
+
+    Layer ``k``'s weight is non-zero exactly for ``c`` in ``(c_{k-1}, c_{k+1})``. Each pixel gets a
+    code: ``2j`` inside the open interval ``(c_{j-1}, c_j)``, ``2j + 1`` exactly at ``c_j`` (an
+    in-focus subject sits exactly at 0, where the layers at -1 and +1 have no weight). Layer ``k``
+    holds codes ``2k`` to ``2k + 2``. Which codes each row and column holds is found in one pass
+    over the tile instead of one pass per layer; each box is the rows and columns holding one of
+    its codes, widened by its blur's reach.
+    """
+    c = coc_px.detach().contiguous()
+    edges = c.new_tensor(centres)
+    bins = torch.bucketize(c, edges)                       # c_{j-1} < c <= c_j
+    at_centre = c == torch.cat([edges, edges.new_tensor([math.inf])])[bins]
+    codes = (2 * bins + at_centre).flatten(0, 1)           # (B, H, W)
+    n_codes = 2 * len(centres) + 1
+    height, width = codes.shape[1:]
+    in_row = codes.new_zeros(height, n_codes).scatter_(1, codes.transpose(0, 1).reshape(height, -1), 1).bool()
+    in_col = codes.new_zeros(width, n_codes).scatter_(1, codes.permute(2, 0, 1).reshape(width, -1), 1).bool()
+    whole = (0, height, 0, width)
+    return [_reach_box(in_row[:, 2 * k:2 * k + 3].any(1).nonzero(), in_col[:, 2 * k:2 * k + 3].any(1).nonzero(),
+                       coc, 1, whole) for k, coc in enumerate(centres)]
+
+
+def _reach_box(rows: torch.Tensor, cols: torch.Tensor, coc_px: float, reaches: int,
+               within: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """The box [y0, y1) x [x0, x1) inside ``within`` holding the given ``rows`` and ``cols`` (index
+    tensors, ascending, tile coordinates) widened by ``reaches`` times the reach of a blur with CoC
+    ``coc_px``; None if there are none. Boxes start on multiples of the blur's downsampling factor
+    (``within`` must too), so its reduced-resolution grid is the same whatever the crop (tiles of
+    one photo agree; see render_bokeh_tiled)."""
     if rows.numel() == 0:
         return None
-    # Box starts on multiples of the blur's downsampling factor, so its reduced-resolution grid is
-    # the same whatever the crop (tiles of one photo agree; see render_bokeh_tiled).
     step = reduction_factor(abs(coc_px) / 2)
-    margin = kernel_size(coc_px) // 2 + 2 * step
-    height, width = mask.shape
-    y0, x0 = max(int(rows[0]) - margin, 0), max(int(cols[0]) - margin, 0)
-    return (y0 - y0 % step, min(int(rows[-1]) + 1 + margin, height),
-            x0 - x0 % step, min(int(cols[-1]) + 1 + margin, width))
+    margin = reaches * (kernel_size(coc_px) // 2 + 2 * step)
+    top, bottom, left, right = within
+    y0, x0 = max(int(rows[0]) - margin, top), max(int(cols[0]) - margin, left)
+    return (y0 - y0 % step, min(int(rows[-1]) + 1 + margin, bottom),
+            x0 - x0 % step, min(int(cols[-1]) + 1 + margin, right))
 
 
 def _fill_behind(acc: torch.Tensor, occluder: torch.Tensor, far_behind: torch.Tensor, coc_px: float,
@@ -253,13 +282,21 @@ def _fill_behind(acc: torch.Tensor, occluder: torch.Tensor, far_behind: torch.Te
     the object's edge is where a nearer surface hides it, or where a slanted surface passes into
     the next layer, nothing lies behind the rim, and nothing is filled (nor computed). Deep inside
     the object the blurred occluder hides the fill completely.
+
+    ``occluder`` is the layer's mask inside ``box``; ``acc`` and ``far_behind`` are the tile's.
     """
     y0, y1, x0, x1 = box
-    mask = occluder[..., y0:y1, x0:x1]
-    edge = mask * (F.max_pool2d(far_behind[..., y0:y1, x0:x1], 3, stride=1, padding=1) > 0).to(mask.dtype)
-    if not bool(edge.any()):       # no depth edge (a smooth surface passes through the layers)
+    edge = occluder * (F.max_pool2d(far_behind[..., y0:y1, x0:x1], 3, stride=1, padding=1) > 0).to(occluder.dtype)
+    edge_at = edge.detach().flatten(0, 1).any(0)
+    # The fill lands within one blur reach of an edge and reads acc within one more: only that
+    # part of the box is blurred (depth edges are thin; the box is the whole layer's).
+    sub = _reach_box(edge_at.any(1).nonzero() + y0, edge_at.any(0).nonzero() + x0, coc_px, 2, box)
+    if sub is None:       # no depth edge (a smooth surface passes through the layers)
         return acc
-    region = acc[..., y0:y1, x0:x1]
+    sy0, sy1, sx0, sx1 = sub
+    inner = (..., slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
+    mask, edge = occluder[inner], edge[inner]
+    region = acc[..., sy0:sy1, sx0:sx1]
     spread = aperture_blur(torch.cat([region, edge], dim=1), coc_px)
     gate = ((spread[:, 4:] > FILL_MIN_ALPHA) & (spread[:, 3:4] > FILL_MIN_ALPHA)).to(acc.dtype)
     deficit = (1.0 - region[:, 3:]).clamp_min(0.0) * mask * gate
@@ -267,7 +304,7 @@ def _fill_behind(acc: torch.Tensor, occluder: torch.Tensor, far_behind: torch.Te
                                 torch.ones_like(deficit)], 1)
     if torch.is_grad_enabled() and acc.requires_grad:
         acc = acc.clone()  # autograd needs the old acc intact
-        acc[..., y0:y1, x0:x1] = region + fill
+        acc[..., sy0:sy1, sx0:sx1] = region + fill
         return acc
     region.add_(fill)
     return acc
