@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .cues.focus import FocusTarget, focus_from_face_m
+from .cues.focus import FocusTarget, face_disagrees, focus_from_face_m
 from .cues.image import Box, CueImage
 from .cues.maps import cue_maps
 from .cues.photo import PhotoCueSet, cues_of, find_focus_target
@@ -58,7 +58,6 @@ PROVISIONAL_FOCUS_M = 2.0
 MAX_ANCHOR_M = 1000.0
 # The camera's focus distance is overruled by the focused face's size when they differ by more
 # than this factor.
-FACE_DISAGREEMENT = 2.0
 DEPTH_SUFFIXES = (".png", ".npy")
 DEPTH_SOURCES = ("auto", "embedded", "cues", "model")
 # Below this largest blur (px) a render looks unchanged: the photo says so and how to get more.
@@ -317,9 +316,7 @@ def _scene_focus_m(settings: RenderSettings, info, image: CueImage, target: Focu
         pitch = pixel_pitch_mm(result.sensor_diag_mm, image.photo_hw[1], image.photo_hw[0])
         face_m = focus_from_face_m(face_px, result.focal_mm, pitch)
     if camera_m is not None and math.isfinite(camera_m):
-        # Compacts record coarse, sometimes wild distances (0.5 m for people 3 m away); a face the
-        # focus is on measures its own distance, to within adult/child face sizes.
-        if face_m is None or 1 / FACE_DISAGREEMENT <= camera_m / face_m <= FACE_DISAGREEMENT:
+        if not face_disagrees(camera_m, face_m):
             return camera_m, info.focus_source
         return face_m, f"face size ({info.focus_source} says {camera_m:.3g} m)"
     if face_m is not None:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, edge_blur, estimate_defocus
-from bokehcli.cues.depth import capture_coc_at_infinity_px, photo_cues
+from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, edge_blur, estimate_defocus
+from bokehcli.cues.depth import _target_sigma_px, capture_coc_at_infinity_px, photo_cues
 from bokehcli.cues.faces import detect_faces
-from bokehcli.cues.focus import choose_focus_target, focus_from_face_m
+from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
 from bokehcli.cues.image import cue_image
 from bokehcli.cues import subject
 from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, MIN_SUBJECT_B, contact_line, ground_in_view,
                                    layout_prior, sky_mask)
-from bokehcli.cues.photo import frame_height_at_focus_m
+from bokehcli.cues.photo import frame_height_at_focus_m, subject_focus_m
 from bokehcli.cues.subject import subject_matte
 from bokehcli.lens import LensMetadata
 from bokehcli.depth_sources import DepthEstimate, anchor, depth_at
@@ -208,13 +210,46 @@ def test_a_close_up_shows_no_ground():
     assert np.all(layout.background == BACKGROUND_B) and np.all(layout.subject == 1.0)
 
 
+def test_the_subjects_own_blur_is_read_where_its_edges_are_clear():
+    """The blur the focused face itself shows is the median over its well-evidenced edges (eyes,
+    glasses, hairline): the smooth cheek the AF box sits on reads large and unsure, and counting
+    it would put a sharper far background on the focus plane."""
+    sigma = np.full((100, 100), 0.4, np.float32)
+    confidence = np.full((100, 100), 0.9, np.float32)
+    sigma[40:70, 30:70], confidence[40:70, 30:70] = 2.5, 0.1          # the cheek
+    defocus = DefocusMap(sigma, confidence)
+    on_cheek = FocusTarget((40.0, 45.0, 60.0, 65.0), "AF", face=(20.0, 20.0, 80.0, 80.0))
+    assert _target_sigma_px(defocus, on_cheek) == pytest.approx(0.4)
+    no_face = FocusTarget((40.0, 45.0, 60.0, 65.0), "AF")           # nothing sure in the box: its median
+    assert _target_sigma_px(defocus, no_face) == pytest.approx(2.5)
+
+
 def test_frame_height_at_the_focus_distance():
     """The frame's diagonal at distance S1 is S1 * 43.27 / f35: a 43.27 mm lens shows a 2 m diagonal at 2 m."""
     image = cue_image(np.zeros((300, 400, 3), np.uint8))
-    assert frame_height_at_focus_m(LensMetadata("x.jpg", focus_m=2.0, focal_35mm=43.27), image) == pytest.approx(2.0 * 300 / 500)
-    assert frame_height_at_focus_m(LensMetadata("x.jpg", focus_m=2.0), image) == pytest.approx(2.0 * 43.27 / 50 * 0.6)
-    assert frame_height_at_focus_m(LensMetadata("x.jpg", focal_35mm=50.0), image) is None
-    assert frame_height_at_focus_m(LensMetadata("x.jpg", focus_infinite=True, focal_35mm=50.0), image) is None
+    assert frame_height_at_focus_m(LensMetadata("x.jpg", focal_35mm=43.27), image, 2.0) == pytest.approx(2.0 * 300 / 500)
+    assert frame_height_at_focus_m(LensMetadata("x.jpg"), image, 2.0) == pytest.approx(2.0 * 43.27 / 50 * 0.6)
+    assert frame_height_at_focus_m(LensMetadata("x.jpg", focal_35mm=50.0), image, None) is None
+    assert frame_height_at_focus_m(LensMetadata("x.jpg", focal_35mm=50.0), image, math.inf) is None
+
+
+def test_the_subjects_distance_is_the_cameras_unless_the_face_at_the_focus_disagrees():
+    """The render's rule for the cues: a face 40 px wide in a 400x300 frame with a 50 mm
+    equivalent lens is 2.36 m away (thin lens over a 43.27 mm diagonal); a camera distance within
+    a factor 2 of that stands, one beyond is replaced by the face's, infinity too."""
+    image = cue_image(np.zeros((300, 400, 3), np.uint8))
+    face = (100.0, 100.0, 140.0, 140.0)
+    face_m = focus_from_face_m(40.0, 50.0, 43.27 / 500)
+    assert face_m == pytest.approx(2.36, abs=0.01)
+    lens = lambda **kw: LensMetadata("x.jpg", focal_35mm=50.0, **kw)  # noqa: E731
+    assert subject_focus_m(lens(focus_m=2.0), image, None) == 2.0
+    assert subject_focus_m(lens(focus_m=2.0), image, face) == 2.0
+    assert subject_focus_m(lens(focus_m=11.4), image, face) == pytest.approx(face_m)
+    assert subject_focus_m(lens(focus_m=0.5), image, face) == pytest.approx(face_m)
+    assert subject_focus_m(lens(focus_infinite=True), image, face) == pytest.approx(face_m)
+    assert subject_focus_m(lens(), image, face) == pytest.approx(face_m)
+    assert subject_focus_m(lens(focus_infinite=True), image, None) is None
+    assert subject_focus_m(lens(), image, None) is None
 
 
 def test_a_subject_running_out_of_the_frame_shows_no_ground():

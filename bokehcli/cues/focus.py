@@ -89,6 +89,17 @@ def _area(box: Box) -> float:
 FACE_BOX_WIDTH_M = 0.16
 
 
+# A face measures its own distance to within adult/child face sizes; compacts record coarse,
+# sometimes wild focus distances (0.5 m for people 3 m away, 11 m for a face 1 m away).
+FACE_DISAGREEMENT = 2.0
+
+
+def face_disagrees(camera_m: float, face_m: float | None) -> bool:
+    """Whether the face the focus is on puts the subject more than ``FACE_DISAGREEMENT`` times
+    nearer or farther than the camera's focus distance says (then the face is believed)."""
+    return face_m is not None and not 1 / FACE_DISAGREEMENT <= camera_m / face_m <= FACE_DISAGREEMENT
+
+
 def focus_from_face_m(face_width_px: float, focal_mm: float, pixel_pitch_mm: float) -> float:
     """Distance (m) of a face from its width in the photo, by the thin lens: magnification
     ``m = image size / object size``, object distance ``S1 = f (1 + 1/m)``."""

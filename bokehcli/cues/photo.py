@@ -17,7 +17,7 @@ from ..optics import FULL_FRAME_DIAGONAL_MM, pixel_pitch_mm
 from ..timing import NO_STAGES
 from .depth import PhotoCues, capture_coc_at_infinity_px, photo_cues
 from .faces import detect_faces
-from .focus import FocusTarget, choose_focus_target
+from .focus import FocusTarget, choose_focus_target, face_disagrees, focus_from_face_m
 from .image import Box, CueImage, cue_image
 from .saliency import salient_box
 
@@ -47,9 +47,26 @@ def find_focus_target(srgb: np.ndarray, info, focus_at_px: tuple[float, float] |
     return PhotoCueSet(image, faces, target)
 
 
-def capture_coc_inf_px(info, image: CueImage) -> float | None:
-    """Blur (cue px) that a point at infinity had in the photo as taken, when its EXIF says enough."""
-    focus_m = camera_focus_m(info)
+def subject_focus_m(info, image: CueImage, face: Box | None) -> float | None:
+    """How far the focused subject is, for the cues: the camera's finite focus distance, unless
+    the face at the focus target disagrees with it (:func:`.focus.face_disagrees`: the rule
+    ``bokeh render`` sets its focus by); then, or when the camera gives none, the face's distance
+    (``face`` in cue px, measured with the full-frame equivalent lens of
+    :func:`bokehcli.lens.policy.focal_35mm`). None without either."""
+    camera_m = camera_focus_m(info)
+    face_m = None
+    if face is not None:
+        height, width = image.hw
+        face_m = focus_from_face_m(face[2] - face[0], focal_35mm(info).value,
+                                   FULL_FRAME_DIAGONAL_MM / math.hypot(width, height))
+    if camera_m and math.isfinite(camera_m) and not face_disagrees(camera_m, face_m):
+        return camera_m
+    return face_m
+
+
+def capture_coc_inf_px(info, image: CueImage, focus_m: float | None) -> float | None:
+    """Blur (cue px) that a point at infinity had in the photo as taken, focused at ``focus_m``,
+    when its EXIF says enough."""
     if not (info.focal_mm and info.f_number and info.sensor_diag_mm and focus_m):
         return None
     height, width = image.hw
@@ -57,11 +74,10 @@ def capture_coc_inf_px(info, image: CueImage) -> float | None:
                                       pixel_pitch_mm(info.sensor_diag_mm, width, height))
 
 
-def frame_height_at_focus_m(info, image: CueImage) -> float | None:
-    """How tall a slice of the scene the photo shows at the camera's focus distance: the frame's
-    diagonal there is ``S1 * 43.27 / f35`` (thin lens far from macro magnifications; ``f35`` from
-    :func:`bokehcli.lens.policy.focal_35mm`). None when the file gives no finite focus distance."""
-    focus_m = camera_focus_m(info)
+def frame_height_at_focus_m(info, image: CueImage, focus_m: float | None) -> float | None:
+    """How tall a slice of the scene the photo shows at ``focus_m``: the frame's diagonal there
+    is ``S1 * 43.27 / f35`` (thin lens far from macro magnifications; ``f35`` from
+    :func:`bokehcli.lens.policy.focal_35mm`). None without a finite focus distance."""
     if not focus_m or not math.isfinite(focus_m):
         return None
     height, width = image.hw
@@ -69,6 +85,8 @@ def frame_height_at_focus_m(info, image: CueImage) -> float | None:
 
 
 def cues_of(found: PhotoCueSet, info, stages=NO_STAGES) -> PhotoCues:
-    """The combined cues (defocus, subject, layout) around ``found``'s focus target."""
-    return photo_cues(found.image, found.target, found.faces, capture_coc_inf_px(info, found.image), stages,
-                      frame_height_at_focus_m(info, found.image))
+    """The combined cues (defocus, subject, layout) around ``found``'s focus target, at the
+    subject's distance (:func:`subject_focus_m`)."""
+    focus_m = subject_focus_m(info, found.image, found.target.face)
+    return photo_cues(found.image, found.target, found.faces, capture_coc_inf_px(info, found.image, focus_m), stages,
+                      frame_height_at_focus_m(info, found.image, focus_m))
