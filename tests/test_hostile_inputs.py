@@ -386,18 +386,22 @@ def whole_run_s(tmp_path_factory) -> float:
     folder = tmp_path_factory.mktemp("timing")
     photo = write_photo(folder / "p.jpg", upright_pattern(48, 64), make_exif(focus_m=2.0))
     np.save(folder / "p.npy", np.full((48, 64), 2.0, np.float32))
-    start = time.perf_counter()
-    assert _render_small(folder, photo).wait(timeout=120) == 0
-    return time.perf_counter() - start
+    times = []
+    for _ in range(2):  # the quicker of two: a signal must still come before the run can end
+        start = time.perf_counter()
+        assert _render_small(folder, photo).wait(timeout=120) == 0
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-@pytest.mark.parametrize("share", [0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+@pytest.mark.parametrize("share", [0.02, 0.08, 0.15, 0.22, 0.3, 0.37, 0.44, 0.5])
 def test_signals_anywhere_in_the_start_up(tmp_path, photo, whole_run_s, signum, share):
     """A signal raised inside an import broke the module (ImportError, "internal error") or was
     swallowed by an import-lock callback (the batch then finished with exit 0). The signal comes
-    at a share of the whole run's time, mostly start-up (imports), before it can finish."""
+    at a share of the quicker of two whole runs, in start-up (imports, about two thirds of a run
+    here): later, on a machine whose load changes, the run may have ended first."""
     proc = _render_small(tmp_path, photo)
     time.sleep(share * whole_run_s)
     proc.send_signal(signum)

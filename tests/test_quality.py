@@ -263,7 +263,7 @@ def test_whole_check_on_two_photos(tmp_path, capsys):
     assert main(["--only", "skimage:coffee", "skimage:camera", "--json", str(out), "--keep", str(renders)]) == 0
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
-    assert set(report["variants"]) == {"default", "focus-at", "trivial"}
+    assert set(report["variants"]) == {"default", "model", "focus-at", "trivial"}  # all, by default
     for variant, body in report["variants"].items():
         photos = body["photos"]
         assert [p["file"] for p in photos] == ["skimage:coffee", "skimage:camera"]

@@ -75,8 +75,8 @@ def assert_stopped(proc, stderr: str, signum) -> None:
     assert proc.returncode == code, stderr
     lines = stderr.splitlines()
     assert lines and lines[-1] == word, stderr
-    # warnings and, outside a terminal, the plain progress lines of training come before it
-    assert all(line.startswith(("warning:", "step ")) for line in lines[:-1]), stderr
+    # warnings and, outside a terminal, the plain progress lines of training and synth come before it
+    assert all(line.startswith(("warning:", "step ", "synth: ")) for line in lines[:-1]), stderr
 
 
 def temporary_files(folder: Path) -> list[Path]:
