@@ -33,8 +33,9 @@ REDUCED_MIN_RADIUS_PX = 8.0  # radius kept after downsampling (r/s in [8, 16))
 def direct_convolve(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Depthwise true convolution of (B, C, H, W) with a (k, k) kernel.
 
-    The result is laid out channels-last: oneDNN's depthwise kernel is several times faster in
-    that layout on CPU (the copy into it included), and the values are the same in any layout."""
+    The result is laid out channels-last: oneDNN's depthwise kernel is 2-3x faster in that layout
+    on CPU, the copy into it included (docs/design.md, "Work only where a layer is"); the values
+    are the same in any layout."""
     channels = x.shape[1]
     k = kernel.shape[-1]
     weight = kernel.flip(-1, -2).to(x.dtype).expand(channels, 1, k, k)
