@@ -56,8 +56,6 @@ PROVISIONAL_FOCUS_M = 2.0
 # A camera focused at infinity: relative depth is anchored this far away (everything renders
 # sharp, as the photo was).
 MAX_ANCHOR_M = 1000.0
-# The camera's focus distance is overruled by the focused face's size when they differ by more
-# than this factor.
 DEPTH_SUFFIXES = (".png", ".npy")
 DEPTH_SOURCES = ("auto", "embedded", "cues", "model")
 # Below this largest blur (px) a render looks unchanged: the photo says so and how to get more.
