@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, edge_blur, estimate_defocus
-from bokehcli.cues.depth import _target_sigma_px, capture_coc_at_infinity_px, photo_cues
+from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, edge_blur, estimate_defocus, sigma_in_px
+from bokehcli.cues.depth import capture_coc_at_infinity_px, photo_cues
 from bokehcli.cues.faces import detect_faces
 from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
 from bokehcli.cues.image import cue_image
@@ -210,18 +210,35 @@ def test_a_close_up_shows_no_ground():
     assert np.all(layout.background == BACKGROUND_B) and np.all(layout.subject == 1.0)
 
 
+def _cheek_scene() -> tuple[DefocusMap, FocusTarget]:
+    """A sharp face (0.4 px on its clear edges) whose AF box sits on a smooth cheek that reads 2.5
+    px with weak evidence, and a clearly blurred patch (1.5 px) beside it, inside the body's ellipse."""
+    sigma = np.full((100, 100), 0.4, np.float32)
+    confidence = np.full((100, 100), 0.9, np.float32)
+    sigma[40:70, 30:70], confidence[40:70, 30:70] = 2.5, 0.1          # the cheek
+    sigma[45:55, 85:95] = 1.5                                          # something behind the subject
+    return DefocusMap(sigma, confidence), FocusTarget((40.0, 45.0, 60.0, 65.0), "AF", face=(20.0, 20.0, 80.0, 80.0))
+
+
 def test_the_subjects_own_blur_is_read_where_its_edges_are_clear():
     """The blur the focused face itself shows is the median over its well-evidenced edges (eyes,
     glasses, hairline): the smooth cheek the AF box sits on reads large and unsure, and counting
     it would put a sharper far background on the focus plane."""
-    sigma = np.full((100, 100), 0.4, np.float32)
-    confidence = np.full((100, 100), 0.9, np.float32)
-    sigma[40:70, 30:70], confidence[40:70, 30:70] = 2.5, 0.1          # the cheek
-    defocus = DefocusMap(sigma, confidence)
-    on_cheek = FocusTarget((40.0, 45.0, 60.0, 65.0), "AF", face=(20.0, 20.0, 80.0, 80.0))
-    assert _target_sigma_px(defocus, on_cheek) == pytest.approx(0.4)
-    no_face = FocusTarget((40.0, 45.0, 60.0, 65.0), "AF")           # nothing sure in the box: its median
-    assert _target_sigma_px(defocus, no_face) == pytest.approx(2.5)
+    defocus, target = _cheek_scene()
+    assert sigma_in_px(defocus, target.face) == pytest.approx(0.4)
+    assert sigma_in_px(defocus, target.box) == pytest.approx(2.5)      # nothing clear in the box: its median
+    assert sigma_in_px(defocus, (200.0, 200.0, 210.0, 210.0)) == 0.0  # outside the map: no blur to read
+
+
+def test_the_matte_and_the_depth_read_the_subjects_blur_alike():
+    """The subject matte seeds "clearly more blurred than the subject" as probable background by
+    the same clear-edge reading of the subject's blur as the depth's defocus cue: 1.5 px beside a
+    0.4 px face is behind it, though less blurred than the cheek's unsure 2.5 px."""
+    defocus, target = _cheek_scene()
+    image = cue_image(np.full((100, 100, 3), 128, np.uint8))
+    mask = subject._seed_mask(image, target, [target.face], defocus, target.box)
+    assert np.all(mask[45:55, 85:95] == cv2.GC_PR_BGD)
+    assert mask[50, 80] == cv2.GC_PR_FGD          # beside it, as sharp as the face: probable subject
 
 
 def test_frame_height_at_the_focus_distance():

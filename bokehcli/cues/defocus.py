@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .image import CueImage
+from .image import Box, CueImage
 
 REBLUR_SIGMA_PX = 2.0
 # The 3x3 Sobel derivative of a sampled edge reads as if the edge carried this much more blur
@@ -35,6 +35,7 @@ DISC_DIAMETER_PER_SIGMA = 4.0
 SPREAD_SPATIAL_FRACTION = 0.05   # of the long side
 SPREAD_COLOUR_SIGMA = 30.0       # in 8-bit levels: colour edges stop the spreading
 CONFIDENCE_HALF_WEIGHT = 0.02    # spread edge weight at which confidence is 1/2
+CLEAR_EDGE_CONFIDENCE = 0.5      # confidence from which an estimate counts as read on clear edges
 
 
 @dataclass
@@ -71,3 +72,16 @@ def estimate_defocus(image: CueImage) -> DefocusMap:
     sigma_map = spread[0] / np.maximum(density, 1e-6)
     confidence = density / (density + CONFIDENCE_HALF_WEIGHT)
     return DefocusMap(np.clip(sigma_map, 0.0, MAX_SIGMA_PX).astype(np.float32), confidence.astype(np.float32))
+
+
+def sigma_in_px(defocus: DefocusMap, window: Box) -> float:
+    """The blur a region itself shows: the median ``sigma_px`` over ``window`` (cue px) where the
+    edge evidence is good (confidence >= ``CLEAR_EDGE_CONFIDENCE``), else over all of it. Smooth
+    skin and flat patches give large, unreliable estimates; counting them would make the focused
+    subject look blurred, and whatever is sharper than that, a far background included, look in focus."""
+    x0, y0, x1, y1 = (int(round(v)) for v in window)
+    patch = (slice(max(y0, 0), max(y1, y0 + 1)), slice(max(x0, 0), max(x1, x0 + 1)))
+    sigma, clear = defocus.sigma_px[patch], defocus.confidence[patch] >= CLEAR_EDGE_CONFIDENCE
+    if not sigma.size:
+        return 0.0
+    return float(np.median(sigma[clear] if clear.any() else sigma))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..timing import NO_STAGES
-from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, estimate_defocus
+from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, estimate_defocus, sigma_in_px
 from .focus import FocusTarget
 from .image import Box, CueImage
 from .layout import MAX_FRONT_B, ground_in_view, layout_prior, sky_mask
@@ -55,17 +55,6 @@ def capture_coc_at_infinity_px(focal_mm: float, f_number: float, focus_m: float,
     return (focal_mm / f_number) * focal_mm / (focus_mm - focal_mm) / pixel_pitch_mm
 
 
-def _target_sigma_px(defocus: DefocusMap, target: FocusTarget) -> float:
-    """The blur the focused subject itself shows (lens, processing): the median edge blur over
-    its face, else its box, where the edge evidence is good (confidence >= 1/2). Smooth skin and
-    flat patches give large, unreliable estimates; counting them would put whatever is sharper
-    than that, a far background included, on the focus plane."""
-    x0, y0, x1, y1 = (int(round(v)) for v in (target.face or target.box))
-    window = (slice(y0, max(y1, y0 + 1)), slice(x0, max(x1, x0 + 1)))
-    sigma, confident = defocus.sigma_px[window], defocus.confidence[window] >= 0.5
-    return float(np.median(sigma[confident] if confident.any() else sigma))
-
-
 def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
                capture_coc_inf_px: float | None, stages=NO_STAGES, frame_height_m: float | None = None) -> PhotoCues:
     """``capture_coc_inf_px``: :func:`capture_coc_at_infinity_px` at cue size, or None when the
@@ -81,7 +70,7 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         layout = layout_prior(matte, sky, target.xy[0], ground_in_view(frame_height_m))
         b_background = layout.background
     if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
-        target_sigma = _target_sigma_px(defocus, target)
+        target_sigma = sigma_in_px(defocus, target.face or target.box)
         # blur adds in quadrature: what the target itself shows (lens, processing) is not depth
         excess = np.sqrt(np.maximum(defocus.sigma_px ** 2 - target_sigma ** 2, 0.0))
         coc_px = DISC_DIAMETER_PER_SIGMA * excess

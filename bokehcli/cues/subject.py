@@ -27,7 +27,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .defocus import DefocusMap
+from .defocus import CLEAR_EDGE_CONFIDENCE, DefocusMap, sigma_in_px
 from .focus import FocusTarget
 from .image import Box, CueImage, box_centre, clip_box
 
@@ -39,7 +39,6 @@ GROW_FRACTION = 0.4          # of the frame's width and height: the probable sub
 BORDER_FRACTION = 0.02       # sure-background band along the borders
 SIMILAR_FACE_RATIO = 0.8     # other faces this large (relative) are about as far away: subjects too
 BLURRED_SIGMA_PX = 0.8       # more blur than the target by this much (cue px): probable background
-CONFIDENT = 0.5
 MATTE_RADIUS_FRACTION = 0.008
 MARGIN_FRACTION = 0.02       # of the long side
 MATTE_EPS = 1e-3
@@ -86,8 +85,8 @@ def _seed_mask(image: CueImage, target: FocusTarget, people: list[Box], defocus:
     if not people:
         _fill_ellipse(mask, region, cv2.GC_PR_FGD)
     if defocus is not None:
-        target_sigma = _median_in(defocus.sigma_px, target.box)
-        blurred = (defocus.confidence > CONFIDENT) & (defocus.sigma_px > target_sigma + BLURRED_SIGMA_PX)
+        target_sigma = sigma_in_px(defocus, target.face or target.box)
+        blurred = (defocus.confidence >= CLEAR_EDGE_CONFIDENCE) & (defocus.sigma_px > target_sigma + BLURRED_SIGMA_PX)
         mask[blurred] = cv2.GC_PR_BGD
     _sure_background_border(mask)
     for face in people:
@@ -177,12 +176,6 @@ def _sure_background_border(mask: np.ndarray) -> None:
     border = np.zeros_like(mask, dtype=bool)
     border[:band], border[:, :band], border[:, -band:] = True, True, True
     mask[border & (mask == cv2.GC_PR_BGD)] = cv2.GC_BGD
-
-
-def _median_in(values: np.ndarray, box: Box) -> float:
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    patch = values[max(y0, 0):max(y1, y0 + 1), max(x0, 0):max(x1, x0 + 1)]
-    return float(np.median(patch)) if patch.size else 0.0
 
 
 def _connected_to(foreground: np.ndarray, seeds: np.ndarray) -> np.ndarray:
