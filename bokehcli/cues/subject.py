@@ -33,7 +33,9 @@ from .image import Box, CueImage, box_centre, clip_box
 
 GRABCUT_ITERATIONS = 3
 # GrabCut's cost grows faster than its pixel count; its graph is cut on a smaller copy (long side)
-# and the result refined at cue size by the guided filter.
+# and the result refined at cue size by the guided filter. Cut at the full cue size (640) it
+# covers more of the 24 quality photos' outlined subjects (mean 0.95 against 0.86; measured
+# 2026-12-06) but takes 3x as long (0.8 -> 2.7 s on the 24 MP bench photo), past the cues' budget.
 SEGMENT_LONG_SIDE_PX = 400
 GROW_FRACTION = 0.4          # of the frame's width and height: the probable subject around a target
 BORDER_FRACTION = 0.02       # sure-background band along the borders
