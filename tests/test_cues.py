@@ -15,8 +15,8 @@ from bokehcli.cues.faces import detect_faces
 from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
 from bokehcli.cues.image import cue_image
 from bokehcli.cues import subject
-from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, MIN_SUBJECT_B, contact_line, ground_in_view,
-                                   layout_prior, sky_mask)
+from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, CONTACT_MIN_SPAN, MIN_SUBJECT_B, contact_line,
+                                   ground_in_view, layout_prior, sky_mask)
 from bokehcli.cues.photo import frame_height_at_focus_m, subject_focus_m
 from bokehcli.cues.subject import subject_matte
 from bokehcli.lens import LensMetadata
@@ -200,6 +200,20 @@ def test_a_slanted_subject_stands_on_the_ground_line_of_its_lower_hull():
     assert layout.subject.max() <= 1.0 and layout.background.max() <= 1.0      # nothing put in front
     steep = layout_prior(bike_matte(left_wheel_bottom_row=169), np.zeros_like(matte, bool), target_x=240)
     assert steep.subject[0, 80] == pytest.approx(MIN_SUBJECT_B)     # (169.5 - 120) / (199.5 - 120) = 0.62
+
+
+def test_a_short_contact_edge_leaves_the_subject_level():
+    """A slope needs contacts at both ends of the subject (both wheels), at least
+    CONTACT_MIN_SPAN of its width apart. A lower outline that comes to a point (knees, a torso cut
+    by a hedge) has only short hull edges: the subject stands level at its lowest row."""
+    matte = np.zeros((240, 320), np.float32)
+    yy, xx = np.mgrid[:240, :320]
+    bottom = 190 - 40 * np.abs(xx - 150) / 50          # a V: (100, 150) -> (150, 190) -> (200, 150)
+    matte[(xx >= 100) & (xx <= 200) & (yy >= 50) & (yy <= bottom)] = 1
+    assert 50 < CONTACT_MIN_SPAN * 101 < 60                # each hull edge is 50 px of a 101-px subject
+    assert contact_line(matte) == (0.0, 190.0)
+    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=150)
+    assert np.all(layout.subject == 1.0)
 
 
 def test_a_close_up_shows_no_ground():

@@ -8,15 +8,17 @@ horizon ``y_h``:
 
 where ``y_t`` is the row where the subject meets the ground below the focus target (so the ground
 there is in focus). The subject's contact with the ground is the longest edge of the lower convex
-hull of its matte (both wheels of a bike, both feet): a line ``y_c(x)``; each column of the subject
+hull of its matte (both wheels of a bike): a line ``y_c(x)``; each column of the subject
 stands on the ground at its own contact row, ``b_subject(x) = b_ground(y_c(x))`` (the "pop-up"
 model: a slanted subject gets the depth gradient its ground line implies, down to
 ``MIN_SUBJECT_B``: the subject is what the camera focused on, and a bike 2.3 m away and 0.5 m deep
-spans only b = 0.82 to 1). The horizon is taken at the frame's middle row (a level camera), at
-least ``MIN_HORIZON_GAP`` of the frame above the contact. A subject that runs out of the bottom of
-the frame shows no ground, nor does a close-up (the frame shows less than ``CLOSE_UP_FRAME_M`` of
-the scene at the focus distance: a face, a flower, a page); then the subject is one plane and the
-background a constant ``BACKGROUND_B``.
+spans only b = 0.82 to 1). An edge shorter than ``CONTACT_MIN_SPAN`` of the subject's width is
+not a contact at both ends but where an outline comes to a point (feet together, knees, a torso
+cut off by a hedge): the subject then stands level at its lowest row. The horizon is taken at
+the frame's middle row (a level camera), at least ``MIN_HORIZON_GAP`` of the frame above the
+contact. A subject that runs out of the bottom of the frame shows no ground, nor does a close-up
+(the frame shows less than ``CLOSE_UP_FRAME_M`` of the scene at the focus distance: a face, a
+flower, a page); then the subject is one plane and the background a constant ``BACKGROUND_B``.
 
 Nothing but the sky is read as farther than ``BACKGROUND_B`` (4 focus distances, where the
 renderer's blur of a background is already strong), and nothing as nearer than the focus plane
@@ -42,6 +44,7 @@ CLOSE_UP_FRAME_M = 0.5
 HORIZON_ROW = 0.5               # of the frame's height, from the top
 MIN_HORIZON_GAP = 0.1           # of the frame's height
 BOTTOM_TOUCH_SHARE = 0.3        # of the subject's width touching the bottom row: no ground visible
+CONTACT_MIN_SPAN = 0.5          # of the subject's width: the shortest contact edge that sets a slope
 SKY_MAX_GRADIENT = 0.02         # mean |grad Y| per pixel in a small window
 SKY_MIN_VALUE = 0.35            # HSV value of a blue sky
 SKY_MIN_WHITE_VALUE = 0.85      # HSV value of an overcast one
@@ -89,7 +92,7 @@ def contact_line(matte: np.ndarray) -> tuple[float, float] | None:
         return None
     hull = _lower_hull(columns.astype(np.float64), bottoms.astype(np.float64))
     (x0, y0), (x1, y1) = max(zip(hull, hull[1:]), key=lambda seg: seg[1][0] - seg[0][0])
-    if x1 - x0 < 0.2 * (columns[-1] - columns[0] + 1):      # no long contact: level, at the lowest point
+    if x1 - x0 < CONTACT_MIN_SPAN * (columns[-1] - columns[0] + 1):     # not both ends: level, at the lowest point
         return 0.0, float(bottoms.max())
     slope = (y1 - y0) / (x1 - x0)
     return slope, y0 - slope * x0
