@@ -11,7 +11,8 @@ Seeds (cue pixels):
   than the ellipse: a flower filling the frame); what a wider search finds is added to what the
   narrower one found;
 - probable background: everything else, and, where the defocus map is confident, pixels clearly
-  more blurred than the target (the camera focused on the subject, not on them);
+  more blurred than the target (the camera focused on the subject, not on them; the target's own
+  blur read as the depth's defocus cue reads it, :func:`.defocus.sigma_in_px`);
 - sure background: a thin band along the top, left and right borders the seeds do not reach.
 
 Output: (h, w) float32 matte in [0, 1]: the GrabCut foreground connected to the sure-subject
