@@ -408,6 +408,10 @@ def test_signals_anywhere_in_the_start_up(tmp_path, photo, whole_run_s, signum, 
     _, stderr = proc.communicate(timeout=120)
     if proc.returncode == -signum:
         pytest.skip("the signal came before Python had started")  # the default action: nothing to handle
+    if stderr.startswith("Fatal Python error: init_import_site"):
+        # CPython's own start-up (the site module, the venv's .pth files) took the KeyboardInterrupt
+        # before it ran any code of ours; seen once in five runs on the 2-core CPU at share 0.22
+        pytest.skip("the signal came while Python imported its site module, before any code of ours")
     code, stopped = (130, "interrupted") if signum == signal.SIGINT else (143, "terminated")
     # Late in start-up the batch may already be running: then it names what it finished.
     assert (proc.returncode, stderr) in ((code, f"{stopped}\n"),
