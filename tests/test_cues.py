@@ -250,7 +250,7 @@ def test_the_matte_and_the_depth_read_the_subjects_blur_alike():
     0.4 px face is behind it, though less blurred than the cheek's unsure 2.5 px."""
     defocus, target = _cheek_scene()
     image = cue_image(np.full((100, 100, 3), 128, np.uint8))
-    mask = subject._seed_mask(image, target, [target.face], defocus, target.box)
+    mask = subject._seed_mask(image, target, [target.face], subject.clearly_blurred(defocus, target), target.box)
     assert np.all(mask[45:55, 85:95] == cv2.GC_PR_BGD)
     assert mask[50, 80] == cv2.GC_PR_FGD          # beside it, as sharp as the face: probable subject
 

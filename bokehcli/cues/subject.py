@@ -59,9 +59,10 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
     if people:
         people += [f for f in faces if f is not target.face and _width(f) >= SIMILAR_FACE_RATIO * _width(target.face)]
     region = _grown(target.box, image.hw)
+    behind = None if defocus is None else clearly_blurred(defocus, target)   # the same for every search
     foreground = np.zeros(image.hw, bool)
     for attempt in range(MAX_GROWTHS + 1):
-        mask = _seed_mask(image, target, people, defocus, region)
+        mask = _seed_mask(image, target, people, behind, region)
         seeds = mask == cv2.GC_FGD
         found = _grabcut(image.rgb, mask) if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any() else seeds
         # a wider search adds to the subject and never takes back what a narrower one found: its
@@ -80,17 +81,23 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
     return np.clip(np.maximum(soft, margin), 0.0, 1.0).astype(np.float32)
 
 
-def _seed_mask(image: CueImage, target: FocusTarget, people: list[Box], defocus: DefocusMap | None,
+def clearly_blurred(defocus: DefocusMap, target: FocusTarget) -> np.ndarray:
+    """(h, w) bool: pixels whose blur, read on clear edges, exceeds the target's own (read as the
+    depth's defocus cue reads it) by ``BLURRED_SIGMA_PX``: the camera focused on the subject, not on them."""
+    target_sigma = sigma_in_px(defocus, target.face or target.box)
+    return (defocus.confidence >= CLEAR_EDGE_CONFIDENCE) & (defocus.sigma_px > target_sigma + BLURRED_SIGMA_PX)
+
+
+def _seed_mask(image: CueImage, target: FocusTarget, people: list[Box], behind: np.ndarray | None,
                region: Box) -> np.ndarray:
+    """GrabCut's seed labels; ``behind``: :func:`clearly_blurred`, or None without a defocus map."""
     mask = np.full(image.hw, cv2.GC_PR_BGD, np.uint8)
     for face in people:
         _fill_ellipse(mask, _body_box(face, image.hw), cv2.GC_PR_FGD)
     if not people:
         _fill_ellipse(mask, region, cv2.GC_PR_FGD)
-    if defocus is not None:
-        target_sigma = sigma_in_px(defocus, target.face or target.box)
-        blurred = (defocus.confidence >= CLEAR_EDGE_CONFIDENCE) & (defocus.sigma_px > target_sigma + BLURRED_SIGMA_PX)
-        mask[blurred] = cv2.GC_PR_BGD
+    if behind is not None:
+        mask[behind] = cv2.GC_PR_BGD
     _sure_background_border(mask)
     for face in people:
         _fill(mask, _core(face), cv2.GC_FGD)
