@@ -15,7 +15,8 @@ from bokehcli.cues.faces import detect_faces
 from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
 from bokehcli.cues.image import cue_image
 from bokehcli.cues import subject
-from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, CONTACT_MIN_SPAN, MIN_SUBJECT_B, contact_line,
+from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, CONTACT_MIN_SPAN, MIN_CAMERA_HEIGHT_M, MIN_SUBJECT_B,
+                                  contact_line, horizon_row,
                                    ground_in_view, layout_prior, sky_mask)
 from bokehcli.cues.photo import frame_height_at_focus_m, subject_focus_m
 from bokehcli.cues.subject import subject_matte
@@ -220,8 +221,34 @@ def test_a_close_up_shows_no_ground():
     """A frame under CLOSE_UP_FRAME_M tall at the focus distance: the subject is one plane."""
     matte = bike_matte(left_wheel_bottom_row=169)
     assert ground_in_view(CLOSE_UP_FRAME_M) and ground_in_view(None) and not ground_in_view(0.9 * CLOSE_UP_FRAME_M)
-    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=240, ground_in_view=False)
+    layout = layout_prior(matte, np.zeros_like(matte, bool), target_x=240, frame_height_m=0.9 * CLOSE_UP_FRAME_M)
     assert np.all(layout.background == BACKGROUND_B) and np.all(layout.subject == 1.0)
+
+
+def test_a_camera_looking_down_on_a_near_subject_puts_the_horizon_above_the_frame():
+    """The ground at distance D lies f_px h / D rows below the horizon, H h / F at the subject's
+    contact (F: the frame's height at the focus distance). A bike 2.3 m from an 85 mm lens (a frame
+    0.65 m tall there) seen from at least MIN_CAMERA_HEIGHT_M up: the horizon lies 1.5 frames above
+    the contact, the wall behind stays near the focus plane, and the white paper on it is no sky."""
+    height, width = 200, 300
+    matte = np.zeros((height, width), np.float32)
+    matte[80:150, 100:200] = 1.0                      # standing on the ground at row 149
+    sky = np.zeros((height, width), bool)
+    sky[:20, :60] = True                               # a bright smooth patch at the top border
+    frame_m = 0.65
+    horizon, bound = horizon_row(149.0, height, frame_m)
+    assert bound and horizon == pytest.approx(149.0 - height * MIN_CAMERA_HEIGHT_M / frame_m)
+    layout = layout_prior(matte, sky, target_x=150, frame_height_m=frame_m)
+    ground = lambda row: (row + 0.5 - horizon) / (149.5 - horizon)      # noqa: E731
+    assert layout.background[10, 10] == pytest.approx(ground(10), rel=1e-4)       # about 0.55: not at 4x the focus
+    assert layout.background[100, 250] == pytest.approx(ground(100), rel=1e-4)
+    assert ground(10) > 2 * BACKGROUND_B
+    assert not layout.sky.any()
+    # the same subject 20 m away (a frame 5.6 m tall): a level camera, the horizon at the middle row
+    far = layout_prior(matte, sky, target_x=150, frame_height_m=5.6)
+    assert horizon_row(149.0, height, 5.6) == (100.0, False)
+    assert np.array_equal(far.sky, sky) and np.all(far.background[sky] == 0.0)
+    assert far.background[60, 250] == pytest.approx(BACKGROUND_B)
 
 
 def _cheek_scene() -> tuple[DefocusMap, FocusTarget]:

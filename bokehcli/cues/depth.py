@@ -29,7 +29,7 @@ from ..timing import NO_STAGES
 from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, estimate_defocus, sigma_in_px
 from .focus import FocusTarget
 from .image import Box, CueImage
-from .layout import MAX_FRONT_B, ground_in_view, layout_prior, sky_mask
+from .layout import MAX_FRONT_B, layout_prior, sky_mask
 from .subject import subject_matte
 
 MEASURABLE_COC_PX = 1.0
@@ -59,15 +59,14 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
                capture_coc_inf_px: float | None, stages=NO_STAGES, frame_height_m: float | None = None) -> PhotoCues:
     """``capture_coc_inf_px``: :func:`capture_coc_at_infinity_px` at cue size, or None when the
     photo does not say how it was taken; ``frame_height_m``: how tall a slice of the scene the frame
-    shows at the focus distance, or None (:func:`.layout.ground_in_view`). ``stages`` times the
+    shows at the focus distance, or None (:func:`.layout.layout_prior`). ``stages`` times the
     defocus, subject and layout cues."""
     with stages("cue: defocus"):
         defocus = estimate_defocus(image)
     with stages("cue: subject"):
         matte = subject_matte(image, target, faces, defocus)
     with stages("cue: layout"):
-        sky = sky_mask(image.rgb, matte)
-        layout = layout_prior(matte, sky, target.xy[0], ground_in_view(frame_height_m))
+        layout = layout_prior(matte, sky_mask(image.rgb, matte), target.xy[0], frame_height_m)
         b_background = layout.background
     if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
         target_sigma = sigma_in_px(defocus, target.face or target.box)
@@ -77,7 +76,7 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         b_defocus = np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0)
         measurable = min(1.0, (capture_coc_inf_px - MEASURABLE_COC_PX) / 4.0)
         w = defocus.confidence * measurable
-        b_background = np.where(sky, b_background, w * b_defocus + (1.0 - w) * b_background)
+        b_background = np.where(layout.sky, b_background, w * b_defocus + (1.0 - w) * b_background)
     b = matte * layout.subject + (1.0 - matte) * b_background
-    return PhotoCues(target, faces, matte, defocus, sky, layout.background,
+    return PhotoCues(target, faces, matte, defocus, layout.sky, layout.background,
                      np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))

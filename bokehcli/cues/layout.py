@@ -14,11 +14,24 @@ model: a slanted subject gets the depth gradient its ground line implies, down t
 ``MIN_SUBJECT_B``: the subject is what the camera focused on, and a bike 2.3 m away and 0.5 m deep
 spans only b = 0.82 to 1). An edge shorter than ``CONTACT_MIN_SPAN`` of the subject's width is
 not a contact at both ends but where an outline comes to a point (feet together, knees, a torso
-cut off by a hedge): the subject then stands level at its lowest row. The horizon is taken at
-the frame's middle row (a level camera), at least ``MIN_HORIZON_GAP`` of the frame above the
-contact. A subject that runs out of the bottom of the frame shows no ground, nor does a close-up
-(the frame shows less than ``CLOSE_UP_FRAME_M`` of the scene at the focus distance: a face, a
-flower, a page); then the subject is one plane and the background a constant ``BACKGROUND_B``.
+cut off by a hedge): the subject then stands level at its lowest row.
+
+The horizon is taken at the frame's middle row (a level camera), at least ``MIN_HORIZON_GAP`` of
+the frame above the contact, unless that would put the camera lower than ``MIN_CAMERA_HEIGHT_M``.
+A camera at height ``h`` sees the ground at distance ``D`` ``f_px h / D`` rows below the horizon;
+at the contact (distance ``S1``) that is ``H h / F`` rows, with ``F`` the frame's height at the
+focus distance (m) and ``H`` its height in rows. So
+
+    y_h <= y_t - H * MIN_CAMERA_HEIGHT_M / F
+
+and a subject close to a camera held at eye height puts the horizon above the middle row, often
+above the frame: the camera looks down on it (a bike on a garage floor), the ground behind it
+recedes slowly, and what stands on that ground (a wall, shelves) is nearer than ``BACKGROUND_B``.
+That horizon is a bound (a higher camera puts it higher still), so no sky is read below it.
+
+A subject that runs out of the bottom of the frame shows no ground, nor does a close-up (the frame
+shows less than ``CLOSE_UP_FRAME_M`` of the scene at the focus distance: a face, a flower, a
+page); then the subject is one plane and the background a constant ``BACKGROUND_B``.
 
 Nothing but the sky is read as farther than ``BACKGROUND_B`` (4 focus distances, where the
 renderer's blur of a background is already strong), and nothing as nearer than the focus plane
@@ -43,6 +56,9 @@ MIN_SUBJECT_B = 0.8            # the pop-up slope fades the subject at most this
 CLOSE_UP_FRAME_M = 0.5
 HORIZON_ROW = 0.5               # of the frame's height, from the top
 MIN_HORIZON_GAP = 0.1           # of the frame's height
+# A photographer standing holds the camera at about 1.5 m, on a tripod or crouching at about 1 m;
+# lower viewpoints (a pet's eye level) are the exception.
+MIN_CAMERA_HEIGHT_M = 1.0
 BOTTOM_TOUCH_SHARE = 0.3        # of the subject's width touching the bottom row: no ground visible
 CONTACT_MIN_SPAN = 0.5          # of the subject's width: the shortest contact edge that sets a slope
 SKY_MAX_GRADIENT = 0.02         # mean |grad Y| per pixel in a small window
@@ -54,6 +70,7 @@ SKY_MIN_WHITE_VALUE = 0.85      # HSV value of an overcast one
 class Layout:
     background: np.ndarray      # (h, w) b of everything but the subject (ground, background, sky)
     subject: np.ndarray         # (h, w) b the subject has where it stands (1 under the focus target)
+    sky: np.ndarray             # (h, w) bool, the sky the layout kept (none below a bounding horizon)
 
 
 def ground_in_view(frame_height_m: float | None) -> bool:
@@ -114,18 +131,32 @@ def _lower_hull(xs: np.ndarray, ys: np.ndarray) -> list[tuple[float, float]]:
     return chain
 
 
-def layout_prior(matte: np.ndarray, sky: np.ndarray, target_x: float, ground_in_view: bool = True) -> Layout:
-    """``ground_in_view`` False (a close-up, see :func:`ground_in_view`): no ground plane, the
-    subject is one plane and the background a constant."""
+def horizon_row(target_row: float, height: int, frame_height_m: float | None) -> tuple[float, bool]:
+    """The horizon's row (negative: above the frame) for a subject meeting the ground at
+    ``target_row``, and whether the camera-height bound set it (then the true horizon lies at or
+    above it); ``frame_height_m`` as :func:`layout_prior` takes it."""
+    level = min(HORIZON_ROW * height, target_row - MIN_HORIZON_GAP * height)
+    if frame_height_m is None:
+        return level, False
+    lowest_camera = target_row - height * MIN_CAMERA_HEIGHT_M / frame_height_m
+    return min(level, lowest_camera), lowest_camera < level
+
+
+def layout_prior(matte: np.ndarray, sky: np.ndarray, target_x: float, frame_height_m: float | None = None) -> Layout:
+    """``frame_height_m``: how tall a slice of the scene the frame shows at the focus distance, or
+    None when unknown (a level camera, ground in view). A close-up (:func:`ground_in_view` False)
+    has no ground plane: the subject is one plane and the background a constant."""
     height, width = matte.shape
-    line = contact_line(matte) if ground_in_view else None
+    line = contact_line(matte) if ground_in_view(frame_height_m) else None
     if line is None:
         background = np.full((height, width), BACKGROUND_B, np.float32)
         subject = np.ones((height, width), np.float32)
     else:
         slope, intercept = line
         target_row = slope * target_x + intercept
-        horizon = min(HORIZON_ROW * height, target_row - MIN_HORIZON_GAP * height)
+        horizon, bound = horizon_row(target_row, height, frame_height_m)
+        if bound:
+            sky = sky & (np.arange(height)[:, None] < horizon)
         rows = np.arange(height, dtype=np.float32) + 0.5
         ground = (rows - horizon) / (target_row + 0.5 - horizon)
         background = np.repeat(np.clip(ground, BACKGROUND_B, MAX_FRONT_B)[:, None], width, axis=1)
@@ -134,4 +165,4 @@ def layout_prior(matte: np.ndarray, sky: np.ndarray, target_x: float, ground_in_
         subject = np.repeat(subject_row[None, :], height, axis=0)
     background = background.astype(np.float32)
     background[sky] = 0.0
-    return Layout(background, subject.astype(np.float32))
+    return Layout(background, subject.astype(np.float32), sky)
