@@ -35,5 +35,5 @@ def motorcycle_table(result: dict) -> str:
              f"{result['focus_m']:.3f} m at the fuel tank) ==",
              f"{'variant':10s} {'error removed':>13s} {'delta1':>7s} {'AbsRel':>7s}"]
     for name, s in result["variants"].items():
-        lines.append(f"{name:10s} {s['error_removed']:12.0%} {s['delta1']:7.2f} {s['abs_rel']:7.3f}")
+        lines.append(f"{name:10s} {s['error_removed']:12.0%} {s['delta1']:7.3f} {s['abs_rel']:7.3f}")
     return "\n".join(lines)
