@@ -1,8 +1,8 @@
 """Scene layout: sky at infinity, a ground plane, and a subject standing on it.
 
-Relative inverse depth ``b = S1 / D`` (1 on the focus plane, 0 at infinity, > 1 in front). For a
-level camera the ground's inverse depth is proportional to the image row's distance below the
-horizon ``y_h``:
+Relative inverse depth ``b = S1 / D`` (1 on the focus plane, 0 at infinity, > 1 in front). A
+plane's inverse depth is linear in image coordinates, so the ground's (a camera without roll)
+grows in proportion to the image row's distance below the horizon ``y_h``:
 
     b_ground(y) = (y - y_h) / (y_t - y_h)
 
@@ -18,8 +18,8 @@ cut off by a hedge): the subject then stands level at its lowest row.
 
 The horizon is taken at the frame's middle row (a level camera), at least ``MIN_HORIZON_GAP`` of
 the frame above the contact, unless that would put the camera lower than ``MIN_CAMERA_HEIGHT_M``.
-A camera at height ``h`` sees the ground at distance ``D`` ``f_px h / D`` rows below the horizon;
-at the contact (distance ``S1``) that is ``H h / F`` rows, with ``F`` the frame's height at the
+A camera at height ``h`` sees the ground at distance ``D`` ``f_px h / D`` rows below the horizon
+(level; pitched by ``t``, ``f_px h / (D cos t)``: 4 % more at 16 degrees); at the contact (distance ``S1``) that is ``H h / F`` rows, with ``F`` the frame's height at the
 focus distance (m) and ``H`` its height in rows. So
 
     y_h <= y_t - H * MIN_CAMERA_HEIGHT_M / F
