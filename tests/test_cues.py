@@ -271,6 +271,22 @@ def test_the_subjects_own_blur_is_read_where_its_edges_are_clear():
     assert sigma_in_px(defocus, (200.0, 200.0, 210.0, 210.0)) == 0.0  # outside the map: no blur to read
 
 
+def test_the_subject_is_looked_for_below_the_point_the_camera_focused_on():
+    """An AF point on a subject's upper part (a red tank) over a lower part of another colour (the
+    engine and wheels): the probable subject reaches BELOW_TARGET of its height further down, so
+    the lower part is found too; the symmetric region (the old one) missed it."""
+    rng = np.random.default_rng(0)
+    rgb = rng.normal(128, 20, (200, 300, 3)).clip(0, 255).astype(np.uint8)     # grey textured background
+    rgb[30:80, 120:180] = (200, 40, 40)
+    rgb[80:190, 110:190] = (30, 90, 40)
+    image, target = cue_image(rgb), FocusTarget((140.0, 45.0, 160.0, 65.0), "AF")
+    x0, y0, x1, y1 = subject._grown(target.box, image.hw)
+    assert (y1 - 55.0) == pytest.approx((1 + 2 * subject.BELOW_TARGET) * (55.0 - y0))
+    matte = subject_matte(image, target, [], None)
+    assert matte[40:70, 130:170].min() > 0.9 and matte[100:180, 120:180].min() > 0.9
+    assert matte[:, :60].max() < 0.1
+
+
 def test_the_matte_and_the_depth_read_the_subjects_blur_alike():
     """The subject matte seeds "clearly more blurred than the subject" as probable background by
     the same clear-edge reading of the subject's blur as the depth's defocus cue: 1.5 px beside a
