@@ -19,8 +19,9 @@ cut off by a hedge): the subject then stands level at its lowest row.
 The horizon is taken at the frame's middle row (a level camera), at least ``MIN_HORIZON_GAP`` of
 the frame above the contact, unless that would put the camera lower than ``MIN_CAMERA_HEIGHT_M``.
 A camera at height ``h`` sees the ground at distance ``D`` ``f_px h / D`` rows below the horizon
-(level; pitched by ``t``, ``f_px h / (D cos t)``: 4 % more at 16 degrees); at the contact (distance ``S1``) that is ``H h / F`` rows, with ``F`` the frame's height at the
-focus distance (m) and ``H`` its height in rows. So
+(level; pitched by ``t``, ``f_px h / (D cos t)``: 4 % more at 16 degrees); at the contact
+(distance ``S1``) that is ``H h / F`` rows, with ``F`` the frame's height at the focus distance
+(m) and ``H`` its height in rows. So
 
     y_h <= y_t - H * MIN_CAMERA_HEIGHT_M / F
 
