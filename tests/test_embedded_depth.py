@@ -10,7 +10,6 @@ true depth by at most half a step).
 from __future__ import annotations
 
 import base64
-import io
 import json
 import struct
 import zlib
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from bokehcli.cli.app import app

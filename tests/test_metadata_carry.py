@@ -19,7 +19,6 @@ from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeET
 import exifread
-import numpy as np
 import pytest
 from PIL import Image, TiffImagePlugin
 from typer.testing import CliRunner
