@@ -106,7 +106,13 @@ def test_signal_during_the_imports(tmp_path, signum):
     proc = start("render", photo, "--f", "2", "--out", tmp_path / "out")
     time.sleep(0.3)
     assert proc.poll() is None
-    assert_stopped(proc, stop_group(proc, signum), signum)
+    stderr = stop_group(proc, signum)
+    # On a cold start (a fresh venv's first run) 0.3 s can still be before our handlers exist: the
+    # default action, or CPython's own start-up taking the signal; test_hostile_inputs' start-up
+    # test skips the same two outcomes, and the later signal tests cover the handlers themselves.
+    if proc.returncode == -signum or stderr.startswith("Fatal Python error: init_import_site"):
+        pytest.skip("the signal came before Python ran any code of ours")
+    assert_stopped(proc, stderr, signum)
 
 
 # A command whose work ends normally, but during which a stop signal landed in a finaliser (where
