@@ -41,6 +41,7 @@ from hostile import (PNG_SIGNATURE, POSTSCRIPT, fake_ghostscript, flat_png16, he
                      jpeg_with_xmp, npy_header_only, png_chunk, png_rows, png_with_second_header, write_animation,
                      write_weights, xmp_bombs)
 from photos import make_exif, write_photo
+from startup_signals import skip_if_before_our_code
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -406,12 +407,7 @@ def test_signals_anywhere_in_the_start_up(tmp_path, photo, whole_run_s, signum, 
     time.sleep(share * whole_run_s)
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    if proc.returncode == -signum:
-        pytest.skip("the signal came before Python had started")  # the default action: nothing to handle
-    if stderr.startswith("Fatal Python error: init_import_site"):
-        # CPython's own start-up (the site module, the venv's .pth files) took the KeyboardInterrupt
-        # before it ran any code of ours; seen once in five runs on the 2-core CPU at share 0.22
-        pytest.skip("the signal came while Python imported its site module, before any code of ours")
+    skip_if_before_our_code(proc.returncode, stderr, signum)
     code, stopped = (130, "interrupted") if signum == signal.SIGINT else (143, "terminated")
     # Late in start-up the batch may already be running: then it names what it finished.
     assert (proc.returncode, stderr) in ((code, f"{stopped}\n"),
