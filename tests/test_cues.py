@@ -12,9 +12,9 @@ import torch
 from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, edge_blur, estimate_defocus, sigma_in_px
 from bokehcli.cues.depth import capture_coc_at_infinity_px, photo_cues
 from bokehcli.cues.faces import detect_faces
-from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m
+from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m, subject_faces
 from bokehcli.cues.image import cue_image
-from bokehcli.cues import subject
+from bokehcli.cues import photo, subject
 from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, CONTACT_MIN_SPAN, MIN_CAMERA_HEIGHT_M, MIN_SUBJECT_B,
                                   contact_line, ground_in_view, horizon_row, layout_prior, sky_mask)
 from bokehcli.cues.photo import frame_height_at_focus_m, subject_focus_m
@@ -75,6 +75,32 @@ def test_focus_target_order():
     assert choose_focus_target(image, salient=(10, 10, 50, 40)).source == "salient region"
     centre = choose_focus_target(image)
     assert centre.source == "centre" and centre.xy == pytest.approx((300, 200))
+
+
+def test_a_small_face_at_the_frames_edge_is_a_bystander_not_the_subject():
+    image = cue_image(np.zeros((400, 600, 3), np.uint8))      # 10 % of the short side: 40 px
+    edge_small, edge_large, central_small = (540.0, 180.0, 570.0, 210.0), (500.0, 150.0, 590.0, 240.0), \
+        (290.0, 150.0, 320.0, 180.0)
+    assert subject_faces([edge_small, edge_large, central_small], image.hw) == [edge_large, central_small]
+    assert subject_faces([(290.0, 20.0, 320.0, 50.0)], image.hw) == []          # at the top edge too
+    bystander = choose_focus_target(image, detected_faces=[edge_small], salient=(10, 10, 50, 40))
+    assert bystander.source == "salient region" and bystander.face is None
+    assert choose_focus_target(image, detected_faces=[edge_small]).source == "centre"
+    assert choose_focus_target(image, detected_faces=[edge_large, edge_small]).face == edge_large
+    # the camera's own face detection is trusted wherever the face is
+    assert choose_focus_target(image, metadata_faces_px=[edge_small]).face == edge_small
+
+
+def test_a_photo_with_only_bystander_faces_is_focused_on_its_salient_region(monkeypatch):
+    # a bright square left of the centre is the salient region; the detector "finds" one small
+    # face at the right edge
+    srgb = np.full((400, 600, 3), 40, np.uint8)
+    srgb[150:250, 150:250] = 230
+    monkeypatch.setattr(photo, "detect_faces", lambda image: [(560.0, 180.0, 590.0, 210.0)])
+    found = photo.find_focus_target(srgb, LensMetadata(path="street.jpg"))
+    assert found.target.source == "salient region" and found.target.face is None
+    x, y = found.target.xy
+    assert 130 <= x <= 270 and 130 <= y <= 270
 
 
 def test_distance_from_face_size_inverts_the_thin_lens():

@@ -1,6 +1,12 @@
 """Where the render focuses, in order: ``--focus-at`` > the camera's AF point / subject area >
 faces (metadata, then detected) > the most salient region > the centre.
 
+A detected face is a focus target only where a photographer would have put a subject: a small
+face (under ``SUBJECT_FACE_FRACTION`` of the short side) whose centre lies in the outer
+``EDGE_FRACTION`` of the frame is a bystander cut by the frame's edge (a couple posing behind a
+street performer), not what the photo is of; the salient region is then looked for instead. Faces
+the camera itself reported are trusted wherever they are.
+
 Output: a :class:`FocusTarget`, the area (cue pixels) whose depth becomes the focus plane, its
 source, and the face it lies on if any (a face seeds the subject's body for segmentation).
 """
@@ -14,6 +20,8 @@ from .image import Box, CueImage, box_centre, clip_box
 POINT_RADIUS_FRACTION = 0.015   # of the long side: the area around a bare point
 CENTRE_FRACTION = 0.1           # the centre target's size, of the image size
 MAX_TARGET_FRACTION = 0.35      # a larger salient region is cut to its central part
+SUBJECT_FACE_FRACTION = 0.1     # of the short side: a face this large is a subject wherever it is
+EDGE_FRACTION = 0.2             # of the width or height: the frame's outer band either side
 
 
 @dataclass(frozen=True)
@@ -49,14 +57,27 @@ def choose_focus_target(image: CueImage, focus_at_px: tuple[float, float] | None
     if metadata_faces_px:
         face = max(faces[:len(metadata_faces_px)], key=_area)
         return FocusTarget(clip_box(face, image.hw), metadata_faces_source or "face (metadata)", face)
-    if detected_faces:
-        face = max(detected_faces, key=_area)
+    candidates = subject_faces(detected_faces, image.hw)
+    if candidates:
+        face = max(candidates, key=_area)
         return FocusTarget(clip_box(face, image.hw), "face (detected)", face)
     if salient is not None:
         return FocusTarget(_shrink(clip_box(salient, image.hw), MAX_TARGET_FRACTION * width,
                                    MAX_TARGET_FRACTION * height), "salient region")
     half_w, half_h = CENTRE_FRACTION * width / 2, CENTRE_FRACTION * height / 2
     return FocusTarget((width / 2 - half_w, height / 2 - half_h, width / 2 + half_w, height / 2 + half_h), "centre")
+
+
+def subject_faces(faces: list[Box], hw: tuple[int, int]) -> list[Box]:
+    """The detected faces that can be the photo's subject: not small faces near the frame's edge."""
+    height, width = hw
+
+    def central(face: Box) -> bool:
+        cx, cy = box_centre(face)
+        return EDGE_FRACTION * width <= cx <= (1 - EDGE_FRACTION) * width and \
+            EDGE_FRACTION * height <= cy <= (1 - EDGE_FRACTION) * height
+
+    return [f for f in faces if f[2] - f[0] >= SUBJECT_FACE_FRACTION * min(height, width) or central(f)]
 
 
 def _at_point(image: CueImage, xy: tuple[float, float], source: str, faces: list[Box]) -> FocusTarget:

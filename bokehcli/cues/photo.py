@@ -17,7 +17,7 @@ from ..optics import FULL_FRAME_DIAGONAL_MM, pixel_pitch_mm
 from ..timing import NO_STAGES
 from .depth import PhotoCues, capture_coc_at_infinity_px, photo_cues
 from .faces import detect_faces
-from .focus import FocusTarget, choose_focus_target, face_disagrees, focus_from_face_m
+from .focus import FocusTarget, choose_focus_target, face_disagrees, focus_from_face_m, subject_faces
 from .image import Box, CueImage, cue_image
 from .saliency import salient_box
 
@@ -33,12 +33,13 @@ def find_focus_target(srgb: np.ndarray, info, focus_at_px: tuple[float, float] |
                       stages=NO_STAGES) -> PhotoCueSet:
     """``srgb`` (H, W, 3) in [0, 1] or uint8; ``info`` the photo's :class:`~bokehcli.lens.LensMetadata`.
     Order: ``focus_at_px`` > the camera's AF point / subject area > faces > the most salient
-    region > the centre (:mod:`.focus`). Saliency runs only when nothing before it answers."""
+    region > the centre (:mod:`.focus`; small faces at the frame's edge are bystanders). Saliency
+    runs only when nothing before it answers."""
     with stages("cue: faces"):
         image = cue_image(srgb)
         faces = detect_faces(image)
     salient = None
-    if focus_at_px is None and info.focus_area is None and not info.faces and not faces:
+    if focus_at_px is None and info.focus_area is None and not info.faces and not subject_faces(faces, image.hw):
         with stages("cue: saliency"):
             salient = salient_box(image)
     target = choose_focus_target(image, focus_at_px, af_box_px=info.focus_area, af_source=info.focus_point_source,
