@@ -78,8 +78,9 @@ def signals_deferred() -> Iterator[None]:
     :class:`Interrupted` as the block ends (in the main process, where the handlers of
     :func:`install_stop_handlers` run). Other threads (torch's among them) may receive the
     signal itself, so it is held back where Python runs the handler, in the main thread; the
-    calling thread's signal mask blocks it too, which processes forked or spawned meanwhile
-    inherit: they start with the signals held back (see :func:`ignore_stop_signals`)."""
+    calling thread's signal mask blocks it too, which processes forked meanwhile inherit: they
+    start with the signals held back (see :func:`ignore_stop_signals`; spawned ones do not, see
+    :func:`spawning_workers`)."""
     global _held
     main = threading.current_thread() is threading.main_thread()
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -91,6 +92,26 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if main and not _held and _pending:
             raise Interrupted(_pending.pop())
+
+
+@contextlib.contextmanager
+def spawning_workers() -> Iterator[None]:
+    """Around starting worker processes as fresh interpreters (multiprocessing's "spawn"): they
+    start with SIGINT ignored, so that a Ctrl-C while one still imports (a second or two) does
+    not print its KeyboardInterrupt traceback. The signal mask of :func:`signals_deferred` does
+    not reach them (measured with Python 3.11: such a worker starts with SIGINT let through and
+    Python's own handler installed); an ignored signal does, across the exec, and a fresh Python
+    leaves it ignored. The pool worker's initialiser (:func:`pool_worker_signals`) keeps it so.
+    SIGTERM is held back meanwhile as by :func:`signals_deferred`, not ignored: a pool stops its
+    workers with it. A SIGINT that reaches this process while the workers are started (their
+    fork and exec, milliseconds) is lost: an ignored signal is not kept pending."""
+    with signals_deferred():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            # None: a handler set outside Python, which Python cannot set again
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 def ignore_stop_signals(*_) -> None:

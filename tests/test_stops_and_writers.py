@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from bokehcli import train as tr
 from bokehcli.cli.app import app
 from bokehcli.data.synth import synthesize
 from bokehcli.files import OutputExists, atomic_path, remove_stale_temp_files
-from bokehcli.stop import STOP_SIGNALS, Interrupted, install_stop_handlers
+from bokehcli.stop import STOP_SIGNALS, Interrupted, install_stop_handlers, spawning_workers
 from photos import make_exif, textured_rgb, write_photo
 from startup_signals import skip_if_before_our_code
 
@@ -164,6 +165,25 @@ def test_ctrl_c_during_training_with_loader_workers(data, tmp_path):
 def test_signals_to_the_training_process_group(data, tmp_path, signum, trial):
     proc, stderr = _signal_training(data, tmp_path / "run", signum)
     assert_stopped(proc, stderr, signum)
+
+
+def test_spawned_workers_are_born_ignoring_ctrl_c():
+    """A spawned worker imports for a second or two before its initialiser runs. Before: it
+    started with Python's own SIGINT handler (the parent's signal mask does not reach a spawned
+    interpreter), and a Ctrl-C in that time printed its KeyboardInterrupt traceback (seen once in
+    the slow synth test below)."""
+    ctx = multiprocessing.get_context("spawn")
+    before = signal.getsignal(signal.SIGINT)
+    with spawning_workers():
+        pool = ctx.Pool(1)      # no initialiser: what the worker inherited, not what it set
+    try:
+        assert pool.apply(signal.getsignal, (signal.SIGINT,)) == signal.SIG_IGN
+        # SIGTERM is not ignored: the pool stops its workers with it
+        assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+    finally:
+        pool.close()            # (not terminate: a worker killed outright could keep the queue's lock)
+        pool.join()
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ from ..files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from ..imageio.lens_jpeg import lens_exif, write_lens_jpeg
 from ..ops.color import linear_to_srgb
 from ..render.accumulation import accumulation_render, pinhole_view
-from ..stop import pool_worker_signals, signals_deferred
+from ..stop import pool_worker_signals, signals_deferred, spawning_workers
 from .realbokeh import SOURCE_F_NUMBER, SPLITS, format_fstop
 from .scenes import fronto_parallel_scene, random_scene
 
@@ -233,7 +233,7 @@ def synthesize(root: Path, counts: dict[str, int], width_px: int, height_px: int
         ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
         pool = None
         try:
-            with signals_deferred():  # the workers start with them held back, until _init_worker
+            with spawning_workers():  # the workers start ignoring SIGINT, until _init_worker
                 pool = ctx.Pool(workers, initializer=_init_worker, initargs=(threads,))
             for record in pool.imap_unordered(write_scene, jobs):
                 records.append(record)
