@@ -308,8 +308,14 @@ def test_accumulated_micro_batches_equal_one_larger_batch(data, tmp_path):
     a, b = read_log(tmp_path / "big" / "log.jsonl"), read_log(tmp_path / "small" / "log.jsonl")
     for ra, rb in zip(a, b):
         assert rb["tiles"] == ra["tiles"]
-        for key in ("loss", "l1", "ssim", "depth", "consistency", "grad_norm", "lr"):
+        for key in ("loss", "l1", "depth", "grad_norm", "lr"):
             assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-7), (ra["step"], key)
+        # Convolutions pick their kernels by batch size, and SSIM divides small local variances,
+        # which magnifies that summation order: 2.4e-5 relative after one step on this 2-core
+        # CPU (2026-12-07), where the terms above agree to 2e-7; an accumulation that counted
+        # a micro-batch twice or skipped one would be off by far more in the loss itself.
+        for key in ("ssim", "consistency"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-3, abs=1e-6), (ra["step"], key)
     sa = torch.load(tmp_path / "big" / "state.pt", weights_only=True)
     sb = torch.load(tmp_path / "small" / "state.pt", weights_only=True)
     assert sa["data_position"] == sb["data_position"] == 6
