@@ -104,8 +104,12 @@ def spawning_workers() -> Iterator[None]:
     leaves it ignored. The pool worker's initialiser (:func:`pool_worker_signals`) keeps it so.
     SIGTERM is held back meanwhile as by :func:`signals_deferred`, not ignored: a pool stops its
     workers with it. A SIGINT that reaches this process while the workers are started (their
-    fork and exec, milliseconds) is lost: an ignored signal is not kept pending."""
+    fork and exec, milliseconds) is lost: an ignored signal is not kept pending. Outside the main
+    thread, where Python cannot change a handler, only the signals are held back."""
     with signals_deferred():
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             yield

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -184,6 +185,22 @@ def test_spawned_workers_are_born_ignoring_ctrl_c():
         pool.close()            # (not terminate: a worker killed outright could keep the queue's lock)
         pool.join()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_spawning_workers_outside_the_main_thread_only_holds_the_signals_back():
+    errors = []
+
+    def spawn_block():
+        try:
+            with spawning_workers():
+                pass
+        except Exception as error:      # Python sets handlers only in the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=spawn_block)
+    thread.start()
+    thread.join()
+    assert errors == []
 
 
 @pytest.mark.slow
