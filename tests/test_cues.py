@@ -82,7 +82,8 @@ def test_a_small_face_at_the_frames_edge_is_a_bystander_not_the_subject():
     edge_small, edge_large, central_small = (540.0, 180.0, 570.0, 210.0), (500.0, 150.0, 590.0, 240.0), \
         (290.0, 150.0, 320.0, 180.0)
     assert subject_faces([edge_small, edge_large, central_small], image.hw) == [edge_large, central_small]
-    assert subject_faces([(290.0, 20.0, 320.0, 50.0)], image.hw) == []          # at the top edge too
+    top = (290.0, 20.0, 320.0, 50.0)                # a standing person seen whole: a small face near the top
+    assert subject_faces([top], image.hw) == [top]
     bystander = choose_focus_target(image, detected_faces=[edge_small], salient=(10, 10, 50, 40))
     assert bystander.source == "salient region" and bystander.face is None
     assert choose_focus_target(image, detected_faces=[edge_small]).source == "centre"

@@ -3,9 +3,10 @@ faces (metadata, then detected) > the most salient region > the centre.
 
 A detected face is a focus target only where a photographer would have put a subject: a small
 face (under ``SUBJECT_FACE_FRACTION`` of the short side) whose centre lies in the outer
-``EDGE_FRACTION`` of the frame is a bystander cut by the frame's edge (a couple posing behind a
-street performer), not what the photo is of; the salient region is then looked for instead. Faces
-the camera itself reported are trusted wherever they are.
+``EDGE_FRACTION`` of the frame's width is a bystander at its side (a couple posing behind a
+street performer), not what the photo is of; the salient region is then looked for instead. Only
+the sides: a standing person seen whole has a small face near the top. Faces the camera itself
+reported are trusted wherever they are.
 
 Output: a :class:`FocusTarget`, the area (cue pixels) whose depth becomes the focus plane, its
 source, and the face it lies on if any (a face seeds the subject's body for segmentation).
@@ -21,7 +22,7 @@ POINT_RADIUS_FRACTION = 0.015   # of the long side: the area around a bare point
 CENTRE_FRACTION = 0.1           # the centre target's size, of the image size
 MAX_TARGET_FRACTION = 0.35      # a larger salient region is cut to its central part
 SUBJECT_FACE_FRACTION = 0.1     # of the short side: a face this large is a subject wherever it is
-EDGE_FRACTION = 0.2             # of the width or height: the frame's outer band either side
+EDGE_FRACTION = 0.2             # of the width: the frame's outer band on either side
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,13 @@ def choose_focus_target(image: CueImage, focus_at_px: tuple[float, float] | None
 
 
 def subject_faces(faces: list[Box], hw: tuple[int, int]) -> list[Box]:
-    """The detected faces that can be the photo's subject: not small faces near the frame's edge."""
+    """The detected faces that can be the photo's subject: not small faces near the frame's sides."""
     height, width = hw
 
-    def central(face: Box) -> bool:
-        cx, cy = box_centre(face)
-        return EDGE_FRACTION * width <= cx <= (1 - EDGE_FRACTION) * width and \
-            EDGE_FRACTION * height <= cy <= (1 - EDGE_FRACTION) * height
+    def inside(face: Box) -> bool:
+        return EDGE_FRACTION * width <= box_centre(face)[0] <= (1 - EDGE_FRACTION) * width
 
-    return [f for f in faces if f[2] - f[0] >= SUBJECT_FACE_FRACTION * min(height, width) or central(f)]
+    return [f for f in faces if f[2] - f[0] >= SUBJECT_FACE_FRACTION * min(height, width) or inside(f)]
 
 
 def _at_point(image: CueImage, xy: tuple[float, float], source: str, faces: list[Box]) -> FocusTarget:

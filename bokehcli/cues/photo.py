@@ -33,7 +33,7 @@ def find_focus_target(srgb: np.ndarray, info, focus_at_px: tuple[float, float] |
                       stages=NO_STAGES) -> PhotoCueSet:
     """``srgb`` (H, W, 3) in [0, 1] or uint8; ``info`` the photo's :class:`~bokehcli.lens.LensMetadata`.
     Order: ``focus_at_px`` > the camera's AF point / subject area > faces > the most salient
-    region > the centre (:mod:`.focus`; small faces at the frame's edge are bystanders). Saliency
+    region > the centre (:mod:`.focus`; small faces at the frame's sides are bystanders). Saliency
     runs only when nothing before it answers."""
     with stages("cue: faces"):
         image = cue_image(srgb)
