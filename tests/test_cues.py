@@ -153,6 +153,23 @@ def test_a_subject_larger_than_the_first_ellipse_is_found_whole(monkeypatch, max
     assert (iou > 0.9) == finds_it_whole, iou
 
 
+@pytest.mark.parametrize("gap_px, attached", [(8, True), (30, False)])
+def test_an_af_point_just_beside_the_subject_focuses_on_it(monkeypatch, gap_px, attached):
+    """The AF point lies on the background ``gap_px`` beyond the disc's edge, and GrabCut finds the
+    disc but nothing around the point (the boy beside the AF point of the G2 photo): within the
+    reach of an AF frame (5 % of the long side: 16 px here) the disc is the subject, and the
+    point's own seed stays in the matte (the focus plane is read there); farther, it is not."""
+    rgb, disc = disc_scene()
+    monkeypatch.setattr(subject, "_grabcut", lambda _, mask: disc.copy())
+    image = cue_image(rgb)
+    point = (160 + 60 + gap_px, 120)
+    target = choose_focus_target(image, focus_at_px=point)
+    matte = subject_matte(image, target, [], None) > 0.5
+    assert matte[point[1], point[0]]
+    assert (matte & disc).sum() / disc.sum() > (0.95 if attached else -1)
+    assert attached or not matte[120, 160]
+
+
 def test_a_wider_search_never_takes_back_what_a_narrower_one_found(monkeypatch):
     """The colour models of a wider search (trained on more background) lose a part of the subject
     (its upper left, out to its outline) that the first search found: the matte keeps it."""

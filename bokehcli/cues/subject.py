@@ -17,12 +17,14 @@ Seeds (cue pixels):
   blur read as the depth's defocus cue reads it, :func:`.defocus.sigma_in_px`);
 - sure background: a thin band along the top, left and right borders the seeds do not reach.
 
-Output: (h, w) float32 matte in [0, 1]: the GrabCut foreground connected to the sure-subject
-seeds, holes filled, edges softened by a guided filter on the photo (He et al. 2013). Beyond the
-outline the matte fades out over ``MARGIN_FRACTION`` of the frame instead of dropping to 0: a
-segmentation is least sure at its border, and the two mistakes cost differently there (a strand
-of hair or a hand blurred as background ruins the photo; a thin band of background beside the
-subject kept a little sharper hardly shows).
+Output: (h, w) float32 matte in [0, 1]: the GrabCut foreground connected to the sure-subject seeds
+(or, where the seeds of a target that is not a face grew into nothing, the part found nearest to
+them within ``AF_FRAME_REACH_FRACTION``: an AF point just beside the subject), holes filled, edges
+softened by a guided filter on the photo (He et al. 2013). Beyond the outline the matte fades out
+over ``MARGIN_FRACTION`` of the frame instead of dropping to 0: a segmentation is least sure at its
+border, and the two mistakes cost differently there (a strand of hair or a hand blurred as
+background ruins the photo; a thin band of background beside the subject kept a little sharper
+hardly shows).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ MATTE_EPS = 1e-3
 RIM_SHARE = 0.25
 GROWTH = 1.5
 MAX_GROWTHS = 2
+# A camera reports an AF point, but focuses with a frame around it several times larger than the
+# seed drawn there (compact cameras' AF frames are about a tenth of the frame wide), locking on
+# the strongest edge inside it. A seed that grows into nothing (it lies on grass between a boy's
+# arm and his bike's seat) stands for the subject found this near it.
+AF_FRAME_REACH_FRACTION = 0.05   # of the long side
 
 
 def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocus: DefocusMap | None) -> np.ndarray:
@@ -77,7 +84,10 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
         # a wider search adds to the subject and never takes back what a narrower one found: its
         # colour models, trained on more background, can lose a part of the subject (a head
         # against a dark background) that the narrower search kept
-        foreground |= _fill_holes(_connected_to(found | seeds, seeds))
+        subject = _connected_to(found | seeds, seeds)
+        if not people and not (subject & ~seeds).any():
+            subject |= _beside(found & ~seeds, seeds, AF_FRAME_REACH_FRACTION * max(height, width))
+        foreground |= _fill_holes(subject)
         # an object larger than the region it was looked for in fills that region's rim: look wider
         if people or attempt == MAX_GROWTHS or _rim_share(foreground, region) < RIM_SHARE:
             break
@@ -114,6 +124,22 @@ def _seed_mask(image: CueImage, target: FocusTarget, people: list[Box], behind: 
         _fill(mask, (fx0 + 0.3 * _width(face), fy1, fx1 - 0.3 * _width(face), fy1 + 1.2 * (fy1 - fy0)), cv2.GC_FGD)
     _fill(mask, _core(target.box), cv2.GC_FGD)
     return mask
+
+
+def _beside(found: np.ndarray, seeds: np.ndarray, reach_px: float) -> np.ndarray:
+    """The part of ``found`` the focus target was meant to be on, when the target's own seeds grew
+    into nothing: the nearest connected part within ``reach_px`` of the seeds (as large as the
+    seeds at least: not a speck), or nothing."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
+    distance = cv2.distanceTransform((~seeds).astype(np.uint8), cv2.DIST_L2, 5)
+    best, best_px = 0, reach_px
+    for label in range(1, count):
+        if stats[label, cv2.CC_STAT_AREA] < seeds.sum():
+            continue
+        nearest_px = float(distance[labels == label].min())
+        if nearest_px <= best_px:
+            best, best_px = label, nearest_px
+    return labels == best if best else np.zeros_like(found)
 
 
 def _rim_share(foreground: np.ndarray, region: Box) -> float:
