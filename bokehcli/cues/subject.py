@@ -132,9 +132,10 @@ def _beside(found: np.ndarray, seeds: np.ndarray, reach_px: float) -> np.ndarray
     seeds at least: not a speck), or nothing."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
     distance = cv2.distanceTransform((~seeds).astype(np.uint8), cv2.DIST_L2, 5)
+    min_area_px = int(seeds.sum())
     best, best_px = 0, reach_px
     for label in range(1, count):
-        if stats[label, cv2.CC_STAT_AREA] < seeds.sum():
+        if stats[label, cv2.CC_STAT_AREA] < min_area_px:
             continue
         nearest_px = float(distance[labels == label].min())
         if nearest_px <= best_px:
