@@ -154,6 +154,16 @@ def test_simulated_af_point_lies_on_the_focused_object():
     assert simulated_af_area(depth, 4.0) is None     # nothing at 4 m
 
 
+def test_simulated_af_point_on_a_focused_backdrop_stays_off_the_frames_edge():
+    """The frame's edge bounds the focused patch too: a backdrop's innermost pixel is not the
+    corner farthest from the card in front of it (no camera has an AF point there)."""
+    depth = np.full((60, 90), 4.0, np.float32)     # the focused backdrop
+    depth[20:45, 35:70] = 1.5                      # a card in front of it
+    cx, cy, _, _ = simulated_af_area(depth, 4.0)
+    assert depth[cy, cx] == 4.0
+    assert min(cx, 89 - cx, cy, 59 - cy) >= 8
+
+
 @pytest.fixture(scope="module")
 def capture_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("capture")

@@ -82,8 +82,11 @@ def simulated_af_area(depth_m: np.ndarray, focus_m: float) -> tuple[int, int, in
         return None
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     # the patch's innermost pixel (farthest from its outline), not its centroid, which a
-    # ring-shaped patch does not contain
-    inside = cv2.distanceTransform((labels == largest).astype(np.uint8), cv2.DIST_L2, 3)
+    # ring-shaped patch does not contain; the frame's edge is outline too (padding of zeros): a
+    # camera's AF points do not reach the frame's corners, where a backdrop's innermost pixel
+    # would otherwise lie, farthest from everything in front of it
+    patch = np.pad((labels == largest).astype(np.uint8), 1)
+    inside = cv2.distanceTransform(patch, cv2.DIST_L2, 3)[1:-1, 1:-1]
     cy, cx = np.unravel_index(int(np.argmax(inside)), inside.shape)
     side = max(2, round(AF_BOX_FRACTION * max(depth_m.shape)))
     return int(cx), int(cy), side, side
