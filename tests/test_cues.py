@@ -381,7 +381,7 @@ def test_a_subject_running_out_of_the_frame_shows_no_ground():
 def test_cue_depth_puts_the_subject_on_the_focus_plane_and_reads_blur_through_the_capture_lens(true_b):
     """Background blurred by the CoC a known capture lens gives it at b: read back as b = 1 - c / c_inf
     where the evidence is confident and the layout put it nearer (within 0.15: the estimator's
-    ~2.5 px floor over c_inf = 16 px); the layout prior fills the rest."""
+    ~2 px reading on sharp edges over c_inf = 16 px); the layout prior fills the rest."""
     rgb, disc = disc_scene(seed=3, block_px=16)
     capture_coc_inf_px = 16.0
     sigma = capture_coc_inf_px * (1 - true_b) / DISC_DIAMETER_PER_SIGMA
