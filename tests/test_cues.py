@@ -377,11 +377,10 @@ def test_a_subject_running_out_of_the_frame_shows_no_ground():
     assert np.all(layout.background == BACKGROUND_B) and np.all(layout.subject == 1.0)
 
 
-@pytest.mark.parametrize("true_b", [0.3, 0.45, 0.6])
+@pytest.mark.parametrize("true_b", [0.3, 0.6, 0.8])
 def test_cue_depth_puts_the_subject_on_the_focus_plane_and_reads_blur_through_the_capture_lens(true_b):
     """Background blurred by the CoC a known capture lens gives it at b: read back as b = 1 - c / c_inf
-    where the evidence is confident and the layout put it nearer (within 0.15: the estimator's
-    ~2 px reading on sharp edges over c_inf = 16 px); the layout prior fills the rest."""
+    (where the evidence is confident; the layout prior fills the rest)."""
     rgb, disc = disc_scene(seed=3, block_px=16)
     capture_coc_inf_px = 16.0
     sigma = capture_coc_inf_px * (1 - true_b) / DISC_DIAMETER_PER_SIGMA
@@ -391,24 +390,9 @@ def test_cue_depth_puts_the_subject_on_the_focus_plane_and_reads_blur_through_th
     b = cues.relative_inv_depth
     inner = cv2.erode(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert np.median(b[inner]) == pytest.approx(1.0, abs=0.02)
-    confident = (cues.matte < 1e-3) & (cues.defocus.confidence > 0.8)
-    layout_nearer = confident & (cues.layout_inv_depth > true_b + 0.15)
-    assert layout_nearer.sum() > 500
-    assert np.median(b[layout_nearer]) == pytest.approx(true_b, abs=0.15)
-
-
-def test_a_sharp_background_is_not_pulled_nearer_than_the_layout_puts_it():
-    """Sharpness is weak evidence of nearness (processing, merged frames, the estimator's own
-    floor): with no blur anywhere, the background keeps the layout's depth however wide the lens."""
-    rgb, disc = disc_scene(seed=3, block_px=16)
-    image = cue_image(rgb)
-    target = choose_focus_target(image, focus_at_px=(160, 120))
-    cues = photo_cues(image, target, [], capture_coc_inf_px=16.0)
-    b, layout = cues.relative_inv_depth, cues.layout_inv_depth
-    background = (cues.matte < 1e-3) & ~cues.sky
-    assert background.sum() > 1000
-    assert np.all(b[background] <= layout[background] + 1e-3)
-    assert np.median(b[background]) == pytest.approx(np.median(layout[background]), abs=0.02)
+    above_contact = np.arange(disc.shape[0])[:, None] < 150           # the ground in front keeps the layout
+    confident = ~disc & (cues.defocus.confidence > 0.8) & above_contact
+    assert np.median(b[confident]) == pytest.approx(true_b, abs=0.12)
 
 
 def test_capture_coc_at_infinity_is_the_thin_lens_limit():

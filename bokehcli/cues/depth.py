@@ -1,7 +1,6 @@
 """The photo's cues combined into relative inverse depth ``b = S1 / D`` (1 on the focus plane).
 
-    b = m * b_subject + (1 - m) * b_background,
-    b_background = w * min(b_defocus, b_layout) + (1 - w) * b_layout
+    b = m * b_subject + (1 - m) * b_background,    b_background = w * b_defocus + (1 - w) * b_layout
 
 - ``m``: the subject matte (:mod:`.subject`); ``b_subject`` is 1 (the focus plane) under the
   focus target and follows the subject's contact with the ground elsewhere (:mod:`.layout`);
@@ -12,17 +11,7 @@
   ``b_defocus = 1 - c / c_inf`` with ``c = 4 sqrt(sigma^2 - sigma_target^2)`` (:mod:`.defocus`;
   blur the target itself shows, from the lens and processing, is not depth).
   Blur is read as lying behind the focus plane (the camera focused on the subject: what is
-  blurred is mostly behind it). The reading only moves a pixel farther than the layout put it
-  (``min(b_defocus, b_layout)``), never nearer: blur an edge shows is evidence of distance from
-  the focus plane, but an edge that reads sharp is weak evidence of nearness. On views with
-  no blur at all the estimator reads CoCs of about 2 cue px (the 90th percentile over confident
-  pixels: 0-5 px, median 2.1 px over 12 all-sharp synthetic views), as much as ``c_inf`` itself
-  for many photos; and a photo can be sharper than its EXIF aperture allows (sharpening, frames
-  merged or focus stacked, a rendered view). Measured (2026-12-07): the 24 labelled real photos and Motorcycle
-  keep their scores (every ratio within 0.06), while held-out synthetic views (all sharp, EXIF
-  f/8) of varied scenes close 24.2 % of the gap instead of 15.0 % (layered cards: 19.3 %
-  instead of 24.4 %, their backdrops often lying near the focus plane, where "sharp, so near"
-  happens to be right);
+  blurred is mostly behind it);
 - ``w``: the defocus confidence times how measurable blur could be in this photo at all:
   0 when ``c_inf`` is under ``MEASURABLE_COC_PX`` (phones, compacts, small apertures: everything
   is sharp whatever its depth, so sharpness says nothing), 1 from ``MEASURABLE_COC_PX + 4``.
@@ -87,8 +76,7 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         b_defocus = np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0)
         measurable = min(1.0, (capture_coc_inf_px - MEASURABLE_COC_PX) / 4.0)
         w = defocus.confidence * measurable
-        farther = np.minimum(b_defocus, b_background)     # blur moves a pixel farther, never nearer
-        b_background = np.where(layout.sky, b_background, w * farther + (1.0 - w) * b_background)
+        b_background = np.where(layout.sky, b_background, w * b_defocus + (1.0 - w) * b_background)
     b = matte * layout.subject + (1.0 - matte) * b_background
     return PhotoCues(target, faces, matte, defocus, layout.sky, layout.background,
                      np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))
