@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from bokehcli.lens import read_lens
+from bokehcli.lens.exif import read_exif
+from bokehcli.lens.container import read_blocks
+from bokehcli.lens.makernotes import Note, read_maker_note
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
 pytestmark = pytest.mark.skipif(not (CORPUS / "truth.csv").is_file(),
@@ -32,6 +35,17 @@ CROP_TRUTH_WRONG = {
 # Where we deliberately report no focus although ExifTool prints a value.
 FOCUS_TRUTH_WRONG = {
     "Olympus/corrupted.jpg": "raw 0xFFFFFFF6 mm (4,295 km): beyond the 10 km bound, rejected with a warning",
+}
+# Canon compacts of 2001-2002 record their ShotInfo focus distance in mm; ExifTool reads cm for
+# every model. We report a tenth of its value (bokehcli/lens/makernotes/canon.py); these files
+# have no EXIF SubjectDistance that would be preferred.
+CANON_MILLIMETRES = {
+    "Canon/Canon PowerShot G2 (3).jpg": "a boy with his bike filling a 102 mm (equiv.) frame: 3.9 m, not 39 m",
+    "Canon/Canon PowerShot G2 (1).jpg": "the same 74.16 as G2 (2), whose EXIF SubjectDistance says 7.416 m",
+    "Canon/Canon PowerShot S40 (2).jpg": "a night shot; the model is shown in mm by smiley2.jpg",
+    "Canon/exiv2-bug445.jpg": "leaves close up: 0.78 m, not 7.8 m",
+    "Canon/Canon IXUS v2.jpg": "a face filling the frame: 1.14 m (0.97 m by its size), not 11.4 m",
+    "Canon/Canon PowerShot A40.jpg": "a toddler whose head spans a quarter of a 44 mm (equiv.) frame: 0.55 m, not 5.5 m",
 }
 
 
@@ -96,10 +110,30 @@ def test_rescaled_canon_focal_plane_resolution_still_gives_the_sensor(readings):
 
 def test_focus_distance_matches_exiftool(readings):
     with_focus = [(r, i, *_focus_truth(r)) for r, i in readings if r["focus_values_m"]]
+    with_focus = [(r, i, [v / 10 for v in values] if r["file"] in CANON_MILLIMETRES else values, bracket)
+                  for r, i, values, bracket in with_focus]
     matched = [r["file"] for r, i, values, bracket in with_focus if focus_matches(i, values, bracket)]
     missed = {r["file"] for r, *_ in with_focus} - set(matched)
     assert len(with_focus) >= 90
     assert missed == set(FOCUS_TRUTH_WRONG)
+
+
+def test_canon_compacts_read_in_millimetres_agree_with_their_exif_subject_distance():
+    """Every corpus file with both EXIF SubjectDistance and a Canon ShotInfo distance: the maker
+    note alone, read by our decoder, gives the EXIF distance (ExifTool's reading is 10x that)."""
+    both = [r for r in _truth() if "EXIF:SubjectDistance" in r["focus_sources"]
+            and "Canon:FocusDistanceUpper" in r["focus_sources"]]
+    assert len(both) >= 5
+    for row in both:
+        exif_m, exiftool_canon_m = (float(v) for v in row["focus_values_m"].split(";")[:2])
+        assert exiftool_canon_m == pytest.approx(10 * exif_m)
+        assert _maker_note_reading(CORPUS / row["file"]).distances_m == (pytest.approx(exif_m, rel=1e-3),)
+
+
+def _maker_note_reading(path: Path):
+    exif = read_exif(read_blocks(path).tiff)
+    note = Note(exif.tiff, exif.maker_note.data_pos, len(exif.maker_note.data), exif.order, exif.make, exif.model)
+    return read_maker_note(note)
 
 
 def test_no_focus_claimed_where_exiftool_has_none(readings):

@@ -102,6 +102,16 @@ def test_maker_note_caveats_are_reported_only_when_its_distance_is_used(tmp_path
     assert not any("uncertain scale" in w for w in unused.warnings)
 
 
+def test_first_canon_compacts_record_millimetres_by_their_model_id(tmp_path):
+    shot = [68] + [0] * 33
+    shot[19] = 3943
+    for model_id, metres, warned in ((0x1100000, 3.943, False), (0x1240000, 39.43, True)):  # G2; S230: cm
+        note = lambda pos: ifd({0x0004: value(3, shot), 0x0010: value(4, [model_id])}, "<", pos)  # noqa: E731
+        info = read_lens(photo(tmp_path, BASE, "Canon", "Canon PowerShot", note=note, name=f"{model_id}.jpg"))
+        assert info.focus_source == "Canon:ShotInfo" and info.focus_m == pytest.approx(metres)
+        assert any("uncertain scale" in w for w in info.warnings) == warned
+
+
 def test_xmp_is_the_last_resort_and_far_distances_are_rejected(tmp_path):
     xmp = b'<x aux:ApproximateFocusDistance="81/100"/>'
     info = read_lens(photo(tmp_path, {**BASE, 0x9206: value(5, [(20_000_000, 1)])}, xmp=xmp))

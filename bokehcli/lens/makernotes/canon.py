@@ -6,10 +6,12 @@ difference to the note's current position is the base correction.
 
 Both arrays hold u16 with element 0 = byte size. ShotInfo 19/20 and FileInfo 20/21 are the
 upper/lower focus distance. EOS bodies record centimetres with 65535 = infinity. PowerShot
-compacts write only the upper value (lower 0), on the same centimetre scale ExifTool uses;
-where such a file also has EXIF SubjectDistance the two differ by exactly 10x, so the
-resolver's preference for EXIF SubjectDistance (docs/lens-metadata.md#focus-distance-sources) decides (the maker note's
-warnings are reported only when its distance is the one used).
+compacts write only the upper value (lower 0): in centimetres, as ExifTool reads it, except the
+first generation (2001-2002, ``_MILLIMETRE_MODEL_IDS`` by the ModelID tag 0x0010), which records
+millimetres (the corpus evidence: docs/lens-metadata.md#canon-compacts). Other compacts are read
+in centimetres with a warning that the scale is uncertain. EXIF SubjectDistance, where present,
+is preferred anyway (docs/lens-metadata.md#focus-distance-sources; the maker note's warnings are
+reported only when its distance is the one used).
 
 Where the camera focused (``read_af``): AFInfo (0x0012, older models) and AFInfo2 (0x0026) /
 AFInfo3 (0x003C, same layout) are u16 arrays, n = NumAFPoints:
@@ -33,7 +35,7 @@ import struct
 
 from ..af_named import bits, named_record
 from ..focus_points import AfArea, AfRecord
-from .base import AfReading, LensName, Note, Reading, lens_text, shorts, signed16
+from .base import AfReading, LensName, Note, Reading, first_int, lens_text, shorts, signed16
 
 _SHOT_INFO, _FILE_INFO = 0x0004, 0x0093
 _INFINITY_RAW = 0xFFFF
@@ -45,6 +47,19 @@ _SHOT_MANUAL = 0x3000
 _SHOT_POINT_BITS = ("Right", "Center", "Left")          # bits 0..2 of ShotInfo element 14
 _SELECTED_POINT = {0x3002: "Right", 0x3003: "Center", 0x3004: "Left"}
 _LENS_MODEL = 0x0095      # ASCII, e.g. "EF-S18-55mm f/3.5-5.6 IS"
+_MODEL_ID = 0x0010
+# Compacts whose ShotInfo focus distance is in millimetres, each shown so by a corpus photo
+# (docs/lens-metadata.md#canon-compacts): EXIF SubjectDistance exactly a tenth of the centimetre
+# reading, a face's size, or the scene.
+_MILLIMETRE_MODEL_IDS = {
+    0x1040000: "PowerShot S300 / Digital IXUS 300",
+    0x1060000: "PowerShot A20",
+    0x1100000: "PowerShot G2",
+    0x1110000: "PowerShot S40",
+    0x1120000: "PowerShot S30",
+    0x1130000: "PowerShot A40",
+    0x1160000: "PowerShot S200 / Digital IXUS v2",
+}
 _MAX_AF_POINTS = 4096        # the densest Canon AF systems record about a thousand areas
 
 
@@ -64,6 +79,8 @@ def read(note: Note) -> Reading | None:
         if is_eos:
             near, far = sorted((_metres(lower), _metres(upper)))      # some bodies swap the two
             return Reading(source, (near, far) if lower else (_metres(upper),))
+        if first_int(tags.get(_MODEL_ID)) in _MILLIMETRE_MODEL_IDS:
+            return Reading(source, (upper / 1000.0,))
         return Reading(source, (_metres(upper),),
                        warnings=["Canon compact focus distance has an uncertain scale "
                                  "(read as cm; some models record mm)"])
