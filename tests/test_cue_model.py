@@ -23,6 +23,7 @@ from bokehcli.models.bokehflow import BokehFlow, LensBatch
 from bokehcli.models.config import CUE_MAP_COUNT, VARIANTS, BokehFlowConfig
 from bokehcli.models.factory import load_model, save_model, with_cue_inputs
 from bokehcli.models.inference import forward_tiled, predict
+from bokehcli.models.operating_point import CUE_CONVENTIONS
 from bokehcli.optics import Lens, pixel_pitch_mm
 from bokehcli import train as tr
 
@@ -210,6 +211,7 @@ def test_train_grows_cue_inputs_from_photo_only_weights(capture_set, tmp_path):
     assert summary is not None
     model = load_model(tmp_path / "run" / "last.safetensors")
     assert model.config.name == "nano-cues" and model.config.cue_channels == CUE_MAP_COUNT
+    assert model.operating_point.conventions == CUE_CONVENTIONS     # the file says what its extra inputs are
 
 
 def test_render_with_a_cue_model_starts_from_the_cue_depth(capture_set, tmp_path, tiny_config):

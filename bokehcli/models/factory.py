@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..files import atomic_path
 from .bokehflow import BokehFlow
 from .config import CUE_MAP_COUNT, VARIANTS, BokehFlowConfig
-from .operating_point import OperatingPoint, operating_point_of
+from .operating_point import CUE_CONVENTIONS, OperatingPoint, operating_point_of
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 WEIGHTS_SUFFIX = ".safetensors"
@@ -137,4 +137,6 @@ def with_cue_inputs(model: BokehFlow, name: str, cue_channels: int = CUE_MAP_COU
                 *[f"aux_depth.{i}.1.{part}" for i in range(config.stages) for part in ("weight", "bias")]):
         state[key] = torch.zeros_like(state[key])
     new.load_state_dict(state)
+    # it runs as ``model`` does, but its inputs mean more: the saved weights say so
+    new.operating_point = dataclasses.replace(operating_point_of(model), conventions=CUE_CONVENTIONS)
     return new.to(old.device)

@@ -14,11 +14,17 @@ import json
 from dataclasses import dataclass
 
 from ..defaults import DEFAULT_WORK_SIZE_PX
+from .config import CUE_MAP_COUNT
 # The conventions the network's inputs and outputs follow (documentation for whoever loads the file).
 CONVENTIONS = ("input: upright sRGB-encoded RGB in [0, 1], (B, 3, H, W), resized to the working size; "
                "lens: f-number, focal length (mm), focus distance (m), sensor diagonal (mm) of the whole "
                "frame, pixel pitch (mm) of the working size; output: inverse depth (1/m), refinement "
                "(linear RGB)")
+# ... and what a model with cue channels (:mod:`bokehcli.cues.maps`) takes and returns besides.
+CUE_CONVENTIONS = (CONVENTIONS + f"; cue maps (B, {CUE_MAP_COUNT}, H, W) in [0, 1] beside the photo, at the working size: "
+                   "focus heat map, subject matte, defocus sigma / 8 px, defocus confidence, layout prior S1/D, "
+                   "the cues' relative inverse depth S1/D (bokehcli.cues.maps); the depth head's logit is added "
+                   "to that of the cues' inverse depth")
 MAX_SIZE_PX = 1 << 16
 MAX_TEXT_CHARS = 2000
 
