@@ -265,11 +265,12 @@ def _set_focus(info: LensMetadata, distances: tuple[float, ...], source: str) ->
     info.sources["focus_m"] = source
     if len(distances) == 2:
         info.focus_near_m, info.focus_far_m = distances
-    inverse = sum(1.0 / d for d in distances) / len(distances)     # harmonic mean, 1/inf = 0
+    # one distance as recorded (1 / (1 / d) need not give d back exactly); a range: its harmonic mean
+    inverse = sum(1.0 / d for d in distances) / len(distances)     # 1/inf = 0
     if inverse == 0.0:
         info.focus_infinite = True
     else:
-        info.focus_m = 1.0 / inverse
+        info.focus_m = distances[0] if len(distances) == 1 else 1.0 / inverse
 
 
 def _printable(text: str | None) -> str | None:
