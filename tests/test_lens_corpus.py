@@ -19,7 +19,8 @@ import pytest
 from bokehcli.lens import read_lens
 from bokehcli.lens.exif import read_exif
 from bokehcli.lens.container import read_blocks
-from bokehcli.lens.makernotes import Note, read_maker_note
+from bokehcli.lens.makernotes import read_maker_note
+from bokehcli.lens.resolve import maker_note
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "exif-corpus"
 pytestmark = pytest.mark.skipif(not (CORPUS / "truth.csv").is_file(),
@@ -45,7 +46,8 @@ CANON_MILLIMETRES = {
     "Canon/Canon PowerShot S40 (2).jpg": "a night shot; the model is shown in mm by smiley2.jpg",
     "Canon/exiv2-bug445.jpg": "leaves close up: 0.78 m, not 7.8 m",
     "Canon/Canon IXUS v2.jpg": "a face filling the frame: 1.14 m (0.97 m by its size), not 11.4 m",
-    "Canon/Canon PowerShot A40.jpg": "a toddler whose head spans a quarter of a 44 mm (equiv.) frame: 0.55 m, not 5.5 m",
+    "Canon/Canon PowerShot A40.jpg": "a toddler whose head spans a quarter of a 44 mm (equiv.) frame: "
+                                     "0.55 m, not 5.5 m",
 }
 
 
@@ -127,13 +129,12 @@ def test_canon_compacts_read_in_millimetres_agree_with_their_exif_subject_distan
     for row in both:
         exif_m, exiftool_canon_m = (float(v) for v in row["focus_values_m"].split(";")[:2])
         assert exiftool_canon_m == pytest.approx(10 * exif_m)
-        assert _maker_note_reading(CORPUS / row["file"]).distances_m == (pytest.approx(exif_m, rel=1e-3),)
+        reading = _maker_note_reading(CORPUS / row["file"])
+        assert reading.distances_m == (pytest.approx(exif_m, rel=1e-3),)
 
 
 def _maker_note_reading(path: Path):
-    exif = read_exif(read_blocks(path).tiff)
-    note = Note(exif.tiff, exif.maker_note.data_pos, len(exif.maker_note.data), exif.order, exif.make, exif.model)
-    return read_maker_note(note)
+    return read_maker_note(maker_note(read_exif(read_blocks(path).tiff)))
 
 
 def test_no_focus_claimed_where_exiftool_has_none(readings):

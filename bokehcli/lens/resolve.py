@@ -57,9 +57,8 @@ def resolve(path: str, blocks: Blocks) -> LensMetadata:
     if exif is None:
         info.warnings.append("no EXIF metadata")
     else:
-        if exif.maker_note is not None:
-            note = Note(exif.tiff, exif.maker_note.data_pos, len(exif.maker_note.data), exif.order,
-                        exif.make or "", exif.model or "")
+        note = maker_note(exif)
+        if note is not None:
             reading = read_maker_note(note)
         _fill_camera(info, exif, reading)
         _fill_lens_name(info, exif, note)
@@ -70,6 +69,14 @@ def resolve(path: str, blocks: Blocks) -> LensMetadata:
     with _warnings_about(info, "focus_point"):
         _fill_focus_points(info, exif, note, xmp)
     return info
+
+
+def maker_note(exif: Exif) -> Note | None:
+    """The EXIF's maker note, located in its TIFF block for the maker decoders, or None."""
+    if exif.maker_note is None:
+        return None
+    return Note(exif.tiff, exif.maker_note.data_pos, len(exif.maker_note.data), exif.order,
+                exif.make or "", exif.model or "")
 
 
 @contextlib.contextmanager

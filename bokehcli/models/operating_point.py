@@ -21,8 +21,8 @@ CONVENTIONS = ("input: upright sRGB-encoded RGB in [0, 1], (B, 3, H, W), resized
                "frame, pixel pitch (mm) of the working size; output: inverse depth (1/m), refinement "
                "(linear RGB)")
 # ... and what a model with cue channels (:mod:`bokehcli.cues.maps`) takes and returns besides.
-CUE_CONVENTIONS = (CONVENTIONS + f"; cue maps (B, {CUE_MAP_COUNT}, H, W) in [0, 1] beside the photo, at the working size: "
-                   "focus heat map, subject matte, defocus sigma / 8 px, defocus confidence, layout prior S1/D, "
+CUE_CONVENTIONS = (CONVENTIONS + f"; cue maps (B, {CUE_MAP_COUNT}, H, W) in [0, 1] beside the photo, at the "
+                   "working size: focus heat map, subject matte, defocus sigma / 8 px, defocus confidence, layout prior S1/D, "
                    "the cues' relative inverse depth S1/D (bokehcli.cues.maps); the depth head's logit is added "
                    "to that of the cues' inverse depth")
 MAX_SIZE_PX = 1 << 16
