@@ -310,10 +310,21 @@ def train(given: dict[str, Any], rt: Runtime) -> dict[str, Any] | None:
         return summary if ddp.main else None
 
 
+def loader_worker_init(_worker_id: int) -> None:
+    """A training loader worker: ignores SIGINT/SIGTERM (its parent stops it), and hands its
+    batches over in named shared memory. By default torch passes a batch's file descriptors
+    through a socket served by a helper thread of the worker; a Ctrl-C that lands in the parent
+    while it is fetching them closes that connection half-way, and the helper thread prints a
+    traceback under the run's one-line "interrupted". Named segments involve no connection to
+    the worker, and torch's shared-memory manager frees any an interrupted parent left open."""
+    ignore_stop_signals()
+    torch.multiprocessing.set_sharing_strategy("file_system")
+
+
 @contextlib.contextmanager
 def worker_batches(loader: DataLoader) -> Iterator[Iterator[Any]]:
     """The batches of ``loader``, whose workers ignore SIGINT/SIGTERM (``worker_init_fn`` is
-    :func:`ignore_stop_signals`): they start with the signals held back, and on any exit, an
+    :func:`loader_worker_init`): they start with the signals held back, and on any exit, an
     interrupt included, the parent stops them. Torch stops them itself when the iterator is
     garbage collected, but an interrupt's traceback keeps it alive until the interpreter exits,
     when torch no longer does (and multiprocessing would wait forever for workers that ignore
@@ -474,7 +485,7 @@ def _data(settings: TrainSettings, rt: Runtime, ddp: Dist, device: torch.device,
     loader = DataLoader(SampleStream(train_set, settings.seed), batch_size=settings.batch_size,
                         sampler=PositionSampler(position, n_steps * settings.accumulate,
                                                 settings.batch_size, ddp.rank, ddp.world),
-                        num_workers=rt.workers, pin_memory=device.type == "cuda", worker_init_fn=ignore_stop_signals)
+                        num_workers=rt.workers, pin_memory=device.type == "cuda", worker_init_fn=loader_worker_init)
     val_pairs, val_loader = None, None
     if ddp.main and (rt.data / "validation" / "metadata").is_dir():
         val_pairs = list_pairs(rt.data, "validation")

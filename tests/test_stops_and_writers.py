@@ -160,6 +160,32 @@ def test_ctrl_c_during_training_with_loader_workers(data, tmp_path):
     assert not temporary_files(tmp_path / "run")
 
 
+# How a worker process hands a tensor to its parent: does it start the helper thread that serves
+# file descriptors over a socket (multiprocessing's resource sharer)?
+_HANDS_OVER_BY_SOCKET = """
+import sys
+import torch
+from multiprocessing import resource_sharer
+from multiprocessing.reduction import ForkingPickler
+from bokehcli.train import loader_worker_init
+if sys.argv[1] == "loader worker":
+    loader_worker_init(0)
+ForkingPickler.dumps(torch.zeros(4))
+print(resource_sharer._resource_sharer._listener is not None)
+"""
+
+
+@pytest.mark.parametrize("process, by_socket", [("loader worker", False), ("plain", True)])
+def test_loader_workers_hand_batches_over_without_a_socket_thread(process, by_socket):
+    """CI once printed that thread's traceback (a connection closed half-way: the parent had been
+    interrupted while fetching a batch's descriptors) between the last step and "interrupted".
+    A plain process shows the test can see the thread."""
+    result = subprocess.run([sys.executable, "-c", _HANDS_OVER_BY_SOCKET, process], cwd=REPO,
+                            capture_output=True, text=True, timeout=WAIT_S)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(by_socket)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, trial", [(signal.SIGINT, 1), (signal.SIGINT, 2), (signal.SIGTERM, 0),
                                            (signal.SIGTERM, 1)])
