@@ -4,7 +4,10 @@ writes.
 Inverse depth is colour-mapped (turbo: near is red, far is blue, the sky and anything at infinity
 the darkest blue), normalised between the 1st and 99th percentiles so that one stray pixel does
 not flatten the map. The focus plane is drawn as a white line where inverse depth crosses
-``1 / focus_m``, and the focus point as a white cross.
+``1 / focus_m``, and the focus point as a white cross. A region lying on the focus plane itself
+(the subject of a cue depth map is exactly there) counts as not behind it: the line runs around
+it where what lies behind begins, rather than through every pixel whose depth rounds to either
+side of the focus distance.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import numpy as np
 from .files import atomic_path
 
 PREVIEW_QUALITY = 90
+# Relative difference in inverse depth below which a pixel lies on the focus plane: well under
+# any depth of field a render shows (float32 depth maps round at about 1e-7), far above rounding.
+ON_FOCUS_PLANE = 1e-3
 
 
 def depth_preview(depth_m: np.ndarray, focus_m: float, focus_xy: tuple[float, float] | None) -> np.ndarray:
@@ -27,7 +33,7 @@ def depth_preview(depth_m: np.ndarray, focus_m: float, focus_xy: tuple[float, fl
     scaled = np.clip((inv - lo) / max(hi - lo, 1e-9), 0, 1)
     rgb = cv2.cvtColor(cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
     focus_inv = 0.0 if math.isinf(focus_m) else 1.0 / focus_m
-    behind = (inv < focus_inv).astype(np.uint8)
+    behind = (inv < focus_inv * (1.0 - ON_FOCUS_PLANE)).astype(np.uint8)
     thickness = max(1, round(max(depth_m.shape) / 600))
     kernel = np.ones((2 * thickness + 1,) * 2, np.uint8)
     rgb[cv2.dilate(behind, kernel) != cv2.erode(behind, kernel)] = 255
