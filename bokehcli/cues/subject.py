@@ -41,7 +41,10 @@ GRABCUT_ITERATIONS = 3
 # GrabCut's cost grows faster than its pixel count; its graph is cut on a smaller copy (long side)
 # and the result refined at cue size by the guided filter. Cut at the full cue size (640) it
 # covers more of the 24 quality photos' outlined subjects (mean 0.95 against 0.86; measured
-# 2026-12-06) but takes 3x as long (0.8 -> 2.7 s on the 24 MP bench photo), past the cues' budget.
+# 2026-12-06) but takes 3x as long. Its cost depends on the texture: at 400 px, 0.5 s on the
+# Nikon D90 photo, 3.3 s on the 24 MP bench photo's synthetic texture (2026-12-07, over the cues'
+# 1.5 s budget there). Smaller cuts meet the budget but lose subjects: 320 px with 2 iterations
+# (1.1 s) scored 22/24 kept, 17/24 both, Motorcycle 33 %; 256 px (0.8 s) 19/24 and 13/24.
 SEGMENT_LONG_SIDE_PX = 400
 GROW_FRACTION = 0.4          # of the frame's width and height: the probable subject around a target
 # ... and half its height more below it. Measured (2026-12-06) against the symmetric region: the 24
