@@ -41,7 +41,6 @@ from .imageio import DEFAULT_MAX_PIXELS, JPEG_QUALITY, OUTPUT_SUFFIX, lens_recor
 from .lens import read_lens
 from .lens.embedded_depth import read_embedded_depth
 from .lens.policy import camera_focus_m, focal_and_sensor
-from .memory import heap_reuse
 from .models.factory import load_model
 from .models.inference import overlap_for, validate_tiling
 from .naming import depth_map_stems, depth_output_paths, depth_preview_path, render_path
@@ -267,11 +266,10 @@ def render_file(path: str | Path, settings: RenderSettings,
     lens = _lens(result, result.focus_m)
     device = resolve_device(settings.device)
     refine = None if estimate.refine_lin is None else estimate.refine_lin.to(device)
-    with heap_reuse():  # the renderer's full-frame temporaries reuse freed memory (bokehcli.memory)
-        rendered = render_with_depth(srgb_in[None].to(device), estimate.inv_depth.to(device), lens,
-                                     blades=settings.blades, rotation_deg=settings.blade_rotation_deg,
-                                     highlight_boost=settings.highlight_boost, refine_lin=refine, progress=progress,
-                                     stages=stages)
+    rendered = render_with_depth(srgb_in[None].to(device), estimate.inv_depth.to(device), lens,
+                                 blades=settings.blades, rotation_deg=settings.blade_rotation_deg,
+                                 highlight_boost=settings.highlight_boost, refine_lin=refine, progress=progress,
+                                 stages=stages)
     result.max_blur_px = round(rendered.max_blur_px, 2)
     if result.max_blur_px < LOW_BLUR_PX:
         advice = ("add --equivalent for the look of that f-number on a full-frame camera" if not settings.equivalent

@@ -11,8 +11,8 @@ from bokehcli.optics import Lens
 from bokehcli.render.accumulation import Plane, accumulation_render, pinhole_view
 from bokehcli.render.layered import (FILL_MIN_ALPHA, HighlightBoost, _active_boxes, _fill_behind, _reach_box,
                                      layer_centres, layer_weights, render_bokeh, render_bokeh_tiled,
-                                     MAX_TILE_GROWTH, MAX_TILE_PIXELS, MIN_TILE_SAVING, _tile_grid, padded_pixels,
-                                     tile_px_for)
+                                     MAX_TILE_GROWTH, MAX_TILE_PIXELS, MIN_TILE_SAVING, _tile_grid, fitted_tile_px,
+                                     padded_pixels)
 
 
 def psnr(a, b):
@@ -274,15 +274,9 @@ def test_padded_pixels_against_every_tile_box():
         assert padded_pixels(height, width, tile, halo) == (sum(boxes), max(boxes))
 
 
-def coc_reaching(height: int, width: int, coc_max_px: float) -> torch.Tensor:
-    coc = torch.zeros(1, 1, height, width)
-    coc[..., 0, 0] = coc_max_px
-    return coc
-
-
 @pytest.mark.parametrize("height, width, coc_max_px", [(4000, 6000, 58.6), (3000, 4000, 40.0), (4000, 6000, 111.0)])
 def test_a_usual_blur_keeps_the_default_tile(height, width, coc_max_px):
-    assert tile_px_for(coc_reaching(height, width, coc_max_px), 1024) == 1024
+    assert fitted_tile_px(height, width, layer_centres(0.0, coc_max_px), 1024) == 1024
 
 
 @pytest.mark.parametrize("height, width, coc_max_px", [(2000, 3008, 904.0), (4000, 6000, 1500.0),
@@ -290,21 +284,21 @@ def test_a_usual_blur_keeps_the_default_tile(height, width, coc_max_px):
 def test_a_wide_blur_takes_larger_tiles_that_render_fewer_pixels(height, width, coc_max_px):
     """With a 904 px blur on the Nikon D70's 6 MP frame, each 1024 px tile was rendered with a
     1152 px halo: 29 MP of padded tiles for a 6 MP photo (72 s); the whole frame at once, 6 MP (28 s)."""
-    coc = coc_reaching(height, width, coc_max_px)
-    _, halo = _tile_grid(layer_centres(0.0, coc_max_px))
+    centres = layer_centres(0.0, coc_max_px)
+    _, halo = _tile_grid(centres)
     base_total, base_largest = padded_pixels(height, width, 1024, halo)
-    side = tile_px_for(coc, 1024)
+    side = fitted_tile_px(height, width, centres, 1024)
     total, largest = padded_pixels(height, width, side, halo)
     assert side > 1024 and total <= (1 - MIN_TILE_SAVING) * base_total
     assert largest <= max(MAX_TILE_PIXELS, MAX_TILE_GROWTH * base_largest)
 
 
-def test_the_chosen_tile_renders_what_small_tiles_render():
+def test_tiles_fitted_to_the_blur_render_what_small_tiles_render():
     img = texture(256, 384, seed=4)
     coc = torch.linspace(-20, 150, 384).expand(1, 1, 256, 384).contiguous()
-    side = tile_px_for(coc, 64)
-    assert side > 64
-    assert (render_bokeh_tiled(img, coc, tile_px=side) - render_bokeh_tiled(img, coc, tile_px=64)).abs().max() < 1e-5
+    assert fitted_tile_px(256, 384, layer_centres(-20.0, 150.0), 64) > 64
+    fitted = render_bokeh_tiled(img, coc, tile_px=64, fit_to_blur=True)
+    assert (fitted - render_bokeh_tiled(img, coc, tile_px=64)).abs().max() < 1e-5
 
 
 def test_tiled_equals_whole_image_when_the_blur_is_downsampled_128x():

@@ -63,7 +63,7 @@ STEP_RATIO = 0.2  # relative spacing far from the focus plane
 _EPS_ALPHA = 1e-4
 FILL_MIN_ALPHA = 1e-3  # coverage below which a blurred background colour is not trusted
 MAX_COC_DIAGONALS = 2.0
-# The tile choice of tile_px_for: a larger tile is taken only when it saves this share of the
+# The tile choice of fitted_tile_px: a larger tile is taken only when it saves this share of the
 # pixels rendered (measured: 2048 px tiles saving 27 % of a 24 MP f/0.95 render's pixels saved 2 %
 # of its time, for 15 % more memory; the default tiles keep the caches warm), and its padded box may hold
 # this many pixels (about 1.5 GB of the renderer's buffers, some 30 float32 values per pixel), or
@@ -340,18 +340,22 @@ def render_bokeh_tiled(
     rotation_deg: float = 0.0,
     highlight_boost: float | None = None,
     progress=None,
+    fit_to_blur: bool = False,
 ) -> torch.Tensor:
     """:func:`render_bokeh` in tiles of ``tile_px`` with a halo of twice the largest CoC radius, so
     memory is bounded by the tile. Tiles share one layer grid; tile origins and halos are
     multiples of the coarsest blur's downsampling factor (and of 64) so the reduced-resolution
     blur grids line up across tiles. Inference only (no autograd). ``progress(n)`` is called with
-    the number of finished tiles' pixels.
+    the number of finished tiles' pixels. ``fit_to_blur``: ``tile_px`` is the smallest tile, and a
+    larger one is taken where the halos would make the tiles overlap much (:func:`fitted_tile_px`).
     """
     coc_px = clamp_coc(coc_px)
     centres = layer_centres(float(coc_px.min()), float(coc_px.max()))
     align, halo = _tile_grid(centres)
-    tile_px = _round_up(max(tile_px, align), align)
     height, width = image_lin.shape[-2:]
+    tile_px = _round_up(max(tile_px, align), align)
+    if fit_to_blur:
+        tile_px = fitted_tile_px(height, width, centres, tile_px)
     out = torch.empty_like(image_lin)
     with torch.inference_mode():
         for y in range(0, height, tile_px):
@@ -389,16 +393,14 @@ def padded_pixels(height: int, width: int, tile_px: int, halo_px: int) -> tuple[
     return sum(rows) * sum(cols), max(rows) * max(cols)
 
 
-def tile_px_for(coc_px: torch.Tensor, tile_px: int) -> int:
-    """The tile side for :func:`render_bokeh_tiled` on this CoC map: ``tile_px``, or a multiple
-    ``2^k tile_px`` (up to the whole frame) that renders at least ``MIN_TILE_SAVING`` fewer padded
-    pixels, its largest padded tile within ``MAX_TILE_PIXELS`` (or ``MAX_TILE_GROWTH`` times one of
-    ``tile_px``'s). Each tile is rendered with a halo of twice the largest blur's radius: with a
-    900 px blur on a 6 MP frame, every 1024 px tile's padded box was nearly the whole frame, six
-    times over."""
-    height, width = coc_px.shape[-2:]
-    c = clamp_coc(coc_px).detach()
-    align, halo = _tile_grid(layer_centres(float(c.min()), float(c.max())))
+def fitted_tile_px(height: int, width: int, centres: list[float], tile_px: int) -> int:
+    """The tile side for :func:`render_bokeh_tiled` on a ``height x width`` frame with this layer
+    grid: ``tile_px``, or a multiple ``2^k tile_px`` (up to the whole frame) that renders at least
+    ``MIN_TILE_SAVING`` fewer padded pixels, its largest padded tile within ``MAX_TILE_PIXELS`` (or
+    ``MAX_TILE_GROWTH`` times one of ``tile_px``'s). Each tile is rendered with a halo of twice the
+    largest blur's radius: with a 900 px blur on a 6 MP frame, every 1024 px tile's padded box was
+    nearly the whole frame, six times over."""
+    align, halo = _tile_grid(centres)
     base = _round_up(max(tile_px, align), align)
     base_total, base_largest = padded_pixels(height, width, base, halo)
     best, best_total = base, base_total

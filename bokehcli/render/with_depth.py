@@ -17,10 +17,11 @@ from typing import Callable
 
 import torch
 
+from ..memory import heap_reuse
 from ..ops.color import srgb_to_linear
 from ..optics import Lens
 from ..timing import NO_STAGES
-from .layered import render_bokeh_tiled, tile_px_for
+from .layered import render_bokeh_tiled
 
 SHARP_COC_PX = 1.0
 REFINE_RAMP_PX = 2.0
@@ -59,9 +60,9 @@ def render_with_depth(srgb: torch.Tensor, inv_depth: torch.Tensor, lens: Lens, *
     height, width = srgb.shape[-2:]
     with stages("coc"):
         coc_px = lens.coc_px_from_inverse_depth(inv_depth, width, height)
-    with stages("render"):
-        linear = render_bokeh_tiled(srgb_to_linear(srgb), coc_px, tile_px_for(coc_px, tile_px), blades,
-                                    rotation_deg, highlight_boost, progress)
+    with stages("render"), heap_reuse():  # full-frame temporaries reuse freed memory (bokehcli.memory)
+        linear = render_bokeh_tiled(srgb_to_linear(srgb), coc_px, tile_px, blades, rotation_deg, highlight_boost,
+                                    progress, fit_to_blur=True)
         if refine_lin is not None:
             linear = apply_refinement(linear, coc_px, refine_lin)
     return Rendered(linear, coc_px)
