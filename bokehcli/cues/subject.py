@@ -1,5 +1,6 @@
-"""Subject matte: GrabCut (Rother et al. 2004: colour GMMs + graph cut) seeded by the focus target,
-the faces and the blur already in the photo, with a soft border that follows the photo's edges.
+"""Subject matte: GrabCut (Rother et al. 2004: colour GMMs + graph cut, cut on superpixels:
+:mod:`.graphcut`) seeded by the focus target, the faces and the blur already in the photo, with a
+soft border that follows the photo's edges.
 
 Seeds (cue pixels):
 - sure subject: the focus target's core; for a face, the face and a strip below it (neck, chest);
@@ -35,16 +36,18 @@ from scipy import ndimage
 
 from .defocus import CLEAR_EDGE_CONFIDENCE, DefocusMap, sigma_in_px
 from .focus import FocusTarget
+from .graphcut import RegionGraph, grabcut, superpixel_graph
 from .image import Box, CueImage, box_centre, clip_box
 
 GRABCUT_ITERATIONS = 3
-# GrabCut's cost grows faster than its pixel count; its graph is cut on a smaller copy (long side)
-# and the result refined at cue size by the guided filter. Cut at the full cue size (640) it
-# covers more of the 24 quality photos' outlined subjects (mean 0.95 against 0.86; measured
-# 2026-12-06) but takes 3x as long. Its cost depends on the texture: at 400 px, 0.5 s on the
-# Nikon D90 photo, 3.3 s on the 24 MP bench photo's synthetic texture (2026-12-07, over the cues'
-# 1.5 s budget there). Smaller cuts meet the budget but lose subjects: 320 px with 2 iterations
-# (1.1 s) scored 22/24 kept, 17/24 both, Motorcycle 33 %; 256 px (0.8 s) 19/24 and 13/24.
+# The graph is cut on a copy with this long side, on its superpixels (:mod:`.graphcut`), and the
+# result refined at cue size by the guided filter. Cut on pixels (OpenCV's GrabCut) the search
+# took 0.4-2.8 s per photo on the 20 corpus photos of the quality check and 3.5 s on the 24 MP
+# bench photo's uniform texture, over the cues' 1.5 s budget; on superpixels 0.3-1.0 s and 0.56 s
+# (2026-12-07). Quality check, pixels -> superpixels: subjects kept 23/24 -> 23/24, both 18/24 ->
+# 18/24, backgrounds melted 40/45 -> 38/45 (the A40's and A560's mattes take in a sofa and a
+# person behind), Motorcycle 43 % -> 47 % of the error removed. Smaller pixel cuts lose subjects
+# instead (320 px with 2 iterations: 22/24 kept, 17/24 both; 256 px: 19/24).
 SEGMENT_LONG_SIDE_PX = 400
 GROW_FRACTION = 0.4          # of the frame's width and height: the probable subject around a target
 # ... and half its height more below it. Measured (2026-12-06) against the symmetric region: the 24
@@ -80,11 +83,12 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
         people += [f for f in faces if f is not target.face and _width(f) >= SIMILAR_FACE_RATIO * _width(target.face)]
     region = _grown(target.box, image.hw)
     behind = None if defocus is None else clearly_blurred(defocus, target)   # the same for every search
+    graph = _segmentation_graph(image.rgb)                                   # likewise
     foreground = np.zeros(image.hw, bool)
     for attempt in range(MAX_GROWTHS + 1):
         mask = _seed_mask(image, target, people, behind, region)
         seeds = mask == cv2.GC_FGD
-        found = _grabcut(image.rgb, mask) if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any() else seeds
+        found = _grabcut(graph, mask) if (mask == cv2.GC_PR_BGD).any() or (mask == cv2.GC_BGD).any() else seeds
         # a wider search adds to the subject and never takes back what a narrower one found: its
         # colour models, trained on more background, can lose a part of the subject (a head
         # against a dark background) that the narrower search kept
@@ -162,19 +166,22 @@ def _scaled(box: Box, factor: float) -> Box:
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
-def _grabcut(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """GrabCut's foreground (bool, at ``rgb``'s size) from a seed ``mask`` of GC_* labels, cut on a
-    copy with long side ``SEGMENT_LONG_SIDE_PX``."""
-    height, width = mask.shape
+def _segmentation_graph(rgb: np.ndarray) -> RegionGraph:
+    """GrabCut's region graph of a copy of ``rgb`` with long side ``SEGMENT_LONG_SIDE_PX``."""
+    height, width = rgb.shape[:2]
     scale = min(1.0, SEGMENT_LONG_SIDE_PX / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    small_mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)   # GrabCut's k-means starts from OpenCV's global generator: same photo, same matte
-    cv2.grabCut(cv2.cvtColor(small_rgb, cv2.COLOR_RGB2BGR), small_mask, None, bgd, fgd, GRABCUT_ITERATIONS,
-                cv2.GC_INIT_WITH_MASK)
-    small_fg = ((small_mask == cv2.GC_FGD) | (small_mask == cv2.GC_PR_FGD)).astype(np.float32)
+    return superpixel_graph(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+
+
+def _grabcut(graph: RegionGraph, mask: np.ndarray) -> np.ndarray:
+    """GrabCut's foreground (bool, at ``mask``'s size) from a seed ``mask`` of GC_* labels, cut on
+    ``graph`` (:func:`_segmentation_graph`)."""
+    height, width = mask.shape
+    small_height, small_width = graph.regions.shape
+    small_mask = cv2.resize(mask, (small_width, small_height), interpolation=cv2.INTER_NEAREST)
+    labels = grabcut(graph, small_mask, GRABCUT_ITERATIONS)
+    small_fg = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.float32)
     return cv2.resize(small_fg, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
 
 
