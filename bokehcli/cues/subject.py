@@ -42,11 +42,11 @@ from .image import Box, CueImage, box_centre, clip_box
 GRABCUT_ITERATIONS = 3
 # The graph is cut on a copy with this long side, on its superpixels (:mod:`.graphcut`), and the
 # result refined at cue size by the guided filter. Cut on pixels (OpenCV's GrabCut) the search
-# took 0.4-2.8 s per photo on the 20 corpus photos of the quality check and 3.5 s on the 24 MP
-# bench photo's uniform texture, over the cues' 1.5 s budget; on superpixels 0.3-1.0 s and 0.56 s
+# took 0.4-2.8 s per photo on the 20 corpus photos of the quality check and 3.4 s on the 24 MP
+# bench photo's uniform texture, over the cues' 1.5 s budget; on superpixels 0.3-1.0 s and 0.47 s
 # (2026-12-07). Quality check, pixels -> superpixels: subjects kept 23/24 -> 23/24, both 18/24 ->
 # 18/24, backgrounds melted 40/45 -> 38/45 (the A40's and A560's mattes take in a sofa and a
-# person behind), Motorcycle 43 % -> 47 % of the error removed. Smaller pixel cuts lose subjects
+# person behind), Motorcycle 43 % -> 46 % of the error removed. Smaller pixel cuts lose subjects
 # instead (320 px with 2 iterations: 22/24 kept, 17/24 both; 256 px: 19/24).
 SEGMENT_LONG_SIDE_PX = 400
 GROW_FRACTION = 0.4          # of the frame's width and height: the probable subject around a target
