@@ -92,3 +92,27 @@ def test_superpixel_grabcut_segments_the_disc():
     assert 100 < graph.count < mask.size / 10                  # a much smaller graph than the pixels'
     found = _subject(graphcut.grabcut(graph, mask, 3))
     assert (found & disc).sum() / (found | disc).sum() > 0.9
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (1, 40), (40, 1), (3, 3)])
+def test_an_image_narrower_than_a_superpixel_is_cut_on_its_pixels(height, width):
+    """OpenCV's SLIC crashes the process on a side of one pixel: such images keep their pixels."""
+    regions, count = graphcut.superpixels(np.full((height, width, 3), 128, np.uint8))
+    assert count == height * width and np.array_equal(np.sort(regions.ravel()), np.arange(count))
+
+
+def test_a_side_with_fewer_pixels_than_components_gets_one_component_each():
+    """Two subject pixels in a 2x3 image: the mixture starts with a component per pixel."""
+    rgb = np.array([[[200, 40, 40], [190, 50, 45], [30, 120, 160]], [[35, 125, 150], [30, 110, 170], [40, 130, 160]]],
+                   np.uint8)
+    mask = np.full((2, 3), cv2.GC_PR_BGD, np.uint8)
+    mask[0, :2] = cv2.GC_FGD
+    labels = graphcut.grabcut(graphcut.superpixel_graph(rgb), mask, 2)
+    assert _subject(labels).tolist() == [[True, True, False], [False, False, False]]
+
+
+@pytest.mark.parametrize("label", [cv2.GC_PR_FGD, cv2.GC_PR_BGD])
+def test_a_mask_with_one_side_only_comes_back_unchanged(label):
+    rgb, _, _ = _disc_scene()
+    mask = np.full(rgb.shape[:2], label, np.uint8)
+    assert np.array_equal(graphcut.grabcut(graphcut.superpixel_graph(rgb), mask, 3), mask)

@@ -82,7 +82,12 @@ class RegionGraph:
 
 
 def superpixels(rgb: np.ndarray) -> tuple[np.ndarray, int]:
-    """SLIC superpixels of ``rgb`` (h, w, 3) uint8: (h, w) int32 ids and their count."""
+    """SLIC superpixels of ``rgb`` (h, w, 3) uint8: (h, w) int32 ids and their count. An image
+    narrower than a superpixel keeps one region per pixel: OpenCV's SLIC crashes on a side of one
+    pixel, and such a graph is small anyway."""
+    height, width = rgb.shape[:2]
+    if min(height, width) < SUPERPIXEL_PX:
+        return np.arange(height * width, dtype=np.int32).reshape(height, width), height * width
     slic = cv2.ximgproc.createSuperpixelSLIC(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), algorithm=cv2.ximgproc.SLIC,
                                              region_size=SUPERPIXEL_PX, ruler=SUPERPIXEL_RULER)
     slic.iterate(SUPERPIXEL_ROUNDS)
@@ -149,13 +154,16 @@ def min_cut(count: int, edges: np.ndarray, weights: np.ndarray, source_costs: np
 
 def grabcut(graph: RegionGraph, mask: np.ndarray, iterations: int) -> np.ndarray:
     """GrabCut's labels after ``iterations`` rounds: ``mask`` (h, w) of GC_* labels -> a new one,
-    the undecided (GC_PR_*) pixels relabelled region by region. Needs pixels of both sides."""
+    the undecided (GC_PR_*) pixels relabelled region by region. A mask with no pixel on one side
+    has no colour model to cut against and comes back unchanged."""
     cv2.setRNGSeed(0)   # k-means starts from OpenCV's global generator: same photo, same cut
     colours, features, region = graph.rgb.reshape(-1, 3), graph.features, graph.regions.ravel()
     labels = mask.ravel().copy()
     sure_bg, sure_fg = labels == cv2.GC_BGD, labels == cv2.GC_FGD
     undecided = ~(sure_bg | sure_fg)
     subject = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    if subject.all() or not subject.any():
+        return mask.copy()
     # per-component log densities of every pixel under the current models (background, subject)
     components = [_component_log_density(features, _kmeans_mixture(colours[side], features[side]))
                   for side in (~subject, subject)]
@@ -184,9 +192,12 @@ def colour_features(rgb: np.ndarray) -> np.ndarray:
 
 
 def _kmeans_mixture(colours: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The starting mixture: k-means' clusters, or one component per pixel when there are no more
+    pixels than components (OpenCV's k-means reads a single row as that many 1-D samples)."""
+    if len(colours) <= COMPONENTS:
+        return _fit(features, np.arange(len(colours)))
     criteria = (cv2.TERM_CRITERIA_MAX_ITER, KMEANS_ROUNDS, 0.0)
-    _, assignment, _ = cv2.kmeans(colours.astype(np.float32), min(COMPONENTS, len(colours)), None, criteria, 1,
-                                  cv2.KMEANS_PP_CENTERS)
+    _, assignment, _ = cv2.kmeans(colours.astype(np.float32), COMPONENTS, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
     return _fit(features, assignment.ravel())
 
 
