@@ -52,3 +52,17 @@ def two_plane_depth(height: int, width: int, near_m: float = 2.0, far_m: float =
     depth = np.full((height, width), far_m, np.float32)
     depth[:, : width // 2] = near_m
     return depth
+
+
+def disc_scene(height=240, width=320, seed=0, block_px=8, radius_fraction=0.25):
+    """A red disc (the subject, radius ``radius_fraction`` of the height) on green-blue blocks;
+    returns uint8 RGB and the disc mask."""
+    rng = np.random.default_rng(seed)
+    background = np.kron(rng.random((height // block_px, width // block_px, 3)), np.ones((block_px, block_px, 1)))
+    rgb = (np.stack([0.1 + 0.2 * background[..., 0], 0.4 + 0.4 * background[..., 1],
+                     0.3 + 0.5 * background[..., 2]], axis=-1) * 255).astype(np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    disc = (xx - width / 2) ** 2 + (yy - height / 2) ** 2 < (radius_fraction * height) ** 2
+    red = np.stack([0.75 + 0.2 * background[..., 2], 0.1 + 0.1 * background[..., 0], 0.1 * background[..., 1]], -1)
+    rgb[disc] = (red[disc] * 255).astype(np.uint8)        # a textured red subject
+    return rgb, disc

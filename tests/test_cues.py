@@ -22,6 +22,7 @@ from bokehcli.cues.subject import subject_matte
 from bokehcli.lens import LensMetadata
 from bokehcli.depth_sources import DepthEstimate, anchor, depth_at
 from bokehcli.optics import Lens, pixel_pitch_mm
+from photos import disc_scene
 
 
 def step_edges(sigma_px: float, seed: int = 0) -> np.ndarray:
@@ -109,20 +110,6 @@ def test_distance_from_face_size_inverts_the_thin_lens():
     magnification = focal_mm / (distance_m * 1000 - focal_mm)          # thin lens: v/u = f / (u - f)
     face_px = 0.16 * 1000 * magnification / pitch_mm
     assert focus_from_face_m(face_px, focal_mm, pitch_mm) == pytest.approx(distance_m, rel=1e-9)
-
-
-def disc_scene(height=240, width=320, seed=0, block_px=8, radius_fraction=0.25):
-    """A red disc (the subject, radius ``radius_fraction`` of the height) on green-blue blocks;
-    returns uint8 RGB and the disc mask."""
-    rng = np.random.default_rng(seed)
-    background = np.kron(rng.random((height // block_px, width // block_px, 3)), np.ones((block_px, block_px, 1)))
-    rgb = (np.stack([0.1 + 0.2 * background[..., 0], 0.4 + 0.4 * background[..., 1],
-                     0.3 + 0.5 * background[..., 2]], axis=-1) * 255).astype(np.uint8)
-    yy, xx = np.mgrid[:height, :width]
-    disc = (xx - width / 2) ** 2 + (yy - height / 2) ** 2 < (radius_fraction * height) ** 2
-    red = np.stack([0.75 + 0.2 * background[..., 2], 0.1 + 0.1 * background[..., 0], 0.1 * background[..., 1]], -1)
-    rgb[disc] = (red[disc] * 255).astype(np.uint8)        # a textured red subject
-    return rgb, disc
 
 
 def test_subject_matte_segments_the_focused_object():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bokehcli.cues import graphcut
+from photos import disc_scene
 
 
 def _pixel_regions(height: int, width: int) -> np.ndarray:
@@ -52,20 +53,15 @@ def test_the_region_graph_carries_the_pixel_energy_of_every_region_constant_labe
             _energy(per_pixel, fine.edges, fine.weights, zero_pixel, zero_pixel), rel=1e-9)
 
 
-def _disc_scene(size: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A noisy red disc on noisy blue-green blocks, and GrabCut's seeds: a sure-subject square at
-    the disc's centre, a probable-subject box around it, sure background along the border."""
-    rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[:size, :size]
-    disc = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 4) ** 2
-    rgb = np.where(((yy // 8 + xx // 8) % 2 == 0)[..., None], (30, 120, 160), (40, 160, 90)).astype(np.float64)
-    rgb[disc] = (200, 50, 40)
-    rgb = np.clip(rgb + rng.normal(0, 12, rgb.shape), 0, 255).astype(np.uint8)
-    mask = np.full((size, size), cv2.GC_PR_BGD, np.uint8)
-    mask[size // 6: -size // 6, size // 6: -size // 6] = cv2.GC_PR_FGD
-    mask[size // 2 - 3: size // 2 + 3, size // 2 - 3: size // 2 + 3] = cv2.GC_FGD
+def _seeds(hw: tuple[int, int]) -> np.ndarray:
+    """GrabCut's seeds for :func:`photos.disc_scene`: a sure-subject square at the disc's centre, a
+    probable-subject box around it, sure background along the border."""
+    height, width = hw
+    mask = np.full(hw, cv2.GC_PR_BGD, np.uint8)
+    mask[height // 6: -(height // 6), width // 6: -(width // 6)] = cv2.GC_PR_FGD
+    mask[height // 2 - 3: height // 2 + 3, width // 2 - 3: width // 2 + 3] = cv2.GC_FGD
     mask[:2], mask[-2:], mask[:, :2], mask[:, -2:] = cv2.GC_BGD, cv2.GC_BGD, cv2.GC_BGD, cv2.GC_BGD
-    return rgb, mask, disc
+    return mask
 
 
 def _subject(labels: np.ndarray) -> np.ndarray:
@@ -74,7 +70,8 @@ def _subject(labels: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("iterations", [1, 3])
 def test_one_region_per_pixel_is_opencvs_pixel_grabcut(iterations):
-    rgb, mask, _ = _disc_scene()
+    rgb, _ = disc_scene(48, 64)
+    mask = _seeds(rgb.shape[:2])
     theirs = mask.copy()
     cv2.setRNGSeed(0)
     cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), theirs, None, np.zeros((1, 65)), np.zeros((1, 65)),
@@ -87,7 +84,8 @@ def test_one_region_per_pixel_is_opencvs_pixel_grabcut(iterations):
 
 
 def test_superpixel_grabcut_segments_the_disc():
-    rgb, mask, disc = _disc_scene(96)
+    rgb, disc = disc_scene(120, 160)
+    mask = _seeds(rgb.shape[:2])
     graph = graphcut.superpixel_graph(rgb)
     assert 100 < graph.count < mask.size / 10                  # a much smaller graph than the pixels'
     found = _subject(graphcut.grabcut(graph, mask, 3))
@@ -113,6 +111,6 @@ def test_a_side_with_fewer_pixels_than_components_gets_one_component_each():
 
 @pytest.mark.parametrize("label", [cv2.GC_PR_FGD, cv2.GC_PR_BGD])
 def test_a_mask_with_one_side_only_comes_back_unchanged(label):
-    rgb, _, _ = _disc_scene()
+    rgb, _ = disc_scene(48, 64)
     mask = np.full(rgb.shape[:2], label, np.uint8)
     assert np.array_equal(graphcut.grabcut(graphcut.superpixel_graph(rgb), mask, 3), mask)

@@ -37,7 +37,7 @@ from scipy import ndimage
 from .defocus import CLEAR_EDGE_CONFIDENCE, DefocusMap, sigma_in_px
 from .focus import FocusTarget
 from .graphcut import RegionGraph, grabcut, superpixel_graph
-from .image import Box, CueImage, box_centre, clip_box
+from .image import Box, CueImage, box_centre, clip_box, cue_image
 
 GRABCUT_ITERATIONS = 3
 # The graph is cut on a copy with this long side, on its superpixels (:mod:`.graphcut`), and the
@@ -168,10 +168,7 @@ def _scaled(box: Box, factor: float) -> Box:
 
 def _segmentation_graph(rgb: np.ndarray) -> RegionGraph:
     """GrabCut's region graph of a copy of ``rgb`` with long side ``SEGMENT_LONG_SIDE_PX``."""
-    height, width = rgb.shape[:2]
-    scale = min(1.0, SEGMENT_LONG_SIDE_PX / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return superpixel_graph(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+    return superpixel_graph(cue_image(rgb, SEGMENT_LONG_SIDE_PX).rgb)
 
 
 def _grabcut(graph: RegionGraph, mask: np.ndarray) -> np.ndarray:
