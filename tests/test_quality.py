@@ -16,7 +16,7 @@ from bokehcli.quality.__main__ import main
 from bokehcli.quality.motorcycle import depth_quality, error_removed, true_depth_m
 from bokehcli.lens.policy import focal_35mm
 from bokehcli.quality.protocol import trivial_depth_m
-from bokehcli.quality.real_photo import (Label, PhotoScore, gradient_energy_map, label_problems, load_labels,
+from bokehcli.quality.real_photo import (CHECK_LABELS_PATH, LABELS_PATH, Label, PhotoScore, gradient_energy_map, label_problems, load_labels,
                                          materialise, point_in_polygon, polygon_centroid, polygon_mask,
                                          score_photo, summarize)
 from bokehcli.quality.sheets import draw_label
@@ -135,6 +135,27 @@ def test_label_file_is_valid():
         assert len(label.backgrounds) >= (0 if label.file in FLAT_SCENES else 1), label.file
 
 
+def test_check_label_file_is_valid_and_apart_from_the_first():
+    first = {label.file for label in load_labels()}
+    check = load_labels(CHECK_LABELS_PATH)   # raises on any problem
+    files = [label.file for label in check]
+    assert len(files) == 9 and len(set(files)) == 9 and not first & set(files)
+    for label in check:
+        assert label.note and label.backgrounds and not label.from_skimage, label.file
+
+
+def test_unreadable_label_file_is_one_clear_line(tmp_path, capsys):
+    broken = tmp_path / "labels.json"
+    for text in ('[{"file": "a.jpg"}]', "{", '[{"file": "a.jpg", "subject": [[0.1, 0.1], [2, 0.1], [0.5, 0.5]], '
+                 '"background": []}]'):
+        broken.write_text(text)
+        assert main(["--labels", str(broken)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert str(broken) in err and len(err.splitlines()) == 1, err
+    assert main(["--labels", str(tmp_path / "none.json")]) == 2
+    assert "none.json" in capsys.readouterr().err
+
+
 def test_skimage_labels_name_bundled_photos(tmp_path):
     for label in load_labels():
         if label.from_skimage:
@@ -143,8 +164,9 @@ def test_skimage_labels_name_bundled_photos(tmp_path):
 
 
 @needs_corpus
-def test_corpus_labels_name_existing_photos():
-    for label in load_labels():
+@pytest.mark.parametrize("labels_path", [LABELS_PATH, CHECK_LABELS_PATH], ids=["labels", "check"])
+def test_corpus_labels_name_existing_photos(labels_path):
+    for label in load_labels(labels_path):
         if not label.from_skimage:
             assert (CORPUS / label.file).is_file(), label.file
 
@@ -245,7 +267,7 @@ def test_labelled_regions_carry_texture(tmp_path):
     only smooth shading, whose gradient a blur keeps)."""
     from bokehcli.imageio import load_photo
 
-    for label in load_labels():
+    for label in load_labels() + load_labels(CHECK_LABELS_PATH):
         if not (label.from_skimage or CORPUS.is_dir()):
             continue
         srgb = load_photo(materialise(label, CORPUS, tmp_path)).srgb

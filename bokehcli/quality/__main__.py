@@ -16,7 +16,7 @@ from ..errors import BokehError
 from ..files import atomic_write_bytes
 from .motorcycle import run_motorcycle
 from .protocol import VARIANTS
-from .real_photo import LABELS_PATH, load_labels, summarize
+from .real_photo import CHECK_LABELS_PATH, LABELS_PATH, load_labels, summarize
 from .report import motorcycle_table, photos_table, variant_table
 from .run import run_real_photos
 from .sheets import write_sheets
@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bokehcli.quality", description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--labels", type=Path, default=LABELS_PATH, metavar="JSON",
+                        help=f"label file (default {LABELS_PATH.name}; {CHECK_LABELS_PATH.name} is a second set, "
+                        "outlined after the cues were tuned on the first)")
     parser.add_argument("--only", nargs="+", metavar="FILE",
                         help="label names to run, as in the label file (e.g. 'Canon/Canon EOS 7D.jpg' skimage:coffee)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write every number as JSON")
@@ -49,13 +52,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    labels = load_labels()
+    try:
+        labels = load_labels(args.labels)
+    except (OSError, ValueError) as exc:
+        print(f"python -m bokehcli.quality: --labels: {exc}", file=sys.stderr)
+        return 2
     if args.only:
         known = {label.file for label in labels}
         missing = [name for name in args.only if name not in known]
         if missing:
             print(f"python -m bokehcli.quality: --only: no label for {', '.join(repr(m) for m in missing)} "
-                  f"(the names are listed in {LABELS_PATH})", file=sys.stderr)
+                  f"(the names are listed in {args.labels})", file=sys.stderr)
             return 2
         labels = [label for label in labels if label.file in args.only]
     if any(not label.from_skimage for label in labels) and not args.corpus.is_dir():
@@ -77,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         _print_tables(args.variants, scores, motorcycle, seconds)
         if args.json is not None:
-            report = {"labels": str(LABELS_PATH), "model": args.model, "seconds": round(seconds, 1), "motorcycle": motorcycle,
+            report = {"labels": str(args.labels), "model": args.model, "seconds": round(seconds, 1), "motorcycle": motorcycle,
                       "variants": {v: {"summary": summarize(scores[v]).to_json(),
                                        "photos": [s.to_json() for s in scores[v]]} for v in args.variants}}
             atomic_write_bytes(args.json, (json.dumps(report, indent=1) + "\n").encode())
