@@ -62,6 +62,18 @@ def test_face_detector_finds_the_astronauts_face_and_no_face_in_texture():
     assert detect_faces(cue_image(np.repeat(grass[..., None], 3, axis=-1))) == []
 
 
+def test_a_face_in_profile_is_found_facing_either_way():
+    """skimage's cameraman is seen in profile (no frontal detection): the profile cascade finds his
+    head in the photo and, run on the mirror image, in the mirrored photo."""
+    skimage_data = pytest.importorskip("skimage.data")
+    grey = skimage_data.camera()
+    for rgb, centre_x in ((np.repeat(grey[..., None], 3, axis=-1), 228), (np.repeat(grey[:, ::-1, None], 3, axis=-1), 284)):
+        faces = detect_faces(cue_image(rgb))
+        assert len(faces) == 1
+        x0, y0, x1, y1 = faces[0]
+        assert abs((x0 + x1) / 2 - centre_x) < 20 and 120 < (y0 + y1) / 2 < 190 and 40 < x1 - x0 < 110
+
+
 def test_focus_target_order():
     image = cue_image(np.zeros((400, 600, 3), np.uint8))
     face, other = (100.0, 100.0, 160.0, 160.0), (400.0, 50.0, 430.0, 80.0)
