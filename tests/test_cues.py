@@ -67,7 +67,8 @@ def test_a_face_in_profile_is_found_facing_either_way():
     head in the photo and, run on the mirror image, in the mirrored photo."""
     skimage_data = pytest.importorskip("skimage.data")
     grey = skimage_data.camera()
-    for rgb, centre_x in ((np.repeat(grey[..., None], 3, axis=-1), 228), (np.repeat(grey[:, ::-1, None], 3, axis=-1), 284)):
+    for rgb, centre_x in ((np.repeat(grey[..., None], 3, axis=-1), 228),
+                          (np.repeat(grey[:, ::-1, None], 3, axis=-1), 284)):
         faces = detect_faces(cue_image(rgb))
         assert len(faces) == 1
         x0, y0, x1, y1 = faces[0]

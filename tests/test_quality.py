@@ -16,9 +16,9 @@ from bokehcli.quality.__main__ import main
 from bokehcli.quality.motorcycle import depth_quality, error_removed, true_depth_m
 from bokehcli.lens.policy import focal_35mm
 from bokehcli.quality.protocol import trivial_depth_m
-from bokehcli.quality.real_photo import (CHECK_LABELS_PATH, LABELS_PATH, Label, PhotoScore, gradient_energy_map, label_problems, load_labels,
-                                         materialise, point_in_polygon, polygon_centroid, polygon_mask,
-                                         score_photo, summarize)
+from bokehcli.quality.real_photo import (CHECK_LABELS_PATH, LABELS_PATH, Label, PhotoScore, gradient_energy_map,
+                                         label_problems, load_labels, materialise, point_in_polygon,
+                                         polygon_centroid, polygon_mask, score_photo, summarize)
 from bokehcli.quality.sheets import draw_label
 from photos import textured_rgb
 
