@@ -15,7 +15,8 @@ from bokehcli.cues.faces import detect_faces
 from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m, subject_faces
 from bokehcli.cues.image import cue_image
 from bokehcli.cues import photo, subject
-from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, CONTACT_MIN_SPAN, MIN_CAMERA_HEIGHT_M, MIN_SUBJECT_B,
+from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, CONTACT_MIN_SPAN, MAX_GROUND_B, MIN_CAMERA_HEIGHT_M,
+                                  MIN_SUBJECT_B,
                                   contact_line, ground_in_view, horizon_row, layout_prior, sky_mask)
 from bokehcli.cues.photo import frame_height_at_focus_m, subject_focus_m
 from bokehcli.cues.subject import subject_matte
@@ -216,6 +217,10 @@ def test_layout_ground_plane_and_sky():
     assert np.all(np.diff(column) >= 0)               # nearer towards the bottom
     assert b[149, 10] == pytest.approx(1.0, abs=0.02)  # the ground where the subject stands: in focus
     assert b[60, 10] == pytest.approx(BACKGROUND_B)
+    # the ground in front of the subject is nearer than the focus plane, the same plane on down:
+    # horizon at row 100 (the middle), so b = (row + 0.5 - 100) / 49.5, up to half the focus distance
+    assert b[174, 10] == pytest.approx(74.5 / 49.5, rel=1e-4)
+    assert b[199, 10] == MAX_GROUND_B == 2.0
     assert np.allclose(layout.subject[:, 130:170], 1.0, atol=0.01)
 
 
@@ -241,7 +246,8 @@ def test_a_slanted_subject_stands_on_the_ground_line_of_its_lower_hull():
     assert expected_left > MIN_SUBJECT_B
     assert layout.subject[0, 240] == pytest.approx(1.0, abs=0.02)
     assert layout.subject[0, 80] == pytest.approx(expected_left, rel=0.05)
-    assert layout.subject.max() <= 1.0 and layout.background.max() <= 1.0      # nothing put in front
+    assert layout.subject.max() <= 1.0        # the subject is never put in front of the focus plane
+    assert layout.background[200:, 0].min() > 1.0      # the ground below the near wheel's contact
     steep = layout_prior(bike_matte(left_wheel_bottom_row=169), np.zeros_like(matte, bool), target_x=240)
     assert steep.subject[0, 80] == pytest.approx(MIN_SUBJECT_B)     # (169.5 - 120) / (199.5 - 120) = 0.62
 
@@ -393,6 +399,25 @@ def test_cue_depth_puts_the_subject_on_the_focus_plane_and_reads_blur_through_th
     above_contact = np.arange(disc.shape[0])[:, None] < 150           # the ground in front keeps the layout
     confident = ~disc & (cues.defocus.confidence > 0.8) & above_contact
     assert np.median(b[confident]) == pytest.approx(true_b, abs=0.12)
+
+
+def test_blur_on_the_ground_in_front_of_the_subject_is_read_in_front():
+    """The thin lens blurs a point at ``b`` by ``c_inf * |1 - b|`` on either side of the focus plane.
+    The same blur everywhere around a subject standing on the ground: above its contact it reads
+    ``b = 1 - c / c_inf`` (behind), on the ground below it ``b = 1 + c / c_inf`` (in front)."""
+    rgb, disc = disc_scene(seed=3, block_px=16)
+    capture_coc_inf_px, offset_b = 16.0, 0.6
+    sigma = capture_coc_inf_px * offset_b / DISC_DIAMETER_PER_SIGMA
+    rgb = np.where(disc[..., None], rgb, cv2.GaussianBlur(rgb, (0, 0), sigma))
+    image = cue_image(rgb)
+    cues = photo_cues(image, choose_focus_target(image, focus_at_px=(160, 120)), [], capture_coc_inf_px)
+    b = cues.relative_inv_depth
+    rows = np.arange(disc.shape[0])[:, None]
+    confident = ~disc & ~cues.sky & (cues.defocus.confidence > 0.8)     # (smooth blurred blue blocks read as sky)
+    behind, in_front = confident & (rows < 150), confident & (rows > 190) & (rows < 215)
+    assert cues.layout_inv_depth[in_front].min() > 1.0      # the layout: ground below the disc's contact (row 180)
+    assert np.median(b[behind]) == pytest.approx(1.0 - offset_b, abs=0.12)
+    assert np.median(b[in_front]) == pytest.approx(1.0 + offset_b, abs=0.15)
 
 
 def test_capture_coc_at_infinity_is_the_thin_lens_limit():

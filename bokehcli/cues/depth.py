@@ -11,7 +11,9 @@
   ``b_defocus = 1 - c / c_inf`` with ``c = 4 sqrt(sigma^2 - sigma_target^2)`` (:mod:`.defocus`;
   blur the target itself shows, from the lens and processing, is not depth).
   Blur is read as lying behind the focus plane (the camera focused on the subject: what is
-  blurred is mostly behind it);
+  blurred is mostly behind it), except on the ground the layout puts in front of the subject's
+  contact (``b_layout > 1``): there the same CoC is read in front, ``b_defocus = 1 + c / c_inf``
+  (the focus point resolves the thin lens's front/back ambiguity);
 - ``w``: the defocus confidence times how measurable blur could be in this photo at all:
   0 when ``c_inf`` is under ``MEASURABLE_COC_PX`` (phones, compacts, small apertures: everything
   is sharp whatever its depth, so sharpness says nothing), 1 from ``MEASURABLE_COC_PX + 4``.
@@ -29,7 +31,7 @@ from ..timing import NO_STAGES
 from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, estimate_defocus, sigma_in_px
 from .focus import FocusTarget
 from .image import Box, CueImage
-from .layout import MAX_FRONT_B, layout_prior, sky_mask
+from .layout import MAX_GROUND_B, layout_prior, sky_mask
 from .subject import subject_matte
 
 MEASURABLE_COC_PX = 1.0
@@ -73,10 +75,12 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         # blur adds in quadrature: what the target itself shows (lens, processing) is not depth
         excess = np.sqrt(np.maximum(defocus.sigma_px ** 2 - target_sigma ** 2, 0.0))
         coc_px = DISC_DIAMETER_PER_SIGMA * excess
-        b_defocus = np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0)
+        in_front = layout.background > 1.0
+        b_defocus = np.where(in_front, np.minimum(1.0 + coc_px / capture_coc_inf_px, MAX_GROUND_B),
+                             np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0))
         measurable = min(1.0, (capture_coc_inf_px - MEASURABLE_COC_PX) / 4.0)
         w = defocus.confidence * measurable
         b_background = np.where(layout.sky, b_background, w * b_defocus + (1.0 - w) * b_background)
     b = matte * layout.subject + (1.0 - matte) * b_background
     return PhotoCues(target, faces, matte, defocus, layout.sky, layout.background,
-                     np.clip(b, MIN_B, MAX_FRONT_B).astype(np.float32))
+                     np.clip(b, MIN_B, MAX_GROUND_B).astype(np.float32))

@@ -35,10 +35,12 @@ shows less than ``CLOSE_UP_FRAME_M`` of the scene at the focus distance: a face,
 page); then the subject is one plane and the background a constant ``BACKGROUND_B``.
 
 Nothing but the sky is read as farther than ``BACKGROUND_B`` (4 focus distances, where the
-renderer's blur of a background is already strong), and nothing as nearer than the focus plane
-(``MAX_FRONT_B``): the ground in front of the subject follows from the row where its outline
-ends, and an outline that stops short (a segmentation that missed the wheels) would otherwise
-blur the rest of the subject as foreground.
+renderer's blur of a background is already strong). The ground below the contact is nearer than
+the focus plane, as a ground plane is: its ramp runs on past 1, up to ``MAX_GROUND_B`` (half the
+focus distance), so a fast lens blurs the ground in front of the subject as well as behind it.
+The subject itself is never put in front (``MAX_FRONT_B``): what the camera focused on is at the
+focus plane or behind it, and a part of the subject below its outline (wheels a segmentation
+missed) is read as the ground at its own row, only a little nearer.
 Sky: smooth, blue or near-white regions connected to the top border, outside the subject.
 """
 
@@ -51,6 +53,7 @@ import numpy as np
 
 BACKGROUND_B = 0.25
 MAX_FRONT_B = 1.0
+MAX_GROUND_B = 2.0             # the nearest ground read: half the focus distance
 MIN_SUBJECT_B = 0.8            # the pop-up slope fades the subject at most this far from the focus plane
 # A frame less tall than this at the focus distance is a close-up (a face, a flower, a book):
 # what fills its bottom is the subject or lies beside it, not ground running up to it.
@@ -69,7 +72,7 @@ SKY_MIN_WHITE_VALUE = 0.85      # HSV value of an overcast one
 
 @dataclass(frozen=True)
 class Layout:
-    background: np.ndarray      # (h, w) b of everything but the subject (ground, background, sky)
+    background: np.ndarray      # (h, w) b of everything but the subject (ground, background, sky), <= MAX_GROUND_B
     subject: np.ndarray         # (h, w) b the subject has where it stands (1 under the focus target)
     sky: np.ndarray             # (h, w) bool, the sky the layout kept (none below a bounding horizon)
 
@@ -160,7 +163,7 @@ def layout_prior(matte: np.ndarray, sky: np.ndarray, target_x: float, frame_heig
             sky = sky & (np.arange(height)[:, None] < horizon)
         rows = np.arange(height, dtype=np.float32) + 0.5
         ground = (rows - horizon) / (target_row + 0.5 - horizon)
-        background = np.repeat(np.clip(ground, BACKGROUND_B, MAX_FRONT_B)[:, None], width, axis=1)
+        background = np.repeat(np.clip(ground, BACKGROUND_B, MAX_GROUND_B)[:, None], width, axis=1)
         contact_rows = slope * np.arange(width, dtype=np.float32) + intercept + 0.5
         subject_row = np.clip((contact_rows - horizon) / (target_row + 0.5 - horizon), MIN_SUBJECT_B, MAX_FRONT_B)
         subject = np.repeat(subject_row[None, :], height, axis=0)

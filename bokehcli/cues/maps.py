@@ -9,9 +9,11 @@ Channels, each (H, W) float32 at the photo's (or crop's) size, in ``CUE_CHANNELS
 - ``defocus``: the blur already in the photo (:mod:`.defocus`), ``sigma / MAX_SIGMA_PX`` in [0, 1];
 - ``defocus_confidence``: how much edge evidence that blur rests on, [0, 1];
 - ``layout``: the layout prior (:mod:`.layout`), relative inverse depth ``S1 / D`` of sky and
-  ground, [0, 1];
-- ``relative_inv_depth``: the cues combined (:mod:`.depth`), ``S1 / D`` in [0, 1]; a model with
-  cue channels predicts its depth as a correction of this map (see ``BokehFlow.network``).
+  ground, clipped to [0, 1];
+- ``relative_inv_depth``: the cues combined (:mod:`.depth`), ``S1 / D`` clipped to [0, 1]; a model
+  with cue channels predicts its depth as a correction of this map (see ``BokehFlow.network``).
+  (The cues read the ground in front of the subject up to ``b = 2``; the maps stop at the focus
+  plane, as they did when the shipped cue weights were trained.)
 
 The maps are made at cue size and resized bilinearly; cue maps of a photo and of any crop of it
 agree because the crop is cut from the photo's maps, never computed on the crop.
