@@ -154,14 +154,22 @@ def test_a_subject_larger_than_the_first_ellipse_is_found_whole(monkeypatch, max
     assert (iou > 0.9) == finds_it_whole, iou
 
 
-@pytest.mark.parametrize("gap_px, attached", [(8, True), (30, False)])
-def test_an_af_point_just_beside_the_subject_focuses_on_it(monkeypatch, gap_px, attached):
+@pytest.mark.parametrize("gap_px, grown_px, attached", [(8, 0, True), (20, 1, True), (40, 0, False)])
+def test_an_af_point_just_beside_the_subject_focuses_on_it(monkeypatch, gap_px, grown_px, attached):
     """The AF point lies on the background ``gap_px`` beyond the disc's edge, and GrabCut finds the
-    disc but nothing around the point (the boy beside the AF point of the G2 photo): within the
-    reach of an AF frame (5 % of the long side: 16 px here) the disc is the subject, and the
+    disc but nothing around the point (the boy beside the AF point of the G2 photo), or only a
+    rim ``grown_px`` wide, less than the seed itself (the snow beside the D3100's leaf): within the
+    reach of an AF frame (8 % of the long side: 26 px here) the disc is the subject, and the
     point's own seed stays in the matte (the focus plane is read there); farther, it is not."""
     rgb, disc = disc_scene()
-    monkeypatch.setattr(subject, "_grabcut", lambda _, mask: disc.copy())
+
+    def disc_and_a_rim_round_the_seed(_, mask):
+        seed = (mask == cv2.GC_FGD).astype(np.uint8)
+        rim = cv2.dilate(seed, np.ones((2 * grown_px + 1,) * 2, np.uint8)) > 0 if grown_px else seed > 0
+        assert (rim & ~(seed > 0)).sum() < seed.sum()
+        return disc | rim
+
+    monkeypatch.setattr(subject, "_grabcut", disc_and_a_rim_round_the_seed)
     image = cue_image(rgb)
     point = (160 + 60 + gap_px, 120)
     target = choose_focus_target(image, focus_at_px=point)

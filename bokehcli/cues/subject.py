@@ -19,8 +19,8 @@ Seeds (cue pixels):
 - sure background: a thin band along the top, left and right borders the seeds do not reach.
 
 Output: (h, w) float32 matte in [0, 1]: the GrabCut foreground connected to the sure-subject seeds
-(or, where the seeds of a target that is not a face grew into nothing, the part found nearest to
-them within ``AF_FRAME_REACH_FRACTION``: an AF point just beside the subject), holes filled, edges
+(or, where the seeds of a target that is not a face grew by less than their own area, the part
+found nearest to them within ``AF_FRAME_REACH_FRACTION``: an AF point just beside the subject), holes filled, edges
 softened by a guided filter on the photo (He et al. 2013). Beyond the outline the matte fades out
 over ``MARGIN_FRACTION`` of the frame instead of dropping to 0: a segmentation is least sure at its
 border, and the two mistakes cost differently there (a strand of hair or a hand blurred as
@@ -72,8 +72,10 @@ MAX_GROWTHS = 2
 # A camera reports an AF point, but focuses with a frame around it several times larger than the
 # seed drawn there (compact cameras' AF frames are about a tenth of the frame wide), locking on
 # the strongest edge inside it. A seed that grows into nothing (it lies on grass between a boy's
-# arm and his bike's seat) stands for the subject found this near it.
-AF_FRAME_REACH_FRACTION = 0.05   # of the long side
+# arm and his bike's seat), or by less than its own area (a few pixels of the snow beside a leaf),
+# stands for the subject found this near it. 0.05 (half a compact's AF frame) missed the Nikon
+# D3100's leaf, 48 cue px (0.075) from its AF point on the snow: the leaf was blurred as snow.
+AF_FRAME_REACH_FRACTION = 0.08   # of the long side
 
 
 def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocus: DefocusMap | None) -> np.ndarray:
@@ -93,7 +95,7 @@ def subject_matte(image: CueImage, target: FocusTarget, faces: list[Box], defocu
         # colour models, trained on more background, can lose a part of the subject (a head
         # against a dark background) that the narrower search kept
         subject = _connected_to(found | seeds, seeds)
-        if not people and not (subject & ~seeds).any():
+        if not people and (subject & ~seeds).sum() < seeds.sum():
             subject |= _beside(found & ~seeds, seeds, AF_FRAME_REACH_FRACTION * max(height, width))
         foreground |= _fill_holes(subject)
         # an object larger than the region it was looked for in fills that region's rim: look wider
