@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,27 @@ def test_verdict_thresholds_and_counts():
     summary = summarize(scores)
     assert (summary.photos, summary.kept, summary.backgrounds, summary.melted, summary.both) == (3, 2, 3, 2, 1)
     assert summary.melted_percent == pytest.approx(200 / 3)
+
+
+def test_foregrounds_are_scored_and_counted_apart_from_both():
+    """A foreground polygon is melted as a background is (ratio <= 0.5); it is counted on its own
+    and does not enter "both", which the issue defines on the subject and its backgrounds."""
+    bottom = ((0.1, 0.8), (0.9, 0.8), (0.9, 0.95), (0.1, 0.95))
+    label = replace(LABEL, subject=((0.1, 0.1), (0.4, 0.1), (0.4, 0.7), (0.1, 0.7)), foregrounds=(bottom,))
+    srgb = _textured()
+    out = srgb.copy()
+    out[:, 48:] = _blurred(srgb, 9)[:, 48:]      # backgrounds melted, the foreground's left half sharp
+    half = score_photo(label, srgb, out)
+    assert half.both and len(half.foreground_ratios) == 1 and half.foregrounds_melted == [False]
+    out[48:] = _blurred(srgb, 9)[48:]            # now the whole bottom band too
+    melted = score_photo(label, srgb, out)
+    assert melted.foregrounds_melted == [True] and melted.foreground_ratios[0] < half.foreground_ratios[0]
+    summary = summarize([half, melted])
+    assert (summary.foregrounds, summary.foregrounds_melted, summary.both) == (2, 1, 2)
+    assert "foregrounds melted 1/2" in summary.line()
+    assert "foregrounds" not in summarize([score_photo(LABEL, srgb, out)]).line()     # none labelled
+    assert label_problems(replace(label, foregrounds=((bottom[0], bottom[1], (1.3, 0.9)),))) == [
+        "foreground 1: a vertex outside [0, 1]"]
 
 
 def test_score_refuses_a_render_of_another_size():
@@ -272,9 +294,10 @@ def test_labelled_regions_carry_texture(tmp_path):
             continue
         srgb = load_photo(materialise(label, CORPUS, tmp_path)).srgb
         unchanged = score_photo(label, srgb, srgb)
-        assert unchanged.kept and not any(unchanged.melted)
+        assert unchanged.kept and not any(unchanged.melted) and not any(unchanged.foregrounds_melted)
         blurred = score_photo(label, srgb, _blurred(srgb, int(0.02 * math.hypot(*srgb.shape[:2]))))
         assert not blurred.kept and all(blurred.melted), (label.file, blurred.subject_ratio, blurred.background_ratios)
+        assert all(blurred.foregrounds_melted), (label.file, blurred.foreground_ratios)
 
 
 @pytest.mark.slow

@@ -2,12 +2,14 @@
 
 Labels (``real_photo_labels.json``, and a second set in ``real_photo_labels_check.json``; a list):
 ``{"file": "<maker>/<name>.jpg" | "skimage:<name>", "subject": [[x, y], ...],
-"background": [[[x, y], ...], ...], "note": "..."}``. Coordinates are
+"background": [[[x, y], ...], ...], "foreground": [[[x, y], ...], ...], "note": "..."}``
+(``foreground`` optional). Coordinates are
 normalised to 0..1 (x over the width, y over the height) in the upright frame, after EXIF
 orientation (what :func:`bokehcli.imageio.load_photo` returns). Corpus files are relative to the
 camera corpus folder; ``skimage:<name>`` is ``skimage.data.<name>()`` (of a stereo pair, the left
 view) written as a JPEG without EXIF. Each polygon lies inside what it labels (no pixel of the other side); backgrounds are
-clearly behind the subject and textured. A photo may have no background (a flat scene).
+clearly behind the subject and textured, foregrounds clearly in front of it (the ground before
+its feet, a planter before a table) and textured. A photo may have no background (a flat scene).
 
 Metric. Luma ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'`` (Rec. 709 weights on the sRGB-encoded
 values in [0, 1], not linear light), at full resolution. Its gradient by the 3x3 Sobel operator
@@ -19,7 +21,9 @@ ratio ``E(output) / E(input)`` over the same pixels:
 - subject kept: ratio >= 0.70 over the subject polygon;
 - background melted: ratio <= 0.50 over a background polygon, each labelled background counted
   on its own (the percentage is over all labelled backgrounds);
-- both (per photo): subject kept and every background of the photo melted.
+- both (per photo): subject kept and every background of the photo melted;
+- foreground melted: ratio <= 0.50 over a foreground polygon, counted on its own beside the
+  others (a fast lens blurs what lies in front of the focus plane too); not part of "both".
 
 A renderer that returns its input scores ratio 1 everywhere (kept, nothing melted); a uniform
 strong blur scores near 0 everywhere (everything melted, nothing kept).
@@ -53,6 +57,7 @@ class Label:
     subject: tuple[tuple[float, float], ...]
     backgrounds: tuple[tuple[tuple[float, float], ...], ...]
     note: str
+    foregrounds: tuple[tuple[tuple[float, float], ...], ...] = ()
 
     @property
     def from_skimage(self) -> bool:
@@ -66,7 +71,7 @@ def load_labels(path: Path = LABELS_PATH) -> list[Label]:
         entries = json.loads(Path(path).read_text())
         labels = [Label(file=e["file"], note=e.get("note", ""),
                         subject=tuple(tuple(map(float, v)) for v in e["subject"]),
-                        backgrounds=tuple(tuple(tuple(map(float, v)) for v in poly) for poly in e["background"]))
+                        backgrounds=_polygons(e["background"]), foregrounds=_polygons(e.get("foreground", [])))
                   for e in entries]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:   # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: not a label list ({type(exc).__name__}: {exc})") from None
@@ -77,11 +82,17 @@ def load_labels(path: Path = LABELS_PATH) -> list[Label]:
     return labels
 
 
+def _polygons(entry) -> tuple[tuple[tuple[float, float], ...], ...]:
+    return tuple(tuple(tuple(map(float, v)) for v in poly) for poly in entry)
+
+
 def label_problems(label: Label) -> list[str]:
     """What is wrong with a label: vertices outside [0, 1], fewer than 3 vertices, a polygon of
     (nearly) no area, or a subject whose centroid (the focus-at point) lies outside it."""
     problems = []
-    for name, poly in [("subject", label.subject)] + [(f"background {i + 1}", p) for i, p in enumerate(label.backgrounds)]:
+    named = ([("subject", label.subject)] + [(f"background {i + 1}", p) for i, p in enumerate(label.backgrounds)]
+             + [(f"foreground {i + 1}", p) for i, p in enumerate(label.foregrounds)])
+    for name, poly in named:
         if len(poly) < 3:
             problems.append(f"{name}: {len(poly)} vertices, at least 3 needed")
             continue
@@ -158,6 +169,7 @@ class PhotoScore:
     file: str
     subject_ratio: float
     background_ratios: list[float]
+    foreground_ratios: list[float] = field(default_factory=list)
     info: dict = field(default_factory=dict)   # how it was rendered (focal length and its source, ...)
 
     @property
@@ -169,13 +181,19 @@ class PhotoScore:
         return [ratio <= MELTED_MAX_RATIO for ratio in self.background_ratios]
 
     @property
+    def foregrounds_melted(self) -> list[bool]:
+        return [ratio <= MELTED_MAX_RATIO for ratio in self.foreground_ratios]
+
+    @property
     def both(self) -> bool:
         return self.kept and all(self.melted)
 
     def to_json(self) -> dict:
         return {"file": self.file, "subject_ratio": round(self.subject_ratio, 4),
                 "background_ratios": [round(r, 4) for r in self.background_ratios],
-                "kept": self.kept, "melted": self.melted, "both": self.both, **self.info}
+                "kept": self.kept, "melted": self.melted, "both": self.both,
+                "foreground_ratios": [round(r, 4) for r in self.foreground_ratios],
+                "foregrounds_melted": self.foregrounds_melted, **self.info}
 
 
 def score_photo(label: Label, srgb_in: np.ndarray, srgb_out: np.ndarray) -> PhotoScore:
@@ -189,7 +207,8 @@ def score_photo(label: Label, srgb_in: np.ndarray, srgb_out: np.ndarray) -> Phot
     def ratio(poly) -> float:
         return energy_ratio(energy_in, energy_out, polygon_mask(poly, height, width))
 
-    return PhotoScore(label.file, ratio(label.subject), [ratio(p) for p in label.backgrounds])
+    return PhotoScore(label.file, ratio(label.subject), [ratio(p) for p in label.backgrounds],
+                      [ratio(p) for p in label.foregrounds])
 
 
 @dataclass(frozen=True)
@@ -199,25 +218,32 @@ class Summary:
     backgrounds: int
     melted: int
     both: int
+    foregrounds: int = 0
+    foregrounds_melted: int = 0
 
     @property
     def melted_percent(self) -> float:
         return 100.0 * self.melted / self.backgrounds if self.backgrounds else float("nan")
 
     def line(self) -> str:
-        return (f"subject kept {self.kept}/{self.photos}, backgrounds melted {self.melted_percent:.0f} % "
+        line = (f"subject kept {self.kept}/{self.photos}, backgrounds melted {self.melted_percent:.0f} % "
                 f"({self.melted}/{self.backgrounds}), both {self.both}/{self.photos}")
+        if self.foregrounds:
+            line += f"; foregrounds melted {self.foregrounds_melted}/{self.foregrounds}"
+        return line
 
     def to_json(self) -> dict:
         return {"photos": self.photos, "subject_kept": self.kept, "backgrounds": self.backgrounds,
                 "backgrounds_melted": self.melted, "backgrounds_melted_percent": round(self.melted_percent, 1),
-                "both": self.both}
+                "both": self.both, "foregrounds": self.foregrounds, "foregrounds_melted": self.foregrounds_melted}
 
 
 def summarize(scores: list[PhotoScore]) -> Summary:
     return Summary(photos=len(scores), kept=sum(s.kept for s in scores),
                    backgrounds=sum(len(s.background_ratios) for s in scores),
-                   melted=sum(sum(s.melted) for s in scores), both=sum(s.both for s in scores))
+                   melted=sum(sum(s.melted) for s in scores), both=sum(s.both for s in scores),
+                   foregrounds=sum(len(s.foreground_ratios) for s in scores),
+                   foregrounds_melted=sum(sum(s.foregrounds_melted) for s in scores))
 
 
 def materialise(label: Label, corpus: Path, scratch: Path) -> Path:

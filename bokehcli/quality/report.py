@@ -23,8 +23,10 @@ def variant_table(variant: str, scores: list[PhotoScore]) -> str:
         backgrounds = " ".join(f"{r:.2f}" for r in s.background_ratios) or "-"
         melted = f"{sum(s.melted)}/{len(s.melted)}"
         focus = "inf" if s.info.get("focus_m") is None else f"{s.info['focus_m']:.3g} m"
+        foregrounds = "".join(f" foreground {r:.2f}" for r in s.foreground_ratios)
         lines.append(f"{s.file:{FILE_WIDTH}s} {s.subject_ratio:7.2f}  {backgrounds:17s} "
-                     f"{'yes' if s.kept else 'no':4s}  {melted:6s}  {focus} ({s.info.get('focus_source')})")
+                     f"{'yes' if s.kept else 'no':4s}  {melted:6s}  {focus} ({s.info.get('focus_source')})"
+                     + foregrounds)
     lines.append(summarize(scores).line())
     return "\n".join(lines)
 

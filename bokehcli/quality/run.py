@@ -42,6 +42,7 @@ def run_real_photos(labels: list[Label], variants: list[str], corpus: Path, work
                 score.info["trivial_focus_m"] = round(trivial_focus_m(info), 3)
             scores[variant].append(score)
             progress(f"{variant:8s} {label.file}: subject {score.subject_ratio:.2f}, backgrounds "
-                     f"{' '.join(f'{r:.2f}' for r in score.background_ratios) or '-'} "
+                     f"{' '.join(f'{r:.2f}' for r in score.background_ratios) or '-'}"
+                     f"{''.join(f', foreground {r:.2f}' for r in score.foreground_ratios)} "
                      f"({score.info['seconds']:.1f} s)")
     return scores

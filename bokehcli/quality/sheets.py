@@ -1,8 +1,9 @@
 """Contact sheets of the labels drawn on their photos, to check them by eye.
 
 Subject polygons in green with a cross at the centroid (the focus-at point), backgrounds in
-magenta numbered in label order, a grid every 10 % of the width and height (labels are
-normalised coordinates); the file name and the note under each photo.
+magenta numbered in label order, foregrounds in cyan numbered F1, F2, ..., a grid every 10 % of
+the width and height (labels are normalised coordinates); the file name and the note under each
+photo.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .real_photo import Label, materialise, polygon_centroid
 CELL_PX = 640          # longest side of a photo on the sheet
 CAPTION_PX = 34
 COLUMNS, ROWS = 3, 2
-SUBJECT_RGB, BACKGROUND_RGB, GRID_RGB = (0, 255, 0), (255, 0, 255), (255, 255, 0)
+SUBJECT_RGB, BACKGROUND_RGB, FOREGROUND_RGB, GRID_RGB = (0, 255, 0), (255, 0, 255), (0, 200, 255), (255, 255, 0)
 
 
 def draw_label(label: Label, srgb: np.ndarray) -> Image.Image:
@@ -47,6 +48,10 @@ def draw_label(label: Label, srgb: np.ndarray) -> Image.Image:
         draw.polygon(scaled(poly), outline=BACKGROUND_RGB, width=3)
         bx, by = polygon_centroid(poly)
         draw.text((bx * width, by * height), str(number), fill=BACKGROUND_RGB)
+    for number, poly in enumerate(label.foregrounds, start=1):
+        draw.polygon(scaled(poly), outline=FOREGROUND_RGB, width=3)
+        fx, fy = polygon_centroid(poly)
+        draw.text((fx * width, fy * height), f"F{number}", fill=FOREGROUND_RGB)
     return image
 
 
