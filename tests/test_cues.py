@@ -16,8 +16,7 @@ from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_fac
 from bokehcli.cues.image import cue_image
 from bokehcli.cues import photo, subject
 from bokehcli.cues.layout import (BACKGROUND_B, CLOSE_UP_FRAME_M, CONTACT_MIN_SPAN, MAX_GROUND_B, MIN_CAMERA_HEIGHT_M,
-                                  MIN_SUBJECT_B,
-                                  contact_line, ground_in_view, horizon_row, layout_prior, sky_mask)
+                                  MIN_SUBJECT_B, contact_line, ground_in_view, horizon_row, layout_prior, sky_mask)
 from bokehcli.cues.photo import frame_height_at_focus_m, subject_focus_m
 from bokehcli.cues.subject import subject_matte
 from bokehcli.lens import LensMetadata

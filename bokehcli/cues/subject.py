@@ -20,12 +20,12 @@ Seeds (cue pixels):
 
 Output: (h, w) float32 matte in [0, 1]: the GrabCut foreground connected to the sure-subject seeds
 (or, where the seeds of a target that is not a face grew by less than their own area, the part
-found nearest to them within ``AF_FRAME_REACH_FRACTION``: an AF point just beside the subject), holes filled, edges
-softened by a guided filter on the photo (He et al. 2013). Beyond the outline the matte fades out
-over ``MARGIN_FRACTION`` of the frame instead of dropping to 0: a segmentation is least sure at its
-border, and the two mistakes cost differently there (a strand of hair or a hand blurred as
-background ruins the photo; a thin band of background beside the subject kept a little sharper
-hardly shows).
+found nearest to them within ``AF_FRAME_REACH_FRACTION``: an AF point just beside the subject),
+holes filled, edges softened by a guided filter on the photo (He et al. 2013). Beyond the outline
+the matte fades out over ``MARGIN_FRACTION`` of the frame instead of dropping to 0: a segmentation
+is least sure at its border, and the two mistakes cost differently there (a strand of hair or a
+hand blurred as background ruins the photo; a thin band of background beside the subject kept a
+little sharper hardly shows).
 """
 
 from __future__ import annotations

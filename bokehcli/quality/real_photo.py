@@ -70,8 +70,8 @@ def load_labels(path: Path = LABELS_PATH) -> list[Label]:
     try:
         entries = json.loads(Path(path).read_text())
         labels = [Label(file=e["file"], note=e.get("note", ""),
-                        subject=tuple(tuple(map(float, v)) for v in e["subject"]),
-                        backgrounds=_polygons(e["background"]), foregrounds=_polygons(e.get("foreground", [])))
+                        subject=_polygon(e["subject"]), backgrounds=_polygons(e["background"]),
+                        foregrounds=_polygons(e.get("foreground", [])))
                   for e in entries]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:   # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: not a label list ({type(exc).__name__}: {exc})") from None
@@ -82,8 +82,12 @@ def load_labels(path: Path = LABELS_PATH) -> list[Label]:
     return labels
 
 
+def _polygon(vertices) -> tuple[tuple[float, float], ...]:
+    return tuple(tuple(map(float, v)) for v in vertices)
+
+
 def _polygons(entry) -> tuple[tuple[tuple[float, float], ...], ...]:
-    return tuple(tuple(tuple(map(float, v)) for v in poly) for poly in entry)
+    return tuple(_polygon(poly) for poly in entry)
 
 
 def label_problems(label: Label) -> list[str]:
