@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from ..errors import InputError
-from ..files import atomic_path
+from ..files import atomic_write_bytes
 from .bokehflow import BokehFlow
 from .config import CUE_MAP_COUNT, VARIANTS, BokehFlowConfig
 from .operating_point import CUE_CONVENTIONS, OperatingPoint, operating_point_of
@@ -49,8 +49,10 @@ def save_model(model: BokehFlow, path: str | os.PathLike, **metadata: str) -> No
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {**{k: str(v) for k, v in metadata.items()}, "format": FORMAT, "config": model.config.to_json(),
             "operating_point": operating_point_of(model).to_json()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    # Serialized here and written by atomic_write_bytes rather than by safetensors' save_file: that
+    # one writes through a temporary file of its own (".tmp" + 6 characters) beside the target, which
+    # a kill -9 leaves behind and no sweep of ours recognizes.
+    atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
 def resolve_weights(name_or_path: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Path:
