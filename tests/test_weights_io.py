@@ -41,7 +41,7 @@ def test_round_trip_rebuilds_the_same_network(saved, tmp_path):
     assert torch.equal(a.inv_depth, b.inv_depth)
     assert list_models(tmp_path) == ["tiny"]
     assert load_model("tiny", models_dir=tmp_path).config == model.config
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bokeh-tmp-")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
 
 
 def test_weights_are_written_through_our_temporary_file_only(tmp_path):

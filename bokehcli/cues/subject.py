@@ -138,8 +138,8 @@ def _seed_mask(image: CueImage, target: FocusTarget, people: list[Box], behind: 
 
 def _beside(found: np.ndarray, seeds: np.ndarray, reach_px: float) -> np.ndarray:
     """The part of ``found`` the focus target was meant to be on, when the target's own seeds grew
-    into nothing: the nearest connected part within ``reach_px`` of the seeds (as large as the
-    seeds at least: not a speck), or nothing."""
+    by less than their own area: the nearest connected part within ``reach_px`` of the seeds (as
+    large as the seeds at least: not a speck), or nothing."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros_like(found)

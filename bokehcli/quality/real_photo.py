@@ -166,6 +166,10 @@ def energy_ratio(energy_in: np.ndarray, energy_out: np.ndarray, mask: np.ndarray
     return float(energy_out[mask].sum()) / before if before > 0 else float("nan")
 
 
+def _melted(ratios: list[float]) -> list[bool]:
+    return [ratio <= MELTED_MAX_RATIO for ratio in ratios]
+
+
 @dataclass
 class PhotoScore:
     """One render of one labelled photo. Ratios are E(output) / E(input)."""
@@ -182,11 +186,11 @@ class PhotoScore:
 
     @property
     def melted(self) -> list[bool]:
-        return [ratio <= MELTED_MAX_RATIO for ratio in self.background_ratios]
+        return _melted(self.background_ratios)
 
     @property
     def foregrounds_melted(self) -> list[bool]:
-        return [ratio <= MELTED_MAX_RATIO for ratio in self.foreground_ratios]
+        return _melted(self.foreground_ratios)
 
     @property
     def both(self) -> bool:
