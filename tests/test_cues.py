@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from bokehcli.cues.defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, edge_blur, estimate_defocus, sigma_in_px
+from bokehcli.cues.defocus import (DISC_DIAMETER_PER_SIGMA, DefocusMap, edge_blur, estimate_defocus, near_clipped,
+                                   sigma_in_px)
 from bokehcli.cues.depth import capture_coc_at_infinity_px, photo_cues
 from bokehcli.cues.faces import detect_faces
 from bokehcli.cues.focus import FocusTarget, choose_focus_target, focus_from_face_m, subject_faces
@@ -425,6 +426,64 @@ def test_blur_on_the_ground_in_front_of_the_subject_is_read_in_front():
     assert cues.layout_inv_depth[in_front].min() > 1.0      # the layout: ground below the disc's contact (row 180)
     assert np.median(b[behind]) == pytest.approx(1.0 - offset_b, abs=0.12)
     assert np.median(b[in_front]) == pytest.approx(1.0 + offset_b, abs=0.15)
+
+
+def _far_lights_scene(true_b: float, capture_coc_inf_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The red disc in focus before blocks at ``true_b``, with four small lights 20 times brighter
+    than the clip among the blocks, all blurred as the capture lens blurs ``true_b``, then clipped
+    as a sensor does. Returns uint8 RGB, the disc, and the lights' rims: the edge pixels within 2 px
+    of a clipped pixel, where a small light shows as a ring of steep edges."""
+    rgb, disc = disc_scene(seed=3, block_px=16)
+    scene = rgb.astype(np.float32) / 255.0
+    yy, xx = np.mgrid[:disc.shape[0], :disc.shape[1]]
+    for cx, cy in ((40, 40), (280, 50), (50, 110), (280, 120)):      # behind, away from the disc
+        scene[(xx - cx) ** 2 + (yy - cy) ** 2 < 4] = 20.0
+    sigma = capture_coc_inf_px * (1 - true_b) / DISC_DIAMETER_PER_SIGMA
+    photo = np.where(disc[..., None], scene, cv2.GaussianBlur(scene, (0, 0), sigma)) if sigma > 0 else scene
+    rgb = np.rint(np.clip(photo, 0.0, 1.0) * 255).astype(np.uint8)
+    clipped = (~disc & (rgb.min(axis=2) == 255)).astype(np.uint8)
+    rims = (cv2.dilate(clipped, np.ones((5, 5), np.uint8)) > 0) & (edge_blur(cue_image(rgb).gray)[1] > 0.1)
+    return rgb, disc, rims
+
+
+def test_a_clipped_light_reads_sharper_than_its_blur():
+    """Why the depth leaves clipped edges out: a light R times brighter than the clip rises from
+    dark to clipped within 1/R of its blurred ramp, so its edge reads far sharper than the 2.8 px the
+    lens gave it, while the unclipped blocks around it read their blur."""
+    rgb, disc, rims = _far_lights_scene(true_b=0.3, capture_coc_inf_px=16.0)
+    sigma, weight = edge_blur(cue_image(rgb).gray)
+    away = cv2.dilate(rims.astype(np.uint8), np.ones((21, 21), np.uint8)) == 0
+    assert rims.sum() > 40
+    assert np.median(sigma[rims]) < 1.2
+    assert np.median(sigma[~disc & away & (weight > 0.1)]) == pytest.approx(2.8, abs=0.6)
+    assert near_clipped(rgb)[rims].all()
+
+
+def test_a_far_light_clipped_in_the_photo_lies_with_its_surroundings_not_on_the_focus_plane():
+    """Read as sharp, the clipped lights' rims would be pulled towards the focus plane (b = 0.75-0.8
+    before this rule) and stay points in the render where a fast lens draws discs; the depth's blur
+    reading leaves those edges out, so they lie at the depth around them. The matte's map, one-sided,
+    keeps them (:attr:`PhotoCues.defocus`)."""
+    capture_coc_inf_px, true_b = 16.0, 0.3
+    rgb, disc, rims = _far_lights_scene(true_b, capture_coc_inf_px)
+    image = cue_image(rgb)
+    cues = photo_cues(image, choose_focus_target(image, focus_at_px=(160, 120)), [], capture_coc_inf_px)
+    assert np.median(cues.relative_inv_depth[rims]) == pytest.approx(true_b, abs=0.15)
+    assert np.median(cues.defocus.sigma_px[rims]) < 1.5
+
+
+def test_glints_on_a_sharp_surface_read_the_surfaces_sharpness():
+    """Without their own edges, clipped pixels take the blur read around them, not the layout's
+    far background: glints on a surface in the focus plane (a flat scene: every block as sharp as
+    the disc) stay near it with the blocks. Left unread, they would fall to the layout's far
+    background (``BACKGROUND_B``)."""
+    capture_coc_inf_px = 16.0
+    rgb, disc, rims = _far_lights_scene(1.0, capture_coc_inf_px)
+    image = cue_image(rgb)
+    cues = photo_cues(image, choose_focus_target(image, focus_at_px=(160, 120)), [], capture_coc_inf_px)
+    b = cues.relative_inv_depth
+    assert np.median(b[~disc]) > 0.8                                  # the blocks read as sharp as the disc
+    assert np.median(b[rims]) > 2 * BACKGROUND_B
 
 
 def test_capture_coc_at_infinity_is_the_thin_lens_limit():

@@ -11,6 +11,12 @@ at the edge. The sparse estimates (Canny edges, weighted by edge contrast) are s
 image by a domain-transform filter guided by the photo (Gastal & Oliveira 2011, normalised
 convolution: ``filter(sigma * w) / filter(w)``), so blur follows object boundaries.
 
+Clipped highlights hide their blur: a light ``R`` times brighter than the sensor's clip rises from
+dark to clipped within ``1 / R`` of its blurred edge's ramp, so its edge reads ``R`` times sharper
+than the lens drew it, and a far street light looks as if it lay on the focus plane. The depth's
+reading of the blur (:mod:`.depth`) therefore leaves out edges within ``CLIPPED_MARGIN_PX`` of a
+pixel clipped white (``ignore_clipped``); what lies there takes the blur read around it.
+
 Output: :class:`DefocusMap`, per cue pixel the Gaussian-equivalent blur ``sigma_px`` (cue pixels)
 and a confidence in [0, 1] (how much edge evidence is near). A disc of diameter ``c`` has the
 per-axis std ``c / 4``, so the CoC diameter is ``DISC_DIAMETER_PER_SIGMA * sigma``.
@@ -36,6 +42,15 @@ SPREAD_SPATIAL_FRACTION = 0.05   # of the long side
 SPREAD_COLOUR_SIGMA = 30.0       # in 8-bit levels: colour edges stop the spreading
 CONFIDENCE_HALF_WEIGHT = 0.02    # spread edge weight at which confidence is 1/2
 CLEAR_EDGE_CONFIDENCE = 0.5      # confidence from which an estimate counts as read on clear edges
+# 8-bit sRGB, every channel: the pixel is clipped white, so its luma (which the edges are read on)
+# cannot rise further. One channel clipped (a glossy green leaf's G) bends the luma ramp, but the
+# other channels keep rising through it: a mild distortion, and such pixels are a fifth of a
+# sunlit conifer's frame.
+CLIPPED_LEVEL = 250
+# The re-blurred gradient at an edge pixel integrates about two re-blur sigmas around it, so a
+# clipped pixel that close distorts the ratio.
+CLIPPED_MARGIN_PX = 2 * REBLUR_SIGMA_PX
+FILL_SIGMA_PX = 2 * CLIPPED_MARGIN_PX  # what lies around a clipped light: beyond the reach of its own edges
 
 
 @dataclass
@@ -63,15 +78,45 @@ def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sigma.astype(np.float32), weight
 
 
-def estimate_defocus(image: CueImage) -> DefocusMap:
+def clipped_white(rgb: np.ndarray) -> np.ndarray:
+    """(h, w) bool: clipped in every channel (``rgb`` uint8)."""
+    return rgb.min(axis=2) >= CLIPPED_LEVEL
+
+
+def near_clipped(rgb: np.ndarray) -> np.ndarray:
+    """(h, w) bool: within ``CLIPPED_MARGIN_PX`` of a pixel clipped white."""
+    radius = int(round(CLIPPED_MARGIN_PX))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    return cv2.dilate(clipped_white(rgb).astype(np.uint8), disc) > 0
+
+
+def estimate_defocus(image: CueImage, ignore_clipped: bool = False) -> DefocusMap:
+    """``ignore_clipped``: no blur read on edges next to clipped highlights (:func:`near_clipped`);
+    those pixels take the blur read around them (:func:`_fill_from_around`)."""
     sigma, weight = edge_blur(image.gray)
+    near = near_clipped(image.rgb) if ignore_clipped else None
+    if near is not None:
+        weight = np.where(near, 0.0, weight).astype(np.float32)
     spatial = SPREAD_SPATIAL_FRACTION * max(image.hw)
     spread = [cv2.ximgproc.dtFilter(image.rgb, x, spatial, SPREAD_COLOUR_SIGMA, cv2.ximgproc.DTF_RF)
               for x in (sigma * weight, weight)]
     density = np.maximum(spread[1], 0.0)
-    sigma_map = spread[0] / np.maximum(density, 1e-6)
-    confidence = density / (density + CONFIDENCE_HALF_WEIGHT)
-    return DefocusMap(np.clip(sigma_map, 0.0, MAX_SIGMA_PX).astype(np.float32), confidence.astype(np.float32))
+    defocus = DefocusMap(np.clip(spread[0] / np.maximum(density, 1e-6), 0.0, MAX_SIGMA_PX).astype(np.float32),
+                         (density / (density + CONFIDENCE_HALF_WEIGHT)).astype(np.float32))
+    return defocus if near is None or not near.any() else _fill_from_around(defocus, near)
+
+
+def _fill_from_around(defocus: DefocusMap, holes: np.ndarray) -> DefocusMap:
+    """``defocus`` with ``holes`` filled from the pixels around them, by a plain (not edge-aware)
+    normalised convolution over ``FILL_SIGMA_PX``: the colour-guided spread cannot reach a light,
+    whose colour differs from everything around it. A glint on a sharp leaf then reads the leaf's
+    blur, a far street light the blur of the wall behind it; the confidence is the share of
+    confident pixels around, so the inside of a large blown-out area stays unknown."""
+    known = np.where(holes, 0.0, defocus.confidence).astype(np.float32)
+    around = cv2.GaussianBlur(known, (0, 0), FILL_SIGMA_PX)
+    sigma_around = cv2.GaussianBlur(known * defocus.sigma_px, (0, 0), FILL_SIGMA_PX) / np.maximum(around, 1e-6)
+    return DefocusMap(np.where(holes, np.clip(sigma_around, 0.0, MAX_SIGMA_PX), defocus.sigma_px).astype(np.float32),
+                      np.where(holes, around, defocus.confidence).astype(np.float32))
 
 
 def sigma_in_px(defocus: DefocusMap, window: Box) -> float:

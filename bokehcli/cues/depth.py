@@ -13,7 +13,10 @@
   Blur is read as lying behind the focus plane (the camera focused on the subject: what is
   blurred is mostly behind it), except on the ground the layout puts in front of the subject's
   contact (``b_layout > 1``): there the same CoC is read in front, ``b_defocus = 1 + c / c_inf``
-  (the focus point resolves the thin lens's front/back ambiguity);
+  (the focus point resolves the thin lens's front/back ambiguity). This reading leaves out edges
+  at clipped highlights, whose blur clipping hides (:mod:`.defocus`): a far light read as sharp
+  would be pulled onto the focus plane. The subject matte's map keeps them: it only marks what is
+  clearly *more* blurred than the subject, which a hidden blur can withhold but never fake;
 - ``w``: the defocus confidence times how measurable blur could be in this photo at all:
   0 when ``c_inf`` is under ``MEASURABLE_COC_PX`` (phones, compacts, small apertures: everything
   is sharp whatever its depth, so sharpness says nothing), 1 from ``MEASURABLE_COC_PX + 4``.
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..timing import NO_STAGES
-from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, estimate_defocus, sigma_in_px
+from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, clipped_white, estimate_defocus, sigma_in_px
 from .focus import FocusTarget
 from .image import Box, CueImage
 from .layout import MAX_GROUND_B, layout_prior, sky_mask
@@ -71,15 +74,18 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         layout = layout_prior(matte, sky_mask(image.rgb, matte), target.xy[0], frame_height_m)
         b_background = layout.background
     if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
-        target_sigma = sigma_in_px(defocus, target.face or target.box)
+        with stages("cue: defocus"):
+            # the matte's map itself where nothing is clipped: leaving out no edge changes nothing
+            read = estimate_defocus(image, ignore_clipped=True) if clipped_white(image.rgb).any() else defocus
+        target_sigma = sigma_in_px(read, target.face or target.box)
         # blur adds in quadrature: what the target itself shows (lens, processing) is not depth
-        excess = np.sqrt(np.maximum(defocus.sigma_px ** 2 - target_sigma ** 2, 0.0))
+        excess = np.sqrt(np.maximum(read.sigma_px ** 2 - target_sigma ** 2, 0.0))
         coc_px = DISC_DIAMETER_PER_SIGMA * excess
         in_front = layout.background > 1.0
         b_defocus = np.where(in_front, np.minimum(1.0 + coc_px / capture_coc_inf_px, MAX_GROUND_B),
                              np.clip(1.0 - coc_px / capture_coc_inf_px, 0.0, 1.0))
         measurable = min(1.0, (capture_coc_inf_px - MEASURABLE_COC_PX) / 4.0)
-        w = defocus.confidence * measurable
+        w = read.confidence * measurable
         b_background = np.where(layout.sky, b_background, w * b_defocus + (1.0 - w) * b_background)
     b = matte * layout.subject + (1.0 - matte) * b_background
     return PhotoCues(target, faces, matte, defocus, layout.sky, layout.background,
