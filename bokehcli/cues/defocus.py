@@ -44,8 +44,8 @@ CONFIDENCE_HALF_WEIGHT = 0.02    # spread edge weight at which confidence is 1/2
 CLEAR_EDGE_CONFIDENCE = 0.5      # confidence from which an estimate counts as read on clear edges
 # 8-bit sRGB, every channel: the pixel is clipped white, so its luma (which the edges are read on)
 # cannot rise further. One channel clipped (a glossy green leaf's G) bends the luma ramp, but the
-# other channels keep rising through it: a mild distortion, and such pixels are a fifth of a
-# sunlit conifer's frame.
+# other channels keep rising through it: a mild distortion, and within the margin below such
+# pixels can cover a fifth of a sunlit fir's frame (measured on a corpus photo).
 CLIPPED_LEVEL = 250
 # The re-blurred gradient at an edge pixel integrates about two re-blur sigmas around it, so a
 # clipped pixel that close distorts the ratio.
