@@ -90,10 +90,12 @@ def near_clipped(rgb: np.ndarray) -> np.ndarray:
     return cv2.dilate(clipped_white(rgb).astype(np.uint8), disc) > 0
 
 
-def estimate_defocus(image: CueImage, ignore_clipped: bool = False) -> DefocusMap:
+def estimate_defocus(image: CueImage, ignore_clipped: bool = False,
+                     edges: tuple[np.ndarray, np.ndarray] | None = None) -> DefocusMap:
     """``ignore_clipped``: no blur read on edges next to clipped highlights (:func:`near_clipped`);
-    those pixels take the blur read around them (:func:`_fill_from_around`)."""
-    sigma, weight = edge_blur(image.gray)
+    those pixels take the blur read around them (:func:`_fill_from_around`). ``edges``: the
+    image's :func:`edge_blur`, when the caller has it already (one photo, two readings of it)."""
+    sigma, weight = edge_blur(image.gray) if edges is None else edges
     near = near_clipped(image.rgb) if ignore_clipped else None
     if near is not None:
         weight = np.where(near, 0.0, weight).astype(np.float32)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..timing import NO_STAGES
-from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, clipped_white, estimate_defocus, sigma_in_px
+from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, clipped_white, edge_blur, estimate_defocus, sigma_in_px
 from .focus import FocusTarget
 from .image import Box, CueImage
 from .layout import MAX_GROUND_B, layout_prior, sky_mask
@@ -67,7 +67,8 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
     shows at the focus distance, or None (:func:`.layout.layout_prior`). ``stages`` times the
     defocus, subject and layout cues."""
     with stages("cue: defocus"):
-        defocus = estimate_defocus(image)
+        edges = edge_blur(image.gray)
+        defocus = estimate_defocus(image, edges=edges)
     with stages("cue: subject"):
         matte = subject_matte(image, target, faces, defocus)
     with stages("cue: layout"):
@@ -76,7 +77,8 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
     if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
         with stages("cue: defocus"):
             # the matte's map itself where nothing is clipped: leaving out no edge changes nothing
-            read = estimate_defocus(image, ignore_clipped=True) if clipped_white(image.rgb).any() else defocus
+            read = (estimate_defocus(image, ignore_clipped=True, edges=edges) if clipped_white(image.rgb).any()
+                    else defocus)
         target_sigma = sigma_in_px(read, target.face or target.box)
         # blur adds in quadrature: what the target itself shows (lens, processing) is not depth
         excess = np.sqrt(np.maximum(read.sigma_px ** 2 - target_sigma ** 2, 0.0))
