@@ -44,14 +44,11 @@ def draw_label(label: Label, srgb: np.ndarray) -> Image.Image:
     cx, cy = cx * width, cy * height
     draw.line([(cx - 8, cy), (cx + 8, cy)], fill=SUBJECT_RGB, width=2)
     draw.line([(cx, cy - 8), (cx, cy + 8)], fill=SUBJECT_RGB, width=2)
-    for number, poly in enumerate(label.backgrounds, start=1):
-        draw.polygon(scaled(poly), outline=BACKGROUND_RGB, width=3)
-        bx, by = polygon_centroid(poly)
-        draw.text((bx * width, by * height), str(number), fill=BACKGROUND_RGB)
-    for number, poly in enumerate(label.foregrounds, start=1):
-        draw.polygon(scaled(poly), outline=FOREGROUND_RGB, width=3)
-        fx, fy = polygon_centroid(poly)
-        draw.text((fx * width, fy * height), f"F{number}", fill=FOREGROUND_RGB)
+    for polygons, rgb, prefix in ((label.backgrounds, BACKGROUND_RGB, ""), (label.foregrounds, FOREGROUND_RGB, "F")):
+        for number, poly in enumerate(polygons, start=1):
+            draw.polygon(scaled(poly), outline=rgb, width=3)
+            px, py = polygon_centroid(poly)
+            draw.text((px * width, py * height), f"{prefix}{number}", fill=rgb)
     return image
 
 
