@@ -15,7 +15,7 @@ Clipped highlights hide their blur: a light ``R`` times brighter than the sensor
 dark to clipped within ``1 / R`` of its blurred edge's ramp, so its edge reads ``R`` times sharper
 than the lens drew it, and a far street light looks as if it lay on the focus plane. The depth's
 reading of the blur (:mod:`.depth`) therefore leaves out edges within ``CLIPPED_MARGIN_PX`` of a
-pixel clipped white (``ignore_clipped``); what lies there takes the blur read around it.
+pixel clipped white (``leave_out=near_clipped(rgb)``); what lies there takes the blur read around it.
 
 Output: :class:`DefocusMap`, per cue pixel the Gaussian-equivalent blur ``sigma_px`` (cue pixels)
 and a confidence in [0, 1] (how much edge evidence is near). A disc of diameter ``c`` has the
@@ -90,22 +90,22 @@ def near_clipped(rgb: np.ndarray) -> np.ndarray:
     return cv2.dilate(clipped_white(rgb).astype(np.uint8), disc) > 0
 
 
-def estimate_defocus(image: CueImage, ignore_clipped: bool = False,
+def estimate_defocus(image: CueImage, leave_out: np.ndarray | None = None,
                      edges: tuple[np.ndarray, np.ndarray] | None = None) -> DefocusMap:
-    """``ignore_clipped``: no blur read on edges next to clipped highlights (:func:`near_clipped`);
-    those pixels take the blur read around them (:func:`_fill_from_around`). ``edges``: the
-    image's :func:`edge_blur`, when the caller has it already (one photo, two readings of it)."""
+    """``leave_out``: (h, w) bool, pixels whose edges are not read (:func:`near_clipped`: next to
+    clipped highlights); they take the blur read around them (:func:`_fill_from_around`).
+    ``edges``: the image's :func:`edge_blur`, when the caller has it already (one photo, two
+    readings of it)."""
     sigma, weight = edge_blur(image.gray) if edges is None else edges
-    near = near_clipped(image.rgb) if ignore_clipped else None
-    if near is not None:
-        weight = np.where(near, 0.0, weight).astype(np.float32)
+    if leave_out is not None:
+        weight = np.where(leave_out, 0.0, weight).astype(np.float32)
     spatial = SPREAD_SPATIAL_FRACTION * max(image.hw)
     spread = [cv2.ximgproc.dtFilter(image.rgb, x, spatial, SPREAD_COLOUR_SIGMA, cv2.ximgproc.DTF_RF)
               for x in (sigma * weight, weight)]
     density = np.maximum(spread[1], 0.0)
     defocus = DefocusMap(np.clip(spread[0] / np.maximum(density, 1e-6), 0.0, MAX_SIGMA_PX).astype(np.float32),
                          (density / (density + CONFIDENCE_HALF_WEIGHT)).astype(np.float32))
-    return defocus if near is None or not near.any() else _fill_from_around(defocus, near)
+    return defocus if leave_out is None or not leave_out.any() else _fill_from_around(defocus, leave_out)
 
 
 def _fill_from_around(defocus: DefocusMap, holes: np.ndarray) -> DefocusMap:

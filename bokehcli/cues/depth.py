@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..timing import NO_STAGES
-from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, clipped_white, edge_blur, estimate_defocus, sigma_in_px
+from .defocus import DISC_DIAMETER_PER_SIGMA, DefocusMap, edge_blur, estimate_defocus, near_clipped, sigma_in_px
 from .focus import FocusTarget
 from .image import Box, CueImage
 from .layout import MAX_GROUND_B, layout_prior, sky_mask
@@ -76,9 +76,9 @@ def photo_cues(image: CueImage, target: FocusTarget, faces: list[Box],
         b_background = layout.background
     if capture_coc_inf_px is not None and capture_coc_inf_px > MEASURABLE_COC_PX:
         with stages("cue: defocus"):
+            near = near_clipped(image.rgb)
             # the matte's map itself where nothing is clipped: leaving out no edge changes nothing
-            read = (estimate_defocus(image, ignore_clipped=True, edges=edges) if clipped_white(image.rgb).any()
-                    else defocus)
+            read = estimate_defocus(image, leave_out=near, edges=edges) if near.any() else defocus
         target_sigma = sigma_in_px(read, target.face or target.box)
         # blur adds in quadrature: what the target itself shows (lens, processing) is not depth
         excess = np.sqrt(np.maximum(read.sigma_px ** 2 - target_sigma ** 2, 0.0))
